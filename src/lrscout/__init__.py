@@ -1,0 +1,35 @@
+"""lrscout: pick the learning rate, batch size and gradient-descent variant before training.
+
+``import lrscout`` needs NumPy only; plotting, PyTorch and Keras parts import
+their framework when used.
+"""
+
+from ._batching import gd_variant as gd_variant
+from ._batching import minibatches as minibatches
+from ._batching import steps_per_epoch as steps_per_epoch
+from ._engine import RangeTestState as RangeTestState
+from ._engine import range_test as range_test
+from ._result import STOP_REASONS as STOP_REASONS
+from ._result import RangeTestResult as RangeTestResult
+from ._result import Suggestion as Suggestion
+from ._schedules import Schedule as Schedule
+from ._schedules import exponential_ramp as exponential_ramp
+from ._schedules import linear_ramp as linear_ramp
+from ._schedules import one_cycle as one_cycle
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "STOP_REASONS",
+    "RangeTestResult",
+    "RangeTestState",
+    "Schedule",
+    "Suggestion",
+    "exponential_ramp",
+    "gd_variant",
+    "linear_ramp",
+    "minibatches",
+    "one_cycle",
+    "range_test",
+    "steps_per_epoch",
+]

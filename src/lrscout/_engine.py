@@ -1,0 +1,253 @@
+"""The range-test loop that every integration drives.
+
+``RangeTestState`` is the loop's state machine: it hands out the learning rate
+of each step and takes the losses back, smoothing them and deciding when to
+stop. ``range_test`` drives it with a ``step_fn``; callback-driven frameworks
+(Keras) call ``lr_at`` and ``record`` from their hooks instead. Either way one
+implementation decides every number in the result.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ._result import STOP_COMPLETED, STOP_DIVERGED, STOP_ENDED, STOP_NON_FINITE, RangeTestResult
+from ._schedules import RAMPS, Schedule
+from ._validation import check_bool, check_callable, check_float, check_int, check_option
+
+
+class RangeTestState:
+    """State of one LR range test: the ramp, the losses so far, the stop rule.
+
+    Smoothing is the bias-corrected exponential moving average
+
+    .. math:: m_t = \\beta m_{t-1} + (1 - \\beta)\\,\\ell_t, \\qquad
+              \\hat\\ell_t = m_t / (1 - \\beta^{t+1})
+
+    so the first points are not pulled toward zero. The test stops after the
+    step whose smoothed loss exceeds ``divergence_factor`` times the best
+    smoothed loss so far, or whose raw loss is not finite.
+
+    Args mirror :func:`range_test`; ``where`` names the caller in errors.
+    """
+
+    def __init__(
+        self,
+        *,
+        start_lr: float,
+        end_lr: float,
+        num_steps: int,
+        mode: str,
+        smoothing: float,
+        divergence_factor: float,
+        stop_on_divergence: bool = True,
+        where: str = "range_test",
+    ) -> None:
+        self.start_lr = check_float(start_lr, "start_lr", where=where, positive=True)
+        self.end_lr = check_float(end_lr, "end_lr", where=where, positive=True)
+        if self.end_lr <= self.start_lr:
+            raise ValueError(
+                f"{where}: end_lr must be greater than start_lr ({self.start_lr!r}); got {self.end_lr!r}."
+            )
+        self.num_steps = check_int(num_steps, "num_steps", where=where, minimum=2)
+        self.mode = check_option(mode, "mode", RAMPS, where=where)
+        self.smoothing = check_float(
+            smoothing,
+            "smoothing",
+            where=where,
+            minimum=0.0,
+            maximum=1.0,
+            open_maximum=True,
+            fix="Use 0 for no smoothing; 0.98 is usual.",
+        )
+        self.divergence_factor = check_float(
+            divergence_factor, "divergence_factor", where=where, minimum=1.0, open_minimum=True
+        )
+        self.stop_on_divergence = check_bool(stop_on_divergence, "stop_on_divergence", where=where)
+        self.schedule: Schedule = RAMPS[self.mode](self.start_lr, self.end_lr, self.num_steps)
+        self._lrs: np.ndarray = np.asarray(self.schedule(np.arange(self.num_steps)))
+        self.losses: list[float] = []
+        self.smoothed: list[float] = []
+        self._average = 0.0
+        self._best = math.inf
+        self.stop_reason: str | None = None
+
+    @property
+    def step(self) -> int:
+        """Number of steps recorded so far."""
+        return len(self.losses)
+
+    @property
+    def done(self) -> bool:
+        return self.stop_reason is not None
+
+    def lr_at(self, step: int) -> float:
+        """Learning rate of ``step`` (``0 <= step < num_steps``)."""
+        return float(self._lrs[step])
+
+    def record(self, losses: Sequence[float]) -> bool:
+        """Record the raw losses of the next steps; return ``True`` once stopped.
+
+        Losses past the stopping step are ignored: they come from steps that
+        ran only because their losses were read in a batch, and the result
+        must not depend on how losses were batched.
+        """
+        for raw in losses:
+            if self.stop_reason is not None:
+                break
+            self._record_one(float(raw))
+        return self.stop_reason is not None
+
+    def _record_one(self, loss: float) -> None:
+        t = len(self.losses)
+        beta = self.smoothing
+        self.losses.append(loss)
+        if not math.isfinite(loss):
+            self.smoothed.append(math.nan)
+            self.stop_reason = STOP_NON_FINITE
+            return
+        self._average = beta * self._average + (1.0 - beta) * loss
+        smooth = self._average / (1.0 - beta ** (t + 1))
+        self.smoothed.append(smooth)
+        if self.stop_on_divergence and t > 0 and smooth > self.divergence_factor * self._best:
+            self.stop_reason = STOP_DIVERGED
+        else:
+            self._best = min(self._best, smooth)
+            if t + 1 == self.num_steps:
+                self.stop_reason = STOP_COMPLETED
+
+    def result(self, info: Mapping[str, Any] | None = None) -> RangeTestResult:
+        """The recorded test as an immutable :class:`RangeTestResult`."""
+        n = len(self.losses)
+        return RangeTestResult(
+            lrs=self._lrs[:n],
+            losses=np.asarray(self.losses, dtype=np.float64),
+            smoothed_losses=np.asarray(self.smoothed, dtype=np.float64),
+            stop_reason=self.stop_reason or STOP_ENDED,
+            start_lr=self.start_lr,
+            end_lr=self.end_lr,
+            num_steps=self.num_steps,
+            mode=self.mode,
+            smoothing=self.smoothing,
+            divergence_factor=self.divergence_factor,
+            info=dict(info or {}),
+        )
+
+
+def _read_floats(pending: list[Any]) -> list[float]:
+    return [float(loss) for loss in pending]
+
+
+def range_test(
+    step_fn: Callable[[float], Any],
+    *,
+    start_lr: float = 1e-7,
+    end_lr: float = 10.0,
+    num_steps: int = 100,
+    mode: str = "exponential",
+    smoothing: float = 0.98,
+    divergence_factor: float = 4.0,
+    stop_on_divergence: bool = True,
+    sync_every: int = 1,
+    read_losses: Callable[[list[Any]], Sequence[float]] | None = None,
+    progress: bool = False,
+    info: Mapping[str, Any] | None = None,
+) -> RangeTestResult:
+    """Run an LR range test (Smith 2017): train with a rising LR, record the loss.
+
+    Step ``t`` calls ``step_fn(lr_t)``, which must train one step at that
+    learning rate and return the loss of that step. The learning rate follows
+    the ramp from ``start_lr`` to ``end_lr`` (both exact); the test stops early
+    when the smoothed loss exceeds ``divergence_factor`` times its best value
+    or a loss is not finite. See :class:`RangeTestState` for the smoothing.
+
+    Args:
+        step_fn: ``step_fn(lr) -> loss``; the loss may be anything ``float()``
+            accepts, or anything ``read_losses`` accepts.
+        start_lr: First learning rate, positive.
+        end_lr: Last learning rate, greater than ``start_lr``.
+        num_steps: Most steps to run, at least 2.
+        mode: ``"exponential"`` (constant ratio between steps) or ``"linear"``.
+        smoothing: EMA factor ``beta`` in [0, 1); 0 disables smoothing.
+        divergence_factor: Stop once the smoothed loss exceeds this multiple
+            (> 1) of its best value.
+        stop_on_divergence: ``False`` runs all ``num_steps`` unless a loss is
+            not finite.
+        sync_every: Read losses in chunks of this many steps. Divergence is
+            then decided at chunk ends; the steps run past the stop are not
+            recorded, so the result does not depend on this value.
+        read_losses: Turns a chunk of ``step_fn`` return values into floats
+            (e.g. one device-to-host copy for a chunk of tensors). Defaults to
+            ``float()`` on each.
+        progress: Show a tqdm progress bar.
+        info: JSON-serialisable facts to keep in ``result.info``.
+
+    Returns:
+        The :class:`RangeTestResult`.
+
+    Raises:
+        TypeError, ValueError: On bad arguments, before any step runs.
+
+    Example:
+        Gradient descent on ``f(w) = w**2 / 2`` diverges once ``lr > 2``:
+
+        >>> w = [1.0]
+        >>> def step_fn(lr):
+        ...     loss = 0.5 * w[0] ** 2
+        ...     w[0] -= lr * w[0]
+        ...     return loss
+        >>> result = range_test(step_fn, start_lr=1e-3, end_lr=100.0, num_steps=50)
+        >>> result.stop_reason
+        'diverged'
+        >>> bool(result.lrs[-1] > 2.0)
+        True
+    """
+    where = "range_test"
+    check_callable(step_fn, "step_fn", where=where)
+    state = RangeTestState(
+        start_lr=start_lr,
+        end_lr=end_lr,
+        num_steps=num_steps,
+        mode=mode,
+        smoothing=smoothing,
+        divergence_factor=divergence_factor,
+        stop_on_divergence=stop_on_divergence,
+        where=where,
+    )
+    chunk = check_int(sync_every, "sync_every", where=where, minimum=1)
+    if read_losses is not None:
+        check_callable(read_losses, "read_losses", where=where)
+    read = read_losses or _read_floats
+    show = check_bool(progress, "progress", where=where)
+    bar = _progress_bar(state.num_steps) if show else None
+    pending: list[Any] = []
+    try:
+        for step in range(state.num_steps):
+            pending.append(step_fn(state.lr_at(step)))
+            if len(pending) == chunk or step == state.num_steps - 1:
+                recorded = state.step
+                stopped = state.record(read(pending))
+                pending = []
+                if bar is not None:
+                    bar.update(state.step - recorded)
+                    bar.set_postfix(
+                        lr=f"{state.lr_at(state.step - 1):.2e}",
+                        loss=f"{state.smoothed[-1]:.4g}",
+                        refresh=False,
+                    )
+                if stopped:
+                    break
+    finally:
+        if bar is not None:
+            bar.close()
+    return state.result(info)
+
+
+def _progress_bar(total: int) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="LR range test", unit="step", leave=False)

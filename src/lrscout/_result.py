@@ -1,0 +1,330 @@
+"""The result of an LR range test, shared by every integration."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+STOP_COMPLETED = "completed"
+STOP_DIVERGED = "diverged"
+STOP_NON_FINITE = "non-finite"
+STOP_ENDED = "ended"
+
+STOP_REASONS = {
+    STOP_COMPLETED: "ran all num_steps",
+    STOP_DIVERGED: "the smoothed loss exceeded divergence_factor times its best value",
+    STOP_NON_FINITE: "a loss was NaN or infinite",
+    STOP_ENDED: "training ended before num_steps (data or epochs ran out)",
+}
+
+_FORMAT = "lrscout.RangeTestResult"
+_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A suggested learning rate.
+
+    Attributes:
+        lr: The learning rate.
+        method: The rule that chose it (see :meth:`RangeTestResult.suggest`).
+        index: The step of the result whose learning rate is nearest to
+            ``lr`` on a log scale (``lr`` itself need not be a tested value,
+            e.g. ``"minimum"`` divides by 10).
+    """
+
+    lr: float
+    method: str
+    index: int
+
+    def __float__(self) -> float:
+        return self.lr
+
+
+@dataclass(frozen=True, eq=False)
+class RangeTestResult:
+    """An LR range test as recorded: one entry per step that ran.
+
+    Attributes:
+        lrs: Learning rate of each step.
+        losses: Raw loss of each step (the training batch's loss, or the
+            validation loss where one was used).
+        smoothed_losses: Bias-corrected EMA of ``losses`` (NaN from a
+            non-finite loss on).
+        stop_reason: ``"completed"``, ``"diverged"``, ``"non-finite"`` or
+            ``"ended"``; :data:`STOP_REASONS` explains each.
+        start_lr, end_lr, num_steps, mode, smoothing, divergence_factor:
+            The settings the test ran with.
+        info: Facts about the run (framework, batch size, ...), JSON values.
+
+    Example:
+        >>> lrs = np.geomspace(1e-4, 1.0, 5)
+        >>> result = RangeTestResult(lrs=lrs, losses=[1.0, 0.9, 0.5, 0.4, 2.0],
+        ...     smoothed_losses=[1.0, 0.9, 0.5, 0.4, 2.0], stop_reason="completed",
+        ...     start_lr=1e-4, end_lr=1.0, num_steps=5, mode="exponential",
+        ...     smoothing=0.0, divergence_factor=4.0)
+        >>> len(result), result.suggest("minimum").lr
+        (5, 0.01)
+    """
+
+    lrs: np.ndarray
+    losses: np.ndarray
+    smoothed_losses: np.ndarray
+    stop_reason: str
+    start_lr: float
+    end_lr: float
+    num_steps: int
+    mode: str
+    smoothing: float
+    divergence_factor: float
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        where = "RangeTestResult"
+        arrays = {}
+        for name in ("lrs", "losses", "smoothed_losses"):
+            array = np.array(getattr(self, name), dtype=np.float64, copy=True)
+            if array.ndim != 1:
+                raise ValueError(f"{where}: {name} must be one-dimensional; got shape {array.shape}.")
+            array.flags.writeable = False
+            arrays[name] = array
+        n = len(arrays["lrs"])
+        for name in ("losses", "smoothed_losses"):
+            if len(arrays[name]) != n:
+                raise ValueError(
+                    f"{where}: {name} must have one entry per learning rate ({n}); got {len(arrays[name])}."
+                )
+        if n and not (np.all(np.isfinite(arrays["lrs"])) and np.all(arrays["lrs"] > 0)):
+            raise ValueError(f"{where}: lrs must be positive and finite; got {arrays['lrs']!r}.")
+        if self.stop_reason not in STOP_REASONS:
+            raise ValueError(
+                f"{where}: stop_reason must be one of {', '.join(map(repr, STOP_REASONS))}; "
+                f"got {self.stop_reason!r}."
+            )
+        try:
+            info = json.loads(json.dumps(dict(self.info), allow_nan=False))
+        except (TypeError, ValueError) as error:
+            raise TypeError(
+                f"{where}: info must hold JSON values only; got {self.info!r} ({error})."
+            ) from None
+        for name, array in arrays.items():
+            object.__setattr__(self, name, array)
+        object.__setattr__(self, "info", MappingProxyType(info))
+
+    def __len__(self) -> int:
+        return len(self.lrs)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RangeTestResult):
+            return NotImplemented
+        return (
+            all(
+                np.array_equal(getattr(self, name), getattr(other, name), equal_nan=True)
+                for name in ("lrs", "losses", "smoothed_losses")
+            )
+            and self._settings() == other._settings()
+            and dict(self.info) == dict(other.info)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        span = f"{self.lrs[0]:.3g}..{self.lrs[-1]:.3g}" if len(self) else "empty"
+        return (
+            f"RangeTestResult({len(self)}/{self.num_steps} steps, lr {span}, "
+            f"stop_reason={self.stop_reason!r})"
+        )
+
+    def _settings(self) -> dict[str, Any]:
+        return {
+            "stop_reason": self.stop_reason,
+            "start_lr": self.start_lr,
+            "end_lr": self.end_lr,
+            "num_steps": self.num_steps,
+            "mode": self.mode,
+            "smoothing": self.smoothing,
+            "divergence_factor": self.divergence_factor,
+        }
+
+    # Suggestions -----------------------------------------------------------
+
+    def suggest(self, method: str = "auto") -> Suggestion:
+        """Suggest a learning rate from the curve.
+
+        Methods:
+            ``"auto"`` (default): lrscout's rule, see :func:`lrscout.suggest.auto`.
+            ``"valley"``: the middle of the longest descent (fastai's rule).
+            ``"steepest"``: the steepest fall of the smoothed loss against
+            ``log(lr)``.
+            ``"minimum"``: the learning rate of the lowest smoothed loss,
+            divided by 10.
+
+        Raises:
+            ValueError: If the method is unknown, the curve is too short, or
+                the loss never decreased (the message says what to try).
+        """
+        from ._suggest import suggest
+
+        return suggest(self, method)
+
+    @property
+    def suggestion(self) -> Suggestion:
+        """The default suggestion, ``suggest("auto")``."""
+        return self.suggest()
+
+    def lr_range(self) -> tuple[float, float]:
+        """``(base_lr, max_lr)`` for cyclic and one-cycle schedules.
+
+        See :func:`lrscout.suggest.lr_range` for the rule.
+        """
+        from ._suggest import lr_range
+
+        return lr_range(self)
+
+    # Plots -----------------------------------------------------------------
+
+    def plot(self, ax: Axes | None = None, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> Axes:
+        """Plot loss against learning rate (log x), suggestion and range marked.
+
+        Args:
+            ax: Axes to draw on; a new figure when ``None``.
+            path: Save the figure there (format from the extension).
+            **kwargs: ``suggestion=False`` / ``lr_range=False`` leave the marks out;
+                ``title`` sets the title.
+
+        Returns:
+            The matplotlib ``Axes``.
+        """
+        from .plotting import plot_range_test
+
+        return plot_range_test(self, ax=ax, path=path, **kwargs)
+
+    def plot_lr(self, ax: Axes | None = None, path: str | os.PathLike[str] | None = None) -> Axes:
+        """Plot learning rate against step (log y for the exponential ramp)."""
+        from .plotting import plot_lr_schedule
+
+        return plot_lr_schedule(self, ax=ax, path=path)
+
+    # Files -----------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; non-finite losses become ``"nan"``, ``"inf"`` or ``"-inf"``."""
+        return {
+            "format": _FORMAT,
+            "version": _VERSION,
+            **self._settings(),
+            "info": dict(self.info),
+            "lrs": [float(x) for x in self.lrs],
+            "losses": [_encode(x) for x in self.losses],
+            "smoothed_losses": [_encode(x) for x in self.smoothed_losses],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RangeTestResult:
+        """Rebuild a result from :meth:`to_dict` output, checking every field."""
+        where = "RangeTestResult.from_dict"
+        if not isinstance(data, Mapping):
+            raise TypeError(f"{where}: data must be a mapping; got {type(data).__name__}.")
+        if data.get("format") != _FORMAT or data.get("version") != _VERSION:
+            raise ValueError(
+                f"{where}: not an lrscout result (format {data.get('format')!r}, version "
+                f"{data.get('version')!r}; expected {_FORMAT!r} version {_VERSION})."
+            )
+        expected = {"format", "version", "info", "lrs", "losses", "smoothed_losses", *cls._fields_settings()}
+        missing = expected - set(data)
+        extra = set(data) - expected
+        if missing or extra:
+            raise ValueError(f"{where}: fields missing {sorted(missing)}, unexpected {sorted(extra)}.")
+        for name in ("start_lr", "end_lr", "smoothing", "divergence_factor"):
+            if isinstance(data[name], bool) or not isinstance(data[name], (int, float)):
+                raise TypeError(f"{where}: {name} must be a number; got {data[name]!r}.")
+        if isinstance(data["num_steps"], bool) or not isinstance(data["num_steps"], int):
+            raise TypeError(f"{where}: num_steps must be an integer; got {data['num_steps']!r}.")
+        for name in ("mode", "stop_reason"):
+            if not isinstance(data[name], str):
+                raise TypeError(f"{where}: {name} must be a string; got {data[name]!r}.")
+        if not isinstance(data["info"], dict):
+            raise TypeError(f"{where}: info must be an object; got {data['info']!r}.")
+        arrays = {
+            name: _decode_list(data[name], name, where) for name in ("lrs", "losses", "smoothed_losses")
+        }
+        return cls(
+            **arrays,
+            stop_reason=data["stop_reason"],
+            start_lr=float(data["start_lr"]),
+            end_lr=float(data["end_lr"]),
+            num_steps=data["num_steps"],
+            mode=data["mode"],
+            smoothing=float(data["smoothing"]),
+            divergence_factor=float(data["divergence_factor"]),
+            info=data["info"],
+        )
+
+    @staticmethod
+    def _fields_settings() -> tuple[str, ...]:
+        return ("stop_reason", "start_lr", "end_lr", "num_steps", "mode", "smoothing", "divergence_factor")
+
+    def to_json(self, path: str | os.PathLike[str]) -> None:
+        """Write the result as JSON; :meth:`from_json` reads it back exactly."""
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(self.to_dict(), handle, indent=1, allow_nan=False)
+            handle.write("\n")
+
+    @classmethod
+    def from_json(cls, path: str | os.PathLike[str]) -> RangeTestResult:
+        """Read a result written by :meth:`to_json` (plain JSON; nothing is unpickled).
+
+        Raises:
+            ValueError: If the file is not valid JSON or not an lrscout result.
+        """
+        with open(path, encoding="utf-8") as handle:
+            try:
+                data = json.load(handle, parse_constant=_reject_constant)
+            except json.JSONDecodeError as error:
+                raise ValueError(
+                    f"RangeTestResult.from_json: {os.fspath(path)!r} is not valid JSON ({error})."
+                ) from None
+        return cls.from_dict(data)
+
+    def to_csv(self, path: str | os.PathLike[str]) -> None:
+        """Write ``step, lr, loss, smoothed_loss`` rows (floats at full precision)."""
+        with open(path, "w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["step", "lr", "loss", "smoothed_loss"])
+            for step, row in enumerate(zip(self.lrs, self.losses, self.smoothed_losses, strict=True)):
+                writer.writerow([step, *(repr(float(x)) for x in row)])
+
+
+def _encode(x: float) -> float | str:
+    x = float(x)
+    if math.isfinite(x):
+        return x
+    return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+
+
+def _decode_list(values: Any, name: str, where: str) -> np.ndarray:
+    if not isinstance(values, list):
+        raise TypeError(f"{where}: {name} must be a list; got {type(values).__name__}.")
+    out = np.empty(len(values), dtype=np.float64)
+    for i, value in enumerate(values):
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise TypeError(f"{where}: {name}[{i}] must be a number; got {value!r}.")
+        if isinstance(value, str) and value not in ("nan", "inf", "-inf"):
+            raise ValueError(f"{where}: {name}[{i}] must be a number, 'nan', 'inf' or '-inf'; got {value!r}.")
+        out[i] = float(value)
+    return out
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"RangeTestResult.from_json: bare {name} is not JSON; lrscout writes it as a string.")
