@@ -6,9 +6,12 @@ import os
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from matplotlib.axes import Axes
 
     from .._result import RangeTestResult
+    from ..models._compare import VariantComparison
 
 
 def require_matplotlib() -> Any:
@@ -52,10 +55,22 @@ def plot_range_test(
     """
     import numpy as np
 
+    from .._suggest import zero_lag_smooth
+
     ax = _new_axes(ax)
     finite = np.isfinite(result.losses)
-    ax.plot(result.lrs[finite], result.losses[finite], ".", color="0.7", markersize=3, label="loss per step")
-    ax.plot(result.lrs, result.smoothed_losses, color="C0", linewidth=1.8, label="smoothed loss")
+    n = len(finite) if finite.all() else int(np.argmin(finite))
+    ax.plot(result.lrs[finite], result.losses[finite], ".", color="0.6", markersize=3, label="loss per step")
+    ax.plot(
+        result.lrs,
+        result.smoothed_losses,
+        color="C0",
+        linewidth=0.8,
+        linestyle=":",
+        label="EMA (divergence check; lags)",
+    )
+    curve = zero_lag_smooth(result.losses[:n]) if n else result.losses[:0]
+    ax.plot(result.lrs[:n], curve, color="C0", linewidth=2.0, label="smoothed loss")
     if suggestion or lr_range:
         try:
             if lr_range:
@@ -64,17 +79,17 @@ def plot_range_test(
             if suggestion:
                 chosen = result.suggestion
                 ax.axvline(chosen.lr, color="C3", linestyle="--", label=f"suggested lr {chosen.lr:.3g}")
-                ax.plot([chosen.lr], [result.smoothed_losses[chosen.index]], "o", color="C3")
+                ax.plot([chosen.lr], [curve[min(chosen.index, n - 1)]], "o", color="C3")
         except ValueError as error:
             ax.plot([], [], " ", label=f"no suggestion: {str(error).split('.')[0]}")
     ax.set_xscale("log")
-    if len(result) and np.all(result.losses[finite] > 0):
-        low = np.nanmin(result.smoothed_losses)
-        high = np.nanmax(result.smoothed_losses[: max(1, len(result) // 2)])
-        if np.isfinite(low) and np.isfinite(high) and high > low:
-            pad = 0.1 * (high - low)
-            top = max(high + pad, result.smoothed_losses[0] + pad)
-            ax.set_ylim(max(0.0, low - pad) if low >= 0 else low - pad, top)
+    if n > 1:
+        # Frame the descent: from the lowest smoothed loss to the starting
+        # loss, so a diverging tail does not flatten the interesting part.
+        low, high = float(np.min(curve)), float(max(curve[0], np.max(curve[: max(2, n // 2)])))
+        if high > low:
+            pad = 0.15 * (high - low)
+            ax.set_ylim(low - pad, high + pad)
     ax.set_xlabel("learning rate")
     ax.set_ylabel("loss")
     ax.set_title(title or f"LR range test ({result.stop_reason}, {len(result)} steps)")
@@ -100,3 +115,60 @@ def plot_lr_schedule(
     ax.grid(True, which="both", alpha=0.3)
     _save(ax, path)
     return ax
+
+
+def plot_variants(
+    comparison: VariantComparison,
+    *,
+    path: str | os.PathLike[str] | None = None,
+    axes: Sequence[Axes] | None = None,
+) -> list[Axes]:
+    """Loss per epoch, per update (log x) and per second for each variant."""
+    import numpy as np
+
+    if axes is None:
+        plt = require_matplotlib()
+        _, grid = plt.subplots(1, 3, figsize=(15, 4.5), layout="constrained")
+        panels: list[Axes] = list(grid)
+    else:
+        panels = list(axes)
+        if len(panels) != 3:
+            raise ValueError(f"plot: axes must hold 3 Axes (epoch, update, second); got {len(panels)}.")
+    by_epoch, by_update, by_second = panels
+    for i, run in enumerate(comparison.runs):
+        color = f"C{i}"
+        losses = np.concatenate([[run.initial_loss], run.epoch_losses])
+        epochs = np.arange(len(losses))
+        updates = epochs * run.steps_per_epoch
+        seconds = np.concatenate([[0.0], np.cumsum(run.epoch_times)])
+        by_epoch.plot(epochs, losses, "o-", color=color, markersize=3, label=run.label)
+        window = max(1, run.steps_per_epoch // 10)
+        if run.n_updates >= window:
+            average = np.convolve(run.loss_history, np.ones(window) / window, mode="valid")
+            by_update.plot(
+                np.arange(window, run.n_updates + 1), average, color=color, alpha=0.3, linewidth=0.8
+            )
+        by_update.plot(np.maximum(updates, 1), losses, "o-", color=color, markersize=3, label=run.label)
+        by_second.plot(seconds, losses, "o-", color=color, markersize=3, label=run.label)
+    by_epoch.set_xlabel("epoch (n gradient evaluations each)")
+    by_update.set_xlabel("update (log scale; faint: batch losses, running mean)")
+    by_update.set_xscale("log")
+    by_second.set_xlabel("training time (s)")
+    finals = [run.final_loss for run in comparison.runs if np.isfinite(run.final_loss)]
+    starts = [run.initial_loss for run in comparison.runs]
+    for ax in panels:
+        ax.set_ylabel("loss on the whole training set")
+        ax.grid(True, alpha=0.3)
+        if finals:
+            low, high = min(finals), max(starts)
+            ax.set_ylim(max(0.0, low - 0.05 * (high - low)), high + 0.05 * (high - low))
+    by_epoch.legend(fontsize="small")
+    by_epoch.set_title("per epoch")
+    by_update.set_title("per update")
+    by_second.set_title("per second")
+    figure = by_epoch.get_figure(root=True)
+    if figure is not None:
+        figure.suptitle(f"Batch, stochastic and mini-batch gradient descent, {comparison.epochs} epochs")
+        if path is not None:
+            figure.savefig(path, dpi=120)
+    return panels

@@ -1,0 +1,3 @@
+"""The ``lrscout`` command line."""
+
+from ._main import main as main

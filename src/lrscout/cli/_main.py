@@ -1,0 +1,332 @@
+"""``lrscout find-lr``, ``lrscout compare-variants``: argument parsing and reports."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from .._batching import gd_variant, steps_per_epoch
+from .._result import STOP_REASONS, RangeTestResult
+from ._data import DATASETS, Dataset, load_csv, load_dataset
+
+
+class UsageError(Exception):
+    """A mistake in the command line: reported in one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def _batch_size(text: str) -> int | None:
+    if text.lower() in ("full", "none", "all"):
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer or 'full'; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer or 'full'; got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive number; got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number; got {text!r}")
+    return value
+
+
+def _add_data_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("data")
+    group.add_argument(
+        "--dataset",
+        choices=DATASETS,
+        default="digits",
+        help="scikit-learn's bundled data set (no network; default: digits)",
+    )
+    group.add_argument("--csv", metavar="PATH", help="train on a CSV file with a header row instead")
+    group.add_argument("--target", metavar="COLUMN", help="with --csv: the column to predict")
+    group.add_argument(
+        "--task",
+        choices=("auto", "classification", "regression"),
+        default="auto",
+        help="with --csv: what the target is (default: inferred)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed for initial weights and batch order (default: 0)"
+    )
+
+
+def _build_parser() -> _Parser:
+    parser = _Parser(
+        prog="lrscout",
+        description="Pick the learning rate, batch size and gradient-descent variant before training.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    find = commands.add_parser(
+        "find-lr",
+        help="run an LR range test and suggest a learning rate",
+        description="Run an LR range test (Smith 2017) and suggest a learning rate.",
+    )
+    _add_data_options(find)
+    find.add_argument(
+        "--framework",
+        choices=("numpy", "pytorch", "keras"),
+        default="numpy",
+        help="what trains the model (default: numpy)",
+    )
+    find.add_argument(
+        "--model",
+        choices=("linear", "mlp"),
+        default=None,
+        help="linear: softmax / least-squares regression; mlp: one hidden layer "
+        "(pytorch, keras). Default: linear for numpy, mlp otherwise",
+    )
+    find.add_argument(
+        "--batch-size",
+        type=_batch_size,
+        default=32,
+        metavar="N|full",
+        help="samples per step; 'full' = batch gradient descent (default: 32)",
+    )
+    find.add_argument(
+        "--momentum",
+        type=float,
+        default=None,
+        help="heavy-ball momentum (default: 0 for numpy, 0.9 for pytorch and keras)",
+    )
+    find.add_argument(
+        "--start-lr", type=_positive_float, default=1e-7, help="first learning rate (default: 1e-7)"
+    )
+    find.add_argument("--end-lr", type=_positive_float, default=10.0, help="last learning rate (default: 10)")
+    find.add_argument("--num-steps", type=int, default=100, help="most steps to run (default: 100)")
+    find.add_argument(
+        "--mode",
+        choices=("exponential", "linear"),
+        default="exponential",
+        help="learning-rate ramp (default: exponential)",
+    )
+    find.add_argument(
+        "--plot",
+        metavar="PATH",
+        default="lrscout-find-lr.png",
+        help="where to write the plot; 'none' for no plot (default: lrscout-find-lr.png)",
+    )
+    find.add_argument("--json", metavar="PATH", help="also save the result as JSON")
+    find.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    compare = commands.add_parser(
+        "compare-variants",
+        help="batch, stochastic and mini-batch gradient descent side by side",
+        description="Train the same model with batch, stochastic and mini-batch gradient descent, "
+        "each at its own found learning rate, and compare loss per epoch, update and second.",
+    )
+    _add_data_options(compare)
+    compare.add_argument("--epochs", type=int, default=10, help="epochs per variant (default: 10)")
+    compare.add_argument(
+        "--batch-sizes",
+        default="full,1,32",
+        metavar="LIST",
+        help="comma-separated batch sizes, 'full' for the whole set (default: full,1,32)",
+    )
+    compare.add_argument(
+        "--lr",
+        default="auto",
+        help="'auto' (a range test per variant) or one learning rate for all (default: auto)",
+    )
+    compare.add_argument("--momentum", type=float, default=0.0, help="heavy-ball momentum (default: 0)")
+    compare.add_argument(
+        "--plot",
+        metavar="PATH",
+        default="lrscout-compare-variants.png",
+        help="where to write the figure; 'none' for no figure",
+    )
+    compare.add_argument("--quiet", action="store_true", help="no progress bars")
+    return parser
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = _build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 0
+        data = _load_data(args)
+        if args.command == "find-lr":
+            return _find_lr(args, data)
+        return _compare_variants(args, data)
+    except UsageError as error:
+        print(f"lrscout: error: {error}", file=sys.stderr)
+        return 2
+    except (ValueError, TypeError, ImportError) as error:
+        print(f"lrscout: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("lrscout: interrupted", file=sys.stderr)
+        return 130
+
+
+def _load_data(args: argparse.Namespace) -> Dataset:
+    if args.csv is not None:
+        return load_csv(args.csv, args.target, args.task)
+    if args.target is not None:
+        raise UsageError("--target needs --csv (the bundled data sets know their targets)")
+    return load_dataset(args.dataset)
+
+
+def _plot_path(text: str) -> str | None:
+    return None if text.lower() == "none" else text
+
+
+def _find_lr(args: argparse.Namespace, data: Dataset) -> int:
+    model = args.model or ("linear" if args.framework == "numpy" else "mlp")
+    if args.framework == "numpy" and model != "linear":
+        raise UsageError("--model mlp needs --framework pytorch or keras; numpy trains linear models")
+    if args.num_steps < 2:
+        raise UsageError(f"--num-steps must be at least 2; got {args.num_steps}")
+    n = len(data.X)
+    batch = args.batch_size
+    variant = gd_variant(batch, n)
+    print(
+        f"lrscout find-lr: {data.describe()}, features standardised\n"
+        f"model: {model} ({args.framework}), {variant} gradient descent, batch size "
+        f"{'full' if batch is None else batch}, {steps_per_epoch(n, batch)} steps per epoch"
+    )
+    settings: dict[str, Any] = dict(
+        task=data.task,
+        model=model,
+        batch_size=batch,
+        start_lr=args.start_lr,
+        end_lr=args.end_lr,
+        num_steps=args.num_steps,
+        mode=args.mode,
+        seed=args.seed,
+        progress=not args.quiet,
+    )
+    if args.momentum is not None:
+        settings["momentum"] = args.momentum
+    result = _run_framework(args.framework, data, settings)
+    _report(result)
+    if args.json:
+        result.to_json(args.json)
+        print(f"result: {args.json}")
+    path = _plot_path(args.plot)
+    if path is not None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        ax = result.plot(
+            title=f"LR range test: {data.name}, {model} ({args.framework}), batch "
+            f"{'full' if batch is None else batch}"
+        )
+        ax.get_figure(root=True).savefig(path, dpi=120)  # type: ignore[union-attr]
+        plt.close("all")
+        print(f"plot: {path}")
+    return 0
+
+
+def _run_framework(framework: str, data: Dataset, settings: dict[str, Any]) -> RangeTestResult:
+    if framework == "numpy":
+        from ..models import LinearRegressor, SoftmaxClassifier, find_lr
+
+        estimator = SoftmaxClassifier if data.task == "classification" else LinearRegressor
+        model = estimator(
+            batch_size=settings["batch_size"],
+            momentum=settings.get("momentum", 0.0),
+            random_state=settings["seed"],
+        )
+        return find_lr(
+            model,
+            data.X,
+            data.y,
+            start_lr=settings["start_lr"],
+            end_lr=settings["end_lr"],
+            num_steps=settings["num_steps"],
+            mode=settings["mode"],
+            progress=settings["progress"],
+        )
+    if framework == "pytorch":
+        from ..pytorch import _cli as backend
+    else:
+        from ..keras import _cli as backend
+    result: RangeTestResult = backend.run_find_lr(data.X, data.y, **settings)
+    return result
+
+
+def _report(result: RangeTestResult) -> None:
+    print(
+        f"tested lr {result.lrs[0]:.3g} .. {result.lrs[-1]:.3g} ({result.mode} ramp, "
+        f"{len(result)} of {result.num_steps} steps)\n"
+        f"stopped: {result.stop_reason} ({STOP_REASONS[result.stop_reason]})"
+    )
+    try:
+        chosen = result.suggestion
+        base, peak = result.lr_range()
+    except ValueError as error:
+        print(f"no suggestion: {error}")
+        return
+    print(
+        f"suggested lr: {chosen.lr:.3g}\nlr range (base_lr, max_lr) for cyclic / one-cycle schedules: "
+        f"{base:.3g} .. {peak:.3g}"
+    )
+    others = []
+    for method in ("valley", "steepest", "minimum"):
+        try:
+            others.append(f"{method} {result.suggest(method).lr:.3g}")
+        except ValueError:
+            others.append(f"{method} n/a")
+    print(f"other rules: {', '.join(others)}")
+
+
+def _compare_variants(args: argparse.Namespace, data: Dataset) -> int:
+    from ..models import LinearRegressor, SoftmaxClassifier, compare_variants
+
+    if args.epochs < 1:
+        raise UsageError(f"--epochs must be at least 1; got {args.epochs}")
+    try:
+        sizes = [_batch_size(part.strip()) for part in args.batch_sizes.split(",")]
+    except argparse.ArgumentTypeError as error:
+        raise UsageError(f"--batch-sizes: each entry {error}") from None
+    lr: Any = args.lr
+    if lr != "auto":
+        try:
+            lr = _positive_float(lr)
+        except argparse.ArgumentTypeError as error:
+            raise UsageError(f"--lr must be 'auto' or a positive number; {error}") from None
+    estimator = SoftmaxClassifier if data.task == "classification" else LinearRegressor
+    model = estimator(momentum=args.momentum, random_state=args.seed)
+    print(f"lrscout compare-variants: {data.describe()}, features standardised, {args.epochs} epochs each")
+    comparison = compare_variants(
+        model, data.X, data.y, epochs=args.epochs, batch_sizes=sizes, lr=lr, progress=not args.quiet
+    )
+    print(comparison.table())
+    path = _plot_path(args.plot)
+    if path is not None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        comparison.plot(path=path)
+        plt.close("all")
+        print(f"plot: {path}")
+    return 0

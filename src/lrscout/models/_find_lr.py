@@ -1,0 +1,97 @@
+"""The LR range test for the NumPy models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .._batching import as_generator, gd_variant
+from .._engine import range_test
+from .._result import RangeTestResult
+from .._validation import check_batch_size
+from ._estimators import GDEstimator
+
+_FROM_MODEL: Any = object()
+
+
+def find_lr(
+    model: GDEstimator,
+    X: Any,
+    y: Any,
+    *,
+    batch_size: int | None = _FROM_MODEL,
+    start_lr: float = 1e-7,
+    end_lr: float = 10.0,
+    num_steps: int = 100,
+    mode: str = "exponential",
+    smoothing: float = 0.98,
+    divergence_factor: float = 4.0,
+    stop_on_divergence: bool = True,
+    random_state: int | np.random.Generator | None = _FROM_MODEL,
+    progress: bool = False,
+) -> RangeTestResult:
+    """Run an LR range test on a copy of a NumPy model's parameters.
+
+    Each step draws the next batch (epoch after epoch), computes the loss and
+    gradient, and updates with the step's learning rate and the model's
+    momentum. The test starts from the fitted parameters when the model is
+    fitted, else from zeros as ``fit`` would; ``model`` is not changed.
+
+    Args:
+        model: A :class:`LinearRegressor` or :class:`SoftmaxClassifier`.
+        X: Training inputs, ``(n_samples, n_features)``.
+        y: Training targets.
+        batch_size: Samples per step; defaults to ``model.batch_size``
+            (``None`` = full batch).
+        start_lr, end_lr, num_steps, mode, smoothing, divergence_factor,
+        stop_on_divergence, progress: As in :func:`lrscout.range_test`.
+        random_state: Seed for the batch order; defaults to
+            ``model.random_state``.
+
+    Returns:
+        The :class:`lrscout.RangeTestResult`.
+
+    Example:
+        >>> from lrscout.models import LinearRegressor
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.normal(size=(200, 3))
+        >>> y = X @ [1.0, -2.0, 0.5] + rng.normal(size=200)
+        >>> result = find_lr(LinearRegressor(batch_size=None), X, y, start_lr=1e-4)
+        >>> len(result), bool(result.suggestion.lr < 1.8)  # full-batch GD diverges past 1.8 here
+        (100, True)
+    """
+    where = "find_lr"
+    if not isinstance(model, GDEstimator):
+        raise TypeError(
+            f"{where}: model must be an lrscout.models estimator (LinearRegressor, SoftmaxClassifier); "
+            f"got {type(model).__name__}. For PyTorch use lrscout.pytorch.find_lr, "
+            "for Keras lrscout.keras.find_lr."
+        )
+    batch = model.batch_size if batch_size is _FROM_MODEL else batch_size
+    batch = check_batch_size(batch, where=where)
+    seed = model.random_state if random_state is _FROM_MODEL else random_state
+    X_, T, n_outputs, _ = model._prepare(X, y, where)
+    rng = as_generator(seed, where=where)
+    n = X_.shape[0]
+    info = {
+        "framework": "numpy",
+        "model": type(model).__name__,
+        "batch_size": batch,
+        "n_samples": n,
+        "variant": gd_variant(batch, n),
+        "momentum": float(model.momentum),
+    }
+    with np.errstate(over="ignore", invalid="ignore"):
+        return range_test(
+            model._step_fn(X_, T, n_outputs, batch, rng),
+            start_lr=start_lr,
+            end_lr=end_lr,
+            num_steps=num_steps,
+            mode=mode,
+            smoothing=smoothing,
+            divergence_factor=divergence_factor,
+            stop_on_divergence=stop_on_divergence,
+            progress=progress,
+            info=info,
+        )
