@@ -16,6 +16,8 @@ from ._schedules import Schedule as Schedule
 from ._schedules import exponential_ramp as exponential_ramp
 from ._schedules import linear_ramp as linear_ramp
 from ._schedules import one_cycle as one_cycle
+from .models import VariantComparison as VariantComparison
+from .models import compare_variants as compare_variants
 
 __version__ = "0.1.0"
 
@@ -25,6 +27,8 @@ __all__ = [
     "RangeTestState",
     "Schedule",
     "Suggestion",
+    "VariantComparison",
+    "compare_variants",
     "exponential_ramp",
     "gd_variant",
     "linear_ramp",

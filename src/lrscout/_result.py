@@ -291,7 +291,7 @@ class RangeTestResult:
         with open(path, encoding="utf-8") as handle:
             try:
                 data = json.load(handle, parse_constant=_reject_constant)
-            except json.JSONDecodeError as error:
+            except (json.JSONDecodeError, UnicodeDecodeError) as error:
                 raise ValueError(
                     f"RangeTestResult.from_json: {os.fspath(path)!r} is not valid JSON ({error})."
                 ) from None

@@ -52,24 +52,45 @@ def lr_range(result: RangeTestResult) -> tuple[float, float]:
 def zero_lag_smooth(losses: np.ndarray) -> np.ndarray:
     """Smooth a loss curve without shifting it toward later steps.
 
-    A Gaussian kernel over the step index (``sigma`` = 1.5 % of the points,
-    at least 1 step), normalised at the edges, applied to ``log(loss)`` when
-    every loss is positive so that a diverging tail does not leak backward.
+    A Gaussian kernel over the step index, normalised at the edges, applied to
+    ``log(loss + c)`` with ``c`` a twentieth of the median loss when every
+    loss is positive: the log keeps a diverging tail from leaking backward,
+    ``c`` keeps single near-zero losses (one well-fit sample in stochastic
+    GD) from dominating. The kernel width follows the noise: the step-to-step
+    scatter ``s`` (from the median absolute difference) against the size
+    ``A`` of the curve's fall, ``sigma = max(1, 0.015 n, (25 s / A)^2 / (2 sqrt(pi)))``
+    steps, at most ``n / 8``, so the smoothed curve's error stays near ``A / 25``.
+
     The EMA used for the divergence stop lags by about ``1 / (1 - beta)``
     steps, which moves every rule read off it toward larger learning rates.
     """
     values = np.asarray(losses, dtype=np.float64)
-    positive = bool(np.all(values > 0))
-    y = np.log(values) if positive else values
-    n = len(y)
+    n = len(values)
+    positive = bool(np.all(values >= 0)) and float(np.median(values)) > 0
+    y = np.log(values + 0.05 * float(np.median(values))) if positive else values
     sigma = max(1.0, 0.015 * n)
-    radius = math.ceil(3 * sigma)
+    if n >= 8:
+        scatter = 1.4826 * float(np.median(np.abs(np.diff(y)))) / math.sqrt(2.0)
+        rough = _gaussian(y, max(2.0, n / 20))
+        fall = float(rough[0] - rough.min()) or float(np.ptp(rough))
+        if fall > 0:
+            sigma = max(sigma, (25.0 * scatter / fall) ** 2 / (2.0 * math.sqrt(math.pi)))
+        sigma = min(sigma, max(1.0, n / 8))
+    smooth = _gaussian(y, sigma)
+    return np.exp(smooth) - 0.05 * float(np.median(values)) if positive else smooth
+
+
+def _gaussian(y: np.ndarray, sigma: float) -> np.ndarray:
+    n = len(y)
+    radius = min(n - 1, math.ceil(3 * sigma))
     offsets = np.arange(-radius, radius + 1)
     kernel = np.exp(-0.5 * (offsets / sigma) ** 2)
     padded = np.concatenate([np.zeros(radius), y, np.zeros(radius)])
     weights = np.concatenate([np.zeros(radius), np.ones(n), np.zeros(radius)])
-    smooth = np.convolve(padded, kernel, mode="valid") / np.convolve(weights, kernel, mode="valid")
-    return np.exp(smooth) if positive else smooth
+    smooth: np.ndarray = np.convolve(padded, kernel, mode="valid") / np.convolve(
+        weights, kernel, mode="valid"
+    )
+    return smooth
 
 
 def _finite_prefix(result: RangeTestResult, method: str) -> tuple[np.ndarray, np.ndarray]:

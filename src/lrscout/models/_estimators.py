@@ -522,7 +522,8 @@ class SoftmaxClassifier(GDEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class of each sample."""
-        labels: np.ndarray = self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        probabilities = self.predict_proba(X)
+        labels: np.ndarray = self.classes_[np.argmax(probabilities, axis=1)]
         return labels
 
     def score(self, X: Any, y: Any) -> float:

@@ -1,0 +1,139 @@
+"""The command line, run in-process and as a real subprocess."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from lrscout import RangeTestResult
+from lrscout.cli import main
+
+
+def test_find_lr_with_no_arguments_runs_on_digits(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["find-lr", "--quiet", "--json", "r.json"]) == 0
+    out = capsys.readouterr().out
+    assert "digits (1797 samples, 64 features, 10 classes)" in out
+    assert "mini-batch gradient descent, batch size 32, 57 steps per epoch" in out
+    result = RangeTestResult.from_json(tmp_path / "r.json")
+    assert f"suggested lr: {result.suggestion.lr:.3g}" in out
+    base, peak = result.lr_range()
+    assert f"{base:.3g} .. {peak:.3g}" in out
+    assert f"stopped: {result.stop_reason}" in out
+    assert (tmp_path / "lrscout-find-lr.png").stat().st_size > 10_000
+    assert result.info["framework"] == "numpy" and result.info["batch_size"] == 32
+
+
+def test_find_lr_options_reach_the_range_test(tmp_path, capsys):
+    path = tmp_path / "r.json"
+    argv = [
+        "find-lr",
+        "--dataset",
+        "diabetes",
+        "--batch-size",
+        "full",
+        "--start-lr",
+        "1e-4",
+        "--end-lr",
+        "5",
+        "--num-steps",
+        "40",
+        "--mode",
+        "linear",
+        "--plot",
+        "none",
+        "--json",
+        str(path),
+        "--quiet",
+    ]
+    assert main(argv) == 0
+    result = RangeTestResult.from_json(path)
+    assert (result.start_lr, result.end_lr, result.num_steps, result.mode) == (1e-4, 5.0, 40, "linear")
+    assert result.info["variant"] == "batch" and result.info["model"] == "LinearRegressor"
+    assert "batch gradient descent" in capsys.readouterr().out
+
+
+def test_find_lr_on_a_csv_file(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(150, 3))
+    kind = np.where(X[:, 0] + X[:, 1] > 0, "yes", "no")
+    lines = ["a,b,label,c"] + [f"{x[0]},{x[1]},{k},{x[2]}" for x, k in zip(X, kind, strict=True)]
+    (tmp_path / "data.csv").write_text("\n".join(lines) + "\n")
+    argv = ["find-lr", "--csv", str(tmp_path / "data.csv"), "--target", "label", "--plot", "none", "--quiet"]
+    assert main(argv) == 0
+    assert "data.csv (150 samples, 3 features, 2 classes)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["find-lr", "--batch-size", "0"],
+            "argument --batch-size: must be a positive integer or 'full'; got '0'",
+        ),
+        (["find-lr", "--start-lr", "-1"], "argument --start-lr: must be a positive number; got '-1'"),
+        (["find-lr", "--start-lr", "1", "--end-lr", "0.1"], "end_lr must be greater than start_lr"),
+        (["find-lr", "--dataset", "mnist"], "argument --dataset: invalid choice: 'mnist'"),
+        (["find-lr", "--model", "mlp"], "--model mlp needs --framework pytorch or keras"),
+        (["find-lr", "--num-steps", "1"], "--num-steps must be at least 2; got 1"),
+        (["find-lr", "--csv", "missing.csv", "--target", "y"], "--csv: no such file: 'missing.csv'"),
+        (["find-lr", "--target", "y"], "--target needs --csv"),
+        (
+            ["compare-variants", "--batch-sizes", "full,x"],
+            "--batch-sizes: each entry must be a positive integer",
+        ),
+        (["compare-variants", "--lr", "fast"], "--lr must be 'auto' or a positive number"),
+        (["fit"], "argument COMMAND: invalid choice: 'fit'"),
+    ],
+)
+def test_user_errors_are_one_line_with_status_2(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main([*argv, "--quiet"] if argv[0] != "fit" else argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lrscout: error: ")
+    assert message in err
+    assert err.count("\n") == 1
+
+
+def test_csv_errors_name_the_problem(tmp_path, capsys):
+    (tmp_path / "d.csv").write_text("a,b\n1,x\n2,3\n3,4\n")
+    assert main(["find-lr", "--csv", str(tmp_path / "d.csv"), "--quiet"]) == 2
+    assert "--target is required with --csv; choose one of the columns: a, b" in capsys.readouterr().err
+    assert main(["find-lr", "--csv", str(tmp_path / "d.csv"), "--target", "c", "--quiet"]) == 2
+    assert "--target: no column 'c'" in capsys.readouterr().err
+    assert main(["find-lr", "--csv", str(tmp_path / "d.csv"), "--target", "a", "--quiet"]) == 2
+    assert "every feature column must be numeric" in capsys.readouterr().err
+
+
+def test_compare_variants_prints_a_table_and_writes_a_figure(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["compare-variants", "--dataset", "breast-cancer", "--epochs", "2", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    for variant, steps in (("batch", 1), ("stochastic", 569), ("mini-batch", 18)):
+        assert any(line.split()[:1] == [variant] and str(steps) in line.split() for line in out.splitlines())
+    assert (tmp_path / "lrscout-compare-variants.png").stat().st_size > 10_000
+
+
+def test_module_entry_point_and_help():
+    done = subprocess.run(
+        [sys.executable, "-m", "lrscout", "--help"], capture_output=True, text=True, check=True
+    )
+    assert "find-lr" in done.stdout and "compare-variants" in done.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "lrscout", "find-lr", "--mode", "x"], capture_output=True, text=True
+    )
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("lrscout: error:") and "Traceback" not in bad.stderr
+
+
+def test_import_lrscout_needs_numpy_only():
+    code = (
+        "import sys, lrscout, lrscout.models; "
+        "print(sorted(m for m in ('torch', 'keras', 'matplotlib', 'sklearn', 'tqdm', 'numba', 'jax') "
+        "if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
