@@ -95,6 +95,11 @@ CASES = [
         ValueError,
         r"LinearRegressor.fit: lr must be positive; got -0.1",
     ),
+    (
+        lambda: LinearRegressor(lr=lrscout.one_cycle(0.1, 5), batch_size=4).fit(X, y),
+        ValueError,
+        r"lr must give a positive, finite learning rate for every update step 0..49.*one_cycle\(max_lr, 50\)",
+    ),
     (lambda: LinearRegressor(batch_size=0).fit(X, y), ValueError, r"LinearRegressor.fit: batch_size must be"),
     (lambda: LinearRegressor(epochs=0).fit(X, y), ValueError, r"epochs must be an integer >= 1; got 0"),
     (lambda: LinearRegressor(momentum=1.0).fit(X, y), ValueError, r"momentum must be < 1.0; got 1.0"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import lrscout
 from lrscout import steps_per_epoch
 from lrscout.models import (
     DivergenceWarning,
@@ -56,18 +57,22 @@ def test_batch_gd_converges_to_lstsq(engine):
 
 
 @pytest.mark.parametrize("momentum", [0.0, 0.7])
-def test_stochastic_gd_equals_a_naive_per_sample_loop(engine, momentum):
+@pytest.mark.parametrize("schedule", [False, True])
+def test_stochastic_gd_equals_a_naive_per_sample_loop(engine, momentum, schedule):
     X, y = _regression(n=50, d=3)
-    model = LinearRegressor(lr=0.01, batch_size=1, epochs=3, shuffle=False, momentum=momentum).fit(X, y)
-    w, b, vw, vb, losses = np.zeros(3), 0.0, np.zeros(3), 0.0, []
+    rates = lrscout.one_cycle(0.02, 150) if schedule else (lambda step: 0.01)
+    lr = rates if schedule else 0.01
+    model = LinearRegressor(lr=lr, batch_size=1, epochs=3, shuffle=False, momentum=momentum).fit(X, y)
+    w, b, vw, vb, losses, step = np.zeros(3), 0.0, np.zeros(3), 0.0, [], 0
     for _ in range(3):
         for xi, yi in zip(X, y, strict=True):
             r = float(w @ xi + b - yi)
             losses.append(0.5 * r * r)
             vw = momentum * vw + r * xi
             vb = momentum * vb + r
-            w = w - 0.01 * vw
-            b = b - 0.01 * vb
+            w = w - rates(step) * vw
+            b = b - rates(step) * vb
+            step += 1
     np.testing.assert_allclose(model.coef_, w, rtol=0, atol=1e-12)
     assert abs(model.intercept_ - b) <= 1e-12
     np.testing.assert_allclose(model.loss_history_, losses, rtol=1e-12, atol=1e-14)

@@ -40,10 +40,25 @@ def _kernels() -> Any:
         # Compile (or load from numba's cache) now, so that the first
         # epoch_times_ entry measures training and not compilation.
         X, order, W, b = np.zeros((2, 1)), np.arange(2), np.zeros((2, 1)), np.zeros(2)
+        rates = np.zeros(2)
         kernels.linear_epoch(
-            X, X.copy(), order, 1, W[:1], b[:1], W[:1].copy(), b[:1].copy(), 0.0, 0.0, 0.0, True, np.zeros(2)
+            X,
+            X.copy(),
+            order,
+            1,
+            W[:1],
+            b[:1],
+            W[:1].copy(),
+            b[:1].copy(),
+            rates,
+            0.0,
+            0.0,
+            True,
+            np.zeros(2),
         )
-        kernels.softmax_epoch(X, order, order, 1, W, b, W.copy(), b.copy(), 0.0, 0.0, 0.0, True, np.zeros(2))
+        kernels.softmax_epoch(
+            X, order, order, 1, W, b, W.copy(), b.copy(), rates, 0.0, 0.0, True, np.zeros(2)
+        )
         _USE_KERNELS = True
     return kernels
 
@@ -60,7 +75,7 @@ class GDEstimator:
     def __init__(
         self,
         *,
-        lr: float = 0.01,
+        lr: float | Callable[[Any], Any] = 0.01,
         batch_size: int | None = 32,
         epochs: int = 10,
         momentum: float = 0.0,
@@ -113,7 +128,8 @@ class GDEstimator:
     # Validation ---------------------------------------------------------------
 
     def _check_params(self, where: str) -> None:
-        check_float(self.lr, "lr", where=where, positive=True)
+        if not callable(self.lr):
+            check_float(self.lr, "lr", where=where, positive=True, fix="Or pass a schedule, step -> lr.")
         check_batch_size(self.batch_size, where=where)
         check_int(self.epochs, "epochs", where=where, minimum=1)
         check_float(self.momentum, "momentum", where=where, minimum=0.0, maximum=1.0, open_maximum=True)
@@ -207,22 +223,33 @@ class GDEstimator:
         n = X.shape[0]
         batch = n if self.batch_size is None else min(int(self.batch_size), n)
         steps = steps_per_epoch(n, batch)
-        rng = as_generator(self.random_state, where=where)
-        lr = float(self.lr)
-        VW = np.zeros_like(W)
-        Vb = np.zeros_like(b)
         epochs = int(self.epochs)
+        lrs = self._learning_rates(epochs * steps, where)
+        rng = as_generator(self.random_state, where=where)
+        momentum, alpha, intercept = float(self.momentum), float(self.alpha), bool(self.fit_intercept)
+        VW, Vb = np.zeros_like(W), np.zeros_like(b)
         history = np.empty(epochs * steps)
         epoch_losses = np.empty(epochs)
         epoch_times = np.empty(epochs)
         kernels = _kernels()
+        epoch_fn = None if kernels is None else getattr(kernels, self._kernel_name)
         with np.errstate(over="ignore", invalid="ignore"):
-            self._run_epochs(
-                X, T, W, b, VW, Vb, rng, batch, steps, kernels, history, epoch_losses, epoch_times
-            )
+            for epoch in range(epochs):
+                order = rng.permutation(n) if self.shuffle else np.arange(n)
+                part = slice(epoch * steps, (epoch + 1) * steps)
+                losses, rates = history[part], lrs[part]
+                began = time.perf_counter()
+                if epoch_fn is not None:
+                    epoch_fn(X, T, order, batch, W, b, VW, Vb, rates, momentum, alpha, intercept, losses)
+                else:
+                    for step in range(steps):
+                        idx = order[step * batch : (step + 1) * batch]
+                        losses[step] = self._update(W, b, VW, Vb, X[idx], T[idx], rates[step], momentum)
+                epoch_times[epoch] = time.perf_counter() - began
+                epoch_losses[epoch] = self._objective(W, b, X, T)
         if not np.isfinite(epoch_losses[-1]):
             warnings.warn(
-                f"{where}: training diverged (loss {epoch_losses[-1]}) at lr={lr!r}; "
+                f"{where}: training diverged (loss {epoch_losses[-1]}) at lr={self.lr!r}; "
                 "lower lr, e.g. to the value lrscout.models.find_lr suggests.",
                 DivergenceWarning,
                 stacklevel=3,
@@ -233,39 +260,27 @@ class GDEstimator:
         self.epoch_times_ = epoch_times
         self.n_updates_ = epochs * steps
 
-    def _run_epochs(
-        self,
-        X: np.ndarray,
-        T: np.ndarray,
-        W: np.ndarray,
-        b: np.ndarray,
-        VW: np.ndarray,
-        Vb: np.ndarray,
-        rng: np.random.Generator,
-        batch: int,
-        steps: int,
-        kernels: Any,
-        history: np.ndarray,
-        epoch_losses: np.ndarray,
-        epoch_times: np.ndarray,
-    ) -> None:
-        n = X.shape[0]
-        lr, momentum, alpha = float(self.lr), float(self.momentum), float(self.alpha)
-        for epoch in range(len(epoch_losses)):
-            order = rng.permutation(n) if self.shuffle else np.arange(n)
-            losses = history[epoch * steps : (epoch + 1) * steps]
-            began = time.perf_counter()
-            if kernels is not None:
-                epoch_fn = getattr(kernels, self._kernel_name)
-                epoch_fn(
-                    X, T, order, batch, W, b, VW, Vb, lr, momentum, alpha, bool(self.fit_intercept), losses
-                )
-            else:
-                for step in range(steps):
-                    idx = order[step * batch : (step + 1) * batch]
-                    losses[step] = self._update(W, b, VW, Vb, X[idx], T[idx], lr, momentum)
-            epoch_times[epoch] = time.perf_counter() - began
-            epoch_losses[epoch] = self._objective(W, b, X, T)
+    def _learning_rates(self, total: int, where: str) -> np.ndarray:
+        """The learning rate of every update: ``lr`` itself or ``lr(step)``."""
+        if not callable(self.lr):
+            return np.full(total, float(self.lr))
+        problem = (
+            f"{where}: lr must give a positive, finite learning rate for every update step "
+            f"0..{total - 1} (epochs * steps_per_epoch); got {self.lr!r}. Build the schedule for "
+            f"{total} steps, e.g. lrscout.one_cycle(max_lr, {total})."
+        )
+        try:
+            rates = np.asarray(self.lr(np.arange(total)), dtype=np.float64)
+            if rates.shape != (total,):
+                raise ValueError("not one value per step")
+        except (TypeError, ValueError):
+            try:
+                rates = np.asarray([float(self.lr(step)) for step in range(total)])
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"{problem} ({error})") from None
+        if not np.all(np.isfinite(rates)) or not np.all(rates > 0):
+            raise ValueError(problem)
+        return rates
 
     def _update(
         self,
@@ -344,7 +359,8 @@ class LinearRegressor(GDEstimator):
     ``2 (1 + momentum) / lambda_max`` with heavy-ball momentum.
 
     Args:
-        lr: Learning rate, positive.
+        lr: Learning rate, positive; or a schedule ``step -> lr`` over the
+            ``epochs * steps_per_epoch`` updates, such as :func:`lrscout.one_cycle`.
         batch_size: ``None`` batch GD, ``1`` stochastic GD, ``k`` mini-batch GD.
         epochs: Passes over the data.
         momentum: Heavy-ball momentum in [0, 1), as in ``torch.optim.SGD``.

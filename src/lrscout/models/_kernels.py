@@ -6,7 +6,7 @@ function call per sample. The arithmetic is the same as the NumPy path in
 ``_estimators.py`` (sums in a different order), which the tests check.
 
 Update rule, as in ``torch.optim.SGD`` (dampening 0):
-``v <- momentum * v + g``; ``w <- w - lr * v``.
+``v <- momentum * v + g``; ``w <- w - lrs[step] * v``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def linear_epoch(
     b: np.ndarray,
     VW: np.ndarray,
     Vb: np.ndarray,
-    lr: float,
+    lrs: np.ndarray,
     momentum: float,
     alpha: float,
     fit_intercept: bool,
@@ -54,7 +54,7 @@ def linear_epoch(
                 for f in range(d):
                     gW[j, f] += r * X[i, f]
         losses[step] = loss / (stop - start) + _penalty(W, alpha)
-        _apply(gW, gb, W, b, VW, Vb, 1.0 / (stop - start), lr, momentum, alpha, fit_intercept)
+        _apply(gW, gb, W, b, VW, Vb, 1.0 / (stop - start), lrs[step], momentum, alpha, fit_intercept)
 
 
 @njit(cache=True, nogil=True)
@@ -67,7 +67,7 @@ def softmax_epoch(
     b: np.ndarray,
     VW: np.ndarray,
     Vb: np.ndarray,
-    lr: float,
+    lrs: np.ndarray,
     momentum: float,
     alpha: float,
     fit_intercept: bool,
@@ -105,7 +105,7 @@ def softmax_epoch(
                 for f in range(d):
                     gW[j, f] += g * X[i, f]
         losses[step] = loss / (stop - start) + _penalty(W, alpha)
-        _apply(gW, gb, W, b, VW, Vb, 1.0 / (stop - start), lr, momentum, alpha, fit_intercept)
+        _apply(gW, gb, W, b, VW, Vb, 1.0 / (stop - start), lrs[step], momentum, alpha, fit_intercept)
 
 
 @njit(inline="always")
