@@ -1,11 +1,6 @@
-"""Test settings shared by every test module."""
+"""Fixtures shared by every test module (environment settings: ../conftest.py)."""
 
 from __future__ import annotations
-
-import os
-
-os.environ.setdefault("KERAS_BACKEND", "torch")
-os.environ.setdefault("MPLBACKEND", "Agg")
 
 import pytest
 

@@ -167,7 +167,9 @@ def range_test(
 
     Args:
         step_fn: ``step_fn(lr) -> loss``; the loss may be anything ``float()``
-            accepts, or anything ``read_losses`` accepts.
+            accepts, or anything ``read_losses`` accepts. Raising
+            ``StopIteration`` (its data ran out) ends the test there, with
+            ``stop_reason == "ended"``.
         start_lr: First learning rate, positive.
         end_lr: Last learning rate, greater than ``start_lr``.
         num_steps: Most steps to run, at least 2.
@@ -227,8 +229,14 @@ def range_test(
     pending: list[Any] = []
     try:
         for step in range(state.num_steps):
-            pending.append(step_fn(state.lr_at(step)))
-            if len(pending) == chunk or step == state.num_steps - 1:
+            try:
+                pending.append(step_fn(state.lr_at(step)))
+            except StopIteration:
+                # The data ran out: keep the steps that ran; the result says "ended".
+                exhausted = True
+            else:
+                exhausted = False
+            if pending and (exhausted or len(pending) == chunk or step == state.num_steps - 1):
                 recorded = state.step
                 stopped = state.record(read(pending))
                 pending = []
@@ -241,6 +249,8 @@ def range_test(
                     )
                 if stopped:
                     break
+            if exhausted:
+                break
     finally:
         if bar is not None:
             bar.close()

@@ -1,0 +1,10 @@
+"""Keras 3 integration: the LR range test as a callback (``LRFinder``) or one call (``find_lr``).
+
+Needs Keras 3 with any backend (``pip install 'lrscout[keras]'``); importing
+this package without it raises ``ImportError`` saying so.
+"""
+
+from ._find_lr import find_lr as find_lr
+from ._finder import LRFinder as LRFinder
+
+__all__ = ["LRFinder", "find_lr"]

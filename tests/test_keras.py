@@ -1,0 +1,721 @@
+"""lrscout.keras: the LRFinder callback and find_lr, against Keras's own numbers.
+
+The tests run on whatever backend KERAS_BACKEND names (torch by default, see
+conftest.py); ``test_jax_backend`` reruns the backend-sensitive ones under
+JAX in a subprocess, since the backend is fixed when keras is imported.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+from sklearn.datasets import load_digits  # noqa: E402
+
+import lrscout  # noqa: E402
+from lrscout.keras import LRFinder, find_lr  # noqa: E402
+from lrscout.keras._cli import run_find_lr  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# Helpers ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return (X / 16.0).astype("float32"), y.astype("int64")
+
+
+def _classifier(optimizer, *, hidden=16, batchnorm=False, seed=0, metrics=("accuracy",)):
+    keras.utils.set_random_seed(seed)
+    layers = [keras.Input((64,)), keras.layers.Dense(hidden, activation="relu")]
+    if batchnorm:
+        layers.append(keras.layers.BatchNormalization())
+    layers.append(keras.layers.Dense(10))
+    model = keras.Sequential(layers)
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=list(metrics),
+    )
+    return model
+
+
+def _numpy(value):
+    if keras.backend.backend() == "torch":
+        # np.array(tensor) warns about __array__ and copy= under NumPy 2.
+        return value.detach().cpu().numpy().copy()
+    return np.array(keras.ops.convert_to_numpy(value), copy=True)
+
+
+def _scalar(value):
+    return _numpy(value.value if isinstance(value, keras.Variable) else value).item()
+
+
+def _state_of(model):
+    """Every variable a test could change, by position, as NumPy copies."""
+    optimizer_variables = list(model.optimizer.variables)
+    return {
+        "model": [_numpy(v.value) for v in model.variables],
+        "optimizer": [_numpy(v.value) for v in optimizer_variables],
+        "optimizer_ids": [id(v) for v in optimizer_variables],
+    }
+
+
+def _assert_same_state(before, after):
+    assert before["optimizer_ids"] == after["optimizer_ids"]
+    for part in ("model", "optimizer"):
+        assert len(before[part]) == len(after[part])
+        for a, b in zip(before[part], after[part], strict=True):
+            assert a.dtype == b.dtype
+            assert a.tobytes() == b.tobytes()
+
+
+class _Probe(keras.callbacks.Callback):
+    """Records what Keras itself shows: the LR in force and the logs of each batch."""
+
+    def __init__(self):
+        super().__init__()
+        self.lrs, self.logs, self.epochs = [], [], []
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.lrs.append(_scalar(self.model.optimizer.learning_rate))
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.logs.append({key: float(value) for key, value in logs.items()})
+        self.epochs.append(self._epoch)
+
+
+def _warm_up(model, X, y):
+    """Two real steps, so moments and iteration counts are not at their zero start."""
+    model.fit(X[:64], y[:64], batch_size=32, epochs=1, shuffle=False, verbose=0)
+
+
+# The seed's usage ------------------------------------------------------------
+
+# The seed's fit call keeps Keras's default verbose progress bar, which calls
+# np.mean on torch tensors; NumPy 2 warns there that torch's __array__ takes no
+# copy= keyword. That is between Keras, torch and NumPy, not lrscout (whose
+# own tests run fit with verbose=0).
+_KERAS_PROGBAR_ON_TORCH = "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
+
+
+@pytest.mark.filterwarnings(_KERAS_PROGBAR_ON_TORCH)
+def test_seed_usage_verbatim(digits):
+    X_train, labels = digits
+    Y_train = keras.utils.to_categorical(labels, 10)
+    epoch_size, batch_size = X_train.shape[0], 32
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((64,)),
+            keras.layers.Dense(32, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile(optimizer="sgd", loss="categorical_crossentropy", metrics=["accuracy"])
+
+    lr_finder = LRFinder(min_lr=1e-5, max_lr=1e-2, steps_per_epoch=np.ceil(epoch_size / batch_size), epochs=3)
+    model.fit(X_train, Y_train, callbacks=[lr_finder])
+
+    lr_finder.plot_loss()
+    lr_finder.plot_lr()
+
+    # fit ran its default single epoch of the three the ramp was planned for.
+    steps = math.ceil(epoch_size / batch_size)
+    history = lr_finder.history
+    assert set(history) == {"lr", "iterations", "loss", "accuracy"}
+    assert history["iterations"] == list(range(1, steps + 1))
+    assert np.array_equal(history["lr"], lrscout.linear_ramp(1e-5, 1e-2, 3 * steps)(np.arange(steps)))
+    assert all(len(values) == steps for values in history.values())
+    assert all(0.0 <= a <= 1.0 for a in history["accuracy"])
+    result = lr_finder.result
+    assert (result.stop_reason, result.start_lr, result.end_lr, result.num_steps) == (
+        "ended",
+        1e-5,
+        1e-2,
+        171,
+    )
+    assert result.mode == "linear"
+    assert np.array_equal(result.losses, history["loss"])
+
+
+def test_plots_return_axes_and_save(digits, tmp_path):
+    X, y = digits
+    model = _classifier(keras.optimizers.SGD())
+    lr_finder = LRFinder(1e-3, 1.0, mode="exponential")
+    model.fit(X[:256], y[:256], batch_size=32, epochs=2, callbacks=[lr_finder], verbose=0)
+    import matplotlib.pyplot as plt
+
+    _, ax = plt.subplots()
+    assert lr_finder.plot_loss(ax=ax) is ax
+    assert lr_finder.plot_lr(path=tmp_path / "lr.png").get_xlabel() == "step"
+    assert (tmp_path / "lr.png").stat().st_size > 0
+    assert lr_finder.suggestion == lr_finder.result.suggest()
+    assert 1e-3 <= lr_finder.suggestion.lr <= 1.0
+
+
+# Learning rates ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mode", "ramp"), [("linear", lrscout.linear_ramp), ("exponential", lrscout.exponential_ramp)]
+)
+def test_ramp_is_exact_and_is_what_the_optimizer_used(digits, mode, ramp):
+    X, y = digits
+    model = _classifier(keras.optimizers.SGD(momentum=0.9))
+    finder = LRFinder(
+        1e-4, 0.5, steps_per_epoch=np.float64(4.0), epochs=3.0, mode=mode, stop_on_divergence=False
+    )
+    probe = _Probe()
+    model.fit(X[:100], y[:100], batch_size=32, epochs=3, callbacks=[finder, probe], verbose=0)
+
+    expected = ramp(1e-4, 0.5, 12)(np.arange(12))
+    assert finder.history["iterations"] == list(range(1, 13))
+    assert np.array_equal(finder.history["lr"], expected)
+    assert np.array_equal(finder.result.lrs, expected)
+    assert finder.result.stop_reason == "completed"
+    # The optimizer holds the rate in floatx, so it ran at the float32 value.
+    assert np.array_equal(np.float32(probe.lrs), np.float32(expected))
+
+
+@pytest.mark.parametrize("schedule", [False, True], ids=["variable", "schedule"])
+def test_each_step_trains_at_its_learning_rate(schedule):
+    # loss = w with a constant gradient of 1, so plain SGD moves w by exactly -lr.
+    # Nothing else reads the model during fit: under JAX a callback that
+    # reads self.model forces a state sync, which would hide a missing one.
+    model = keras.Sequential(
+        [keras.Input((1,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="ones")]
+    )
+    lr = keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.5) if schedule else 0.1
+    model.compile(optimizer=keras.optimizers.SGD(lr), loss=lambda y_true, y_pred: keras.ops.mean(y_pred))
+    finder = LRFinder(1e-3, 1e-1, mode="exponential", stop_on_divergence=False, restore=False)
+    x = np.ones((12, 1), dtype="float32")
+    model.fit(x, x, batch_size=4, epochs=2, callbacks=[finder], verbose=0)
+    travelled = 1.0 - _scalar(model.layers[0].kernel)
+    expected = lrscout.exponential_ramp(1e-3, 1e-1, 6)(np.arange(6)).sum()
+    # w is float32 near 1: each of the 6 updates is good to about one ulp of 1.
+    assert travelled == pytest.approx(expected, rel=0, abs=1e-6)
+    assert len(finder.history["loss"]) == 6
+    if schedule:
+        assert model.optimizer._learning_rate is lr
+
+
+def test_steps_and_epochs_default_to_what_fit_runs(digits):
+    X, y = digits
+    model = _classifier(keras.optimizers.SGD())
+    finder = LRFinder(stop_on_divergence=False)
+    model.fit(X[:100], y[:100], batch_size=32, epochs=2, callbacks=[finder], verbose=0)
+    result = finder.result
+    assert (result.num_steps, len(result), result.stop_reason) == (8, 8, "completed")
+    assert (result.start_lr, result.end_lr, result.mode) == (1e-5, 1e-2, "linear")
+
+
+def test_finder_stops_fit_after_the_last_step(digits):
+    X, y = digits
+    model = _classifier(keras.optimizers.SGD())
+    finder = LRFinder(1e-4, 1e-2, num_steps=5, stop_on_divergence=False)
+    probe = _Probe()
+    model.fit(X[:100], y[:100], batch_size=32, epochs=4, callbacks=[finder, probe], verbose=0)
+    assert len(probe.logs) == 5
+    assert finder.result.stop_reason == "completed"
+
+
+def test_history_resets_when_training_begins_again(digits):
+    X, y = digits
+    model = _classifier(keras.optimizers.SGD())
+    finder = LRFinder(1e-4, 1e-2, stop_on_divergence=False)
+    model.fit(X[:64], y[:64], batch_size=32, epochs=3, callbacks=[finder], verbose=0)
+    model.fit(X[:64], y[:64], batch_size=32, epochs=2, callbacks=[finder], verbose=0)
+    assert finder.history["iterations"] == [1, 2, 3, 4]
+    assert len(finder.result) == 4
+
+
+# Per-batch losses ------------------------------------------------------------
+
+
+def test_batch_losses_reproduce_keras_running_means(digits):
+    X, y = digits
+    n, batch = 100, 32
+    sizes = np.array([32, 32, 32, 4])  # the short last batch is the point
+    model = _classifier(keras.optimizers.SGD(momentum=0.9))
+    finder = LRFinder(1e-3, 0.3, stop_on_divergence=False)
+    probe = _Probe()
+    model.fit(X[:n], y[:n], batch_size=batch, epochs=3, callbacks=[finder, probe], verbose=0)
+
+    assert np.array_equal(probe.epochs, np.repeat([0, 1, 2], 4))
+    for key in ("loss", "accuracy"):
+        own = np.reshape(finder.history[key], (3, 4))
+        logged = np.reshape([logs[key] for logs in probe.logs], (3, 4))
+        running = np.cumsum(own * sizes, axis=1) / np.cumsum(sizes)
+        np.testing.assert_allclose(running, logged, rtol=1e-5, atol=1e-6)
+        # The first batch of an epoch is its own running mean; later ones differ.
+        np.testing.assert_allclose(own[:, 0], logged[:, 0], rtol=1e-6)
+    assert not np.allclose(finder.history["loss"], [logs["loss"] for logs in probe.logs])
+    assert np.array_equal(finder.result.losses, finder.history["loss"])
+
+
+def test_batch_losses_with_sample_weights_and_uneven_pydataset(digits):
+    X, y = digits
+    bounds = [0, 30, 60, 90, 97]
+    weights = np.linspace(0.5, 2.0, 97).astype("float32")
+
+    class Batches(keras.utils.PyDataset):
+        def __len__(self):
+            return len(bounds) - 1
+
+        def __getitem__(self, i):
+            part = slice(bounds[i], bounds[i + 1])
+            return X[part], y[part], weights[part]
+
+    model = _classifier(keras.optimizers.SGD(), metrics=())
+    finder = LRFinder(1e-3, 0.1, stop_on_divergence=False)
+    probe = _Probe()
+    model.fit(Batches(), epochs=2, shuffle=False, callbacks=[finder, probe], verbose=0)
+
+    # Keras weights the running loss by batch size, whatever the sample weights.
+    sizes = np.diff(bounds)
+    own = np.reshape(finder.history["loss"], (2, 4))
+    logged = np.reshape([logs["loss"] for logs in probe.logs], (2, 4))
+    np.testing.assert_allclose(np.cumsum(own * sizes, axis=1) / np.cumsum(sizes), logged, rtol=1e-5)
+
+
+# Restoration ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "make_optimizer",
+    [lambda: keras.optimizers.SGD(learning_rate=0.05, momentum=0.9), lambda: keras.optimizers.Adam(1e-3)],
+    ids=["sgd-momentum", "adam"],
+)
+def test_restores_weights_and_optimizer_bitwise(digits, make_optimizer):
+    X, y = digits
+    model = _classifier(make_optimizer(), batchnorm=True)
+    twin = _classifier(make_optimizer(), batchnorm=True)
+    for m in (model, twin):
+        _warm_up(m, X, y)
+    before = _state_of(model)
+    lr_before = _scalar(model.optimizer.learning_rate)
+
+    finder = LRFinder(1e-4, 1.0, mode="exponential")
+    model.fit(X[:200], y[:200], batch_size=32, epochs=2, callbacks=[finder], verbose=0)
+
+    assert len(finder.result) > 2
+    _assert_same_state(before, _state_of(model))
+    assert _scalar(model.optimizer.learning_rate) == lr_before
+    # Training on from here is the training the model would have had.
+    for m in (model, twin):
+        m.fit(X[:96], y[:96], batch_size=32, epochs=1, shuffle=False, verbose=0)
+    _assert_same_state(_state_of(twin) | {"optimizer_ids": []}, _state_of(model) | {"optimizer_ids": []})
+
+
+def test_restore_false_leaves_the_trained_state(digits):
+    X, y = digits
+    model = _classifier(keras.optimizers.SGD(0.05, momentum=0.9))
+    _warm_up(model, X, y)
+    iterations = int(_scalar(model.optimizer.iterations))
+    finder = LRFinder(1e-4, 1e-2, restore=False, stop_on_divergence=False)
+    model.fit(X[:100], y[:100], batch_size=32, epochs=2, callbacks=[finder], verbose=0)
+    assert int(_scalar(model.optimizer.iterations)) == iterations + 8
+    assert _scalar(model.optimizer.learning_rate) == np.float32(1e-2)
+
+
+def test_forced_divergence_stops_early_and_restores(digits):
+    X, y = digits
+    model = _classifier(keras.optimizers.SGD(momentum=0.9))
+    _warm_up(model, X, y)
+    before = _state_of(model)
+    finder = LRFinder(1e-3, 1e4, num_steps=200, mode="exponential")
+    probe = _Probe()
+    model.fit(X, y, batch_size=32, epochs=4, callbacks=[finder, probe], verbose=0)
+
+    result = finder.result
+    assert result.stop_reason in ("diverged", "non-finite")
+    assert 2 < len(result) < 200
+    assert len(probe.logs) == len(result)  # fit stopped at the stopping step
+    assert all(len(values) == len(result) for values in finder.history.values())
+    assert result.lrs[-1] > 1.0
+    _assert_same_state(before, _state_of(model))
+
+
+def test_learning_rate_schedule_is_replaced_then_put_back(digits):
+    X, y = digits
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=10, decay_rate=0.5)
+    optimizer = keras.optimizers.SGD(learning_rate=schedule, momentum=0.9)
+    model = _classifier(optimizer)
+    _warm_up(model, X, y)
+    before = _state_of(model)
+    config = optimizer.get_config()
+    lr_before = _scalar(optimizer.learning_rate)
+
+    finder = LRFinder(1e-4, 0.1, mode="exponential", stop_on_divergence=False)
+    probe = _Probe()
+    model.fit(X[:100], y[:100], batch_size=32, epochs=2, callbacks=[finder, probe], verbose=0)
+
+    expected = lrscout.exponential_ramp(1e-4, 0.1, 8)(np.arange(8))
+    assert np.array_equal(np.float32(probe.lrs), np.float32(expected))
+    assert optimizer._learning_rate is schedule
+    assert optimizer.get_config() == config
+    _assert_same_state(before, _state_of(model))  # iterations included
+    assert _scalar(optimizer.learning_rate) == lr_before
+
+    # The schedule drives training again, from the restored iteration count.
+    probe = _Probe()
+    model.fit(X[:64], y[:64], batch_size=32, epochs=1, callbacks=[probe], verbose=0)
+    np.testing.assert_allclose(probe.lrs, [_scalar(schedule(2)), _scalar(schedule(3))], rtol=1e-6)
+
+
+def test_schedule_is_put_back_even_with_restore_false(digits):
+    X, y = digits
+    schedule = keras.optimizers.schedules.InverseTimeDecay(0.1, decay_steps=1, decay_rate=0.5)
+    optimizer = keras.optimizers.SGD(learning_rate=schedule)
+    model = _classifier(optimizer)
+    n_variables = len(optimizer.variables)
+    finder = LRFinder(1e-4, 0.1, restore=False, stop_on_divergence=False)
+    model.fit(X[:100], y[:100], batch_size=32, epochs=1, callbacks=[finder], verbose=0)
+    assert optimizer._learning_rate is schedule
+    assert len(optimizer.variables) == n_variables
+    assert int(_scalar(optimizer.iterations)) == 4
+
+
+# find_lr -------------------------------------------------------------------
+
+
+def test_find_lr_runs_num_steps_and_leaves_the_model(digits):
+    X, y = digits
+    model = _classifier(keras.optimizers.Adam(), batchnorm=True)
+    _warm_up(model, X, y)
+    before = _state_of(model)
+    result = find_lr(
+        model, X[:100], y[:100], start_lr=1e-4, end_lr=1e-1, num_steps=10, stop_on_divergence=False
+    )
+    assert isinstance(result, lrscout.RangeTestResult)
+    assert (len(result), result.stop_reason, result.mode) == (10, "completed", "exponential")
+    assert np.array_equal(result.lrs, lrscout.exponential_ramp(1e-4, 1e-1, 10)(np.arange(10)))
+    info = dict(result.info)
+    assert info["framework"] == "keras"
+    assert info["backend"] == keras.backend.backend()
+    assert (info["batch_size"], info["n_samples"], info["steps_per_epoch"]) == (32, 100, 4)
+    _assert_same_state(before, _state_of(model))
+
+
+def test_find_lr_full_batch_and_progress(digits, capsys):
+    X, y = digits
+    model = _classifier(keras.optimizers.SGD())
+    result = find_lr(model, X[:50], y[:50], batch_size=None, num_steps=3, progress=True, info={"run": 1})
+    assert (len(result), result.info["batch_size"], result.info["run"]) == (3, 50, 1)
+    assert "LR range test" in capsys.readouterr().err
+
+
+class _Digits(keras.utils.PyDataset):
+    def __init__(self, X, y, batch, *, interrupt_at=None):
+        super().__init__()
+        self.X, self.y, self.batch, self.interrupt_at = X, y, batch, interrupt_at
+        self.calls = 0
+
+    def __len__(self):
+        return math.ceil(len(self.X) / self.batch)
+
+    def __getitem__(self, i):
+        self.calls += 1
+        if self.calls == self.interrupt_at:
+            raise KeyboardInterrupt
+        part = slice(i * self.batch, (i + 1) * self.batch)
+        return self.X[part], self.y[part]
+
+
+def test_find_lr_with_pydataset(digits):
+    X, y = digits
+    model = _classifier(keras.optimizers.SGD(momentum=0.9))
+    # The optimizer is not built yet: fit builds it, and the test leaves it
+    # built with its momentum at zero, as a first fit would find it.
+    before = _state_of(model)
+    result = find_lr(model, _Digits(X[:90], y[:90], 40), num_steps=7, stop_on_divergence=False)
+    assert (len(result), result.info["steps_per_epoch"], result.info["batch_size"]) == (7, 3, None)
+    after = _state_of(model)
+    old = len(before["optimizer"])
+    kept = {
+        "model": after["model"],
+        "optimizer": after["optimizer"][:old],
+        "optimizer_ids": after["optimizer_ids"][:old],
+    }
+    _assert_same_state(before, kept)
+    assert all(not value.any() for value in after["optimizer"][old:])
+
+
+def test_find_lr_restores_after_keyboard_interrupt(digits):
+    X, y = digits
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=10, decay_rate=0.5)
+    model = _classifier(keras.optimizers.Adam(schedule))
+    _warm_up(model, X, y)
+    before = _state_of(model)
+    with pytest.raises(KeyboardInterrupt):
+        find_lr(model, _Digits(X[:90], y[:90], 30, interrupt_at=5), num_steps=20)
+    assert model.optimizer._learning_rate is schedule
+    _assert_same_state(before, _state_of(model))
+
+
+# CLI backend ------------------------------------------------------------------
+
+
+def test_run_find_lr_classification_is_seeded(digits):
+    X, y = digits
+    kwargs = dict(
+        task="classification",
+        model="mlp",
+        batch_size=32,
+        start_lr=1e-4,
+        end_lr=10.0,
+        num_steps=12,
+        mode="exponential",
+        seed=3,
+        progress=False,
+    )
+    first = run_find_lr(X[:200].astype(np.float64), y[:200], **kwargs)
+    second = run_find_lr(X[:200].astype(np.float64), y[:200], **kwargs)
+    assert first == second
+    assert len(first) >= 3
+    assert (first.info["task"], first.info["model"], first.info["seed"], first.info["momentum"]) == (
+        "classification",
+        "mlp",
+        3,
+        0.9,
+    )
+
+
+def test_run_find_lr_regression_full_batch():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    y = X @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.normal(size=40)
+    result = run_find_lr(
+        X,
+        y,
+        task="regression",
+        model="linear",
+        batch_size=None,
+        start_lr=1e-3,
+        end_lr=1.0,
+        num_steps=8,
+        mode="linear",
+        seed=0,
+        progress=False,
+    )
+    assert (len(result), result.info["batch_size"], result.info["steps_per_epoch"]) == (8, 40, 1)
+    assert result.losses[-1] < result.losses[0]
+
+
+# Argument checks ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"min_lr": 0.0}, ValueError, r"^LRFinder: min_lr must be positive; got 0\.0\."),
+        ({"min_lr": "1e-5"}, TypeError, r"^LRFinder: min_lr must be a real number"),
+        (
+            {"max_lr": 1e-6},
+            ValueError,
+            r"^LRFinder: max_lr must be greater than min_lr \(1e-05\); got 1e-06\.",
+        ),
+        ({"max_lr": float("inf")}, ValueError, r"^LRFinder: max_lr must be finite"),
+        ({"steps_per_epoch": 0}, ValueError, r"^LRFinder: steps_per_epoch must be an integer >= 1; got 0\."),
+        (
+            {"steps_per_epoch": 2.5},
+            ValueError,
+            r"^LRFinder: steps_per_epoch must be a whole number; got 2\.5\.",
+        ),
+        ({"steps_per_epoch": "3"}, TypeError, r"^LRFinder: steps_per_epoch must be an integer; got '3'\."),
+        ({"epochs": -1}, ValueError, r"^LRFinder: epochs must be an integer >= 1"),
+        ({"num_steps": 1}, ValueError, r"^LRFinder: num_steps must be an integer >= 2; got 1\."),
+        (
+            {"num_steps": 10, "epochs": 2},
+            ValueError,
+            r"^LRFinder: num_steps must be None when steps_per_epoch",
+        ),
+        (
+            {"mode": "cosine"},
+            ValueError,
+            r"^LRFinder: mode must be one of 'exponential', 'linear'; got 'cosine'",
+        ),
+        ({"smoothing": 1.0}, ValueError, r"^LRFinder: smoothing must be < 1\.0; got 1\.0\."),
+        ({"divergence_factor": 1.0}, ValueError, r"^LRFinder: divergence_factor must be > 1\.0"),
+        ({"stop_on_divergence": 1}, TypeError, r"^LRFinder: stop_on_divergence must be True or False"),
+        ({"restore": "yes"}, TypeError, r"^LRFinder: restore must be True or False; got 'yes'\."),
+        ({"info": {"x": object()}}, TypeError, r"^LRFinder: info must hold JSON values only"),
+    ],
+)
+def test_lrfinder_argument_checks(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        LRFinder(**kwargs)
+
+
+@pytest.fixture
+def compiled(digits):
+    return _classifier(keras.optimizers.SGD())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"batch_size": 0}, ValueError, r"^find_lr: batch_size must be an integer >= 1; got 0\. Use None"),
+        ({"batch_size": 2.5}, ValueError, r"^find_lr: batch_size must be a whole number"),
+        ({"start_lr": -1.0}, ValueError, r"^find_lr: start_lr must be positive; got -1\.0\."),
+        (
+            {"end_lr": 1e-8},
+            ValueError,
+            r"^find_lr: end_lr must be greater than start_lr \(1e-07\); got 1e-08\.",
+        ),
+        ({"num_steps": 1}, ValueError, r"^find_lr: num_steps must be an integer >= 2; got 1\."),
+        ({"mode": "step"}, ValueError, r"^find_lr: mode must be one of 'exponential', 'linear'; got 'step'"),
+        ({"smoothing": -0.1}, ValueError, r"^find_lr: smoothing must be >= 0\.0"),
+        ({"shuffle": None}, TypeError, r"^find_lr: shuffle must be True or False; got None\."),
+        ({"progress": "no"}, TypeError, r"^find_lr: progress must be True or False; got 'no'\."),
+        ({"info": [1]}, TypeError, r"^find_lr: info must be a mapping of JSON values; got \[1\]\."),
+    ],
+)
+def test_find_lr_argument_checks(digits, compiled, kwargs, error, match):
+    X, y = digits
+    with pytest.raises(error, match=match):
+        find_lr(compiled, X[:64], y[:64], **kwargs)
+
+
+def test_find_lr_model_and_data_checks(digits, compiled):
+    X, y = digits
+    with pytest.raises(TypeError, match=r"^find_lr: model must be a keras\.Model; got str\."):
+        find_lr("model", X, y)
+    bare = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10)])
+    with pytest.raises(ValueError, match=r"^find_lr: model must be compiled .*Call model\.compile"):
+        find_lr(bare, X, y)
+    with pytest.raises(TypeError, match=r"^find_lr: x must be an array .*; got generator\."):
+        find_lr(compiled, (row for row in X), y)
+    with pytest.raises(ValueError, match=r"^find_lr: every array of y must have one row per sample \(64\)"):
+        find_lr(compiled, X[:64], y[:63])
+    with pytest.raises(ValueError, match=r"^find_lr: y must be None when x is a keras\.utils\.PyDataset"):
+        find_lr(compiled, _Digits(X, y, 32), y)
+
+
+def test_checks_made_when_training_begins(digits):
+    X, y = digits
+    model = _classifier(keras.optimizers.SGD())
+    before = _state_of(model)
+    with pytest.raises(
+        ValueError, match=r"^LRFinder: steps_per_epoch \* epochs must be at least 2; got 1 \* 1\."
+    ):
+        model.fit(X[:32], y[:32], batch_size=32, callbacks=[LRFinder()], verbose=0)
+    with pytest.raises(RuntimeError, match=r"^LRFinder\.result: no range test has run yet"):
+        _ = LRFinder().result
+    _assert_same_state(before, _state_of(model))
+
+
+@pytest.mark.skipif(keras.backend.backend() == "torch", reason="Keras itself refuses it on torch")
+def test_steps_per_execution_is_refused(digits):
+    X, _ = digits
+    chunked = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10)])
+    chunked.compile(optimizer="sgd", loss="mse", steps_per_execution=2)
+    with pytest.raises(ValueError, match=r"^LRFinder: model\.steps_per_execution must be 1; got 2\."):
+        chunked.fit(X[:64], X[:64, :10], batch_size=16, callbacks=[LRFinder()], verbose=0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        (
+            {"task": "ranking"},
+            ValueError,
+            r"^run_find_lr: task must be one of 'classification', 'regression'",
+        ),
+        ({"model": "cnn"}, ValueError, r"^run_find_lr: model must be one of 'mlp', 'linear'; got 'cnn'"),
+        ({"seed": -1}, ValueError, r"^run_find_lr: seed must be an integer >= 0"),
+        ({"momentum": 1.0}, ValueError, r"^run_find_lr: momentum must be < 1\.0"),
+        (
+            {"y": np.array([0.5, 1.0, 2.0, 0.0])},
+            ValueError,
+            r"^run_find_lr: y must hold integer class labels",
+        ),
+        ({"y": np.zeros(4)}, ValueError, r"^run_find_lr: y must hold at least 2 classes"),
+        (
+            {"y": np.arange(3)},
+            ValueError,
+            r"^run_find_lr: y must be a 1-D array with one entry per row of X \(4\)",
+        ),
+        ({"X": np.ones(4)}, ValueError, r"^run_find_lr: X must be a non-empty 2-D array"),
+        ({"X": np.full((4, 2), np.nan)}, ValueError, r"^run_find_lr: X must be finite"),
+        ({"batch_size": 0}, ValueError, r"^find_lr: batch_size must be an integer >= 1"),
+    ],
+)
+def test_run_find_lr_argument_checks(kwargs, error, match):
+    arguments = dict(
+        X=np.arange(8.0).reshape(4, 2),
+        y=np.array([0, 1, 1, 0]),
+        task="classification",
+        model="linear",
+        batch_size=2,
+        start_lr=1e-3,
+        end_lr=1.0,
+        num_steps=4,
+        mode="exponential",
+        seed=0,
+        progress=False,
+    )
+    arguments.update(kwargs)
+    X, y = arguments.pop("X"), arguments.pop("y")
+    with pytest.raises(error, match=match):
+        run_find_lr(X, y, **arguments)
+
+
+# Imports and backends ------------------------------------------------------------
+
+
+def test_missing_keras_names_the_extra(monkeypatch):
+    for name in [m for m in sys.modules if m == "lrscout.keras" or m.startswith("lrscout.keras.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "keras", None)
+    with pytest.raises(ImportError, match=r"pip install 'lrscout\[keras\]'"):
+        import lrscout.keras  # noqa: F401
+
+
+def test_import_lrscout_does_not_import_keras():
+    code = "import sys, lrscout; assert 'keras' not in sys.modules, 'keras imported'"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=120)
+
+
+# The oracles above that depend on how the backend keeps its state.
+_BACKEND_SENSITIVE = (
+    "ramp_is_exact or its_learning_rate or running_means or restores_weights or divergence "
+    "or schedule_is_replaced or find_lr_with_pydataset or keyboard_interrupt or steps_per_execution"
+)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
+@pytest.mark.skipif(os.environ.get("KERAS_BACKEND") == "jax", reason="already running under JAX")
+def test_jax_backend():
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        __file__,
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-k",
+        _BACKEND_SENSITIVE,
+    ]
+    run = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert " passed" in run.stdout
+    assert " failed" not in run.stdout
