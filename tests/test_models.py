@@ -299,6 +299,8 @@ def test_compare_variants_runs_each_variant_from_the_same_start():
         assert run.range_test is not None
         assert run.gradient_evaluations[-1] == 3 * 300
         assert len(run.epoch_losses) == len(run.epoch_times) == 3
+        # Training at the found learning rate works, for every variant.
+        assert run.epoch_losses[-1] < 0.5 * run.initial_loss
     assert "mini-batch" in comparison.table()
     axes = comparison.plot()
     assert len(axes) == 3 and axes[1].get_xscale() == "log"

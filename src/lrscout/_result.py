@@ -163,7 +163,12 @@ class RangeTestResult:
         """Suggest a learning rate from the curve.
 
         Methods:
-            ``"auto"`` (default): lrscout's rule, see :func:`lrscout.suggest.auto`.
+            ``"auto"`` (default): lrscout's rule: the learning rate where the
+            smoothed loss bottoms out, divided by a margin of 3, more with
+            heavy-ball momentum (``info["momentum"]``) and for small batches
+            (``info["batch_size"]``); it is the rule that trained best in
+            ``benchmarks/suggestion_quality.py``. Details in
+            ``lrscout._suggest._auto``.
             ``"valley"``: the middle of the longest descent (fastai's rule).
             ``"steepest"``: the steepest fall of the smoothed loss against
             ``log(lr)``.
@@ -186,7 +191,15 @@ class RangeTestResult:
     def lr_range(self) -> tuple[float, float]:
         """``(base_lr, max_lr)`` for cyclic and one-cycle schedules.
 
-        See :func:`lrscout.suggest.lr_range` for the rule.
+        ``(lr / 4, 2 * lr)`` around the default suggestion ``lr``: a cyclic
+        or one-cycle run spends only part of its time at the peak, so the
+        peak may sit above the best constant rate, and Smith (2017) puts the
+        base at a quarter of the peak or more. Use ``max_lr`` as
+        ``OneCycleLR``'s ``max_lr`` and ``max_lr / base_lr`` as its
+        ``div_factor``.
+
+        Raises:
+            ValueError: When the default suggestion cannot be made.
         """
         from ._suggest import lr_range
 

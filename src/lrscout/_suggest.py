@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,59 +26,160 @@ def suggest(result: RangeTestResult, method: str) -> Suggestion:
     return Suggestion(lr=lr, method=name, index=_nearest_index(result.lrs, lr))
 
 
-def lr_range(result: RangeTestResult) -> tuple[float, float]:
-    """``(base_lr, max_lr)``: where the loss falls at least half as fast as at its steepest.
+# The default rule's constants, chosen on the "design" half of
+# benchmarks/suggestion_quality.py and checked on its held-out half.
+_AUTO_MARGIN = 3.0
+_AUTO_MOMENTUM = 0.3
+_AUTO_NOISE_BATCH = 2.0
+_SMOOTHING_WIDTH = 0.04
 
-    On the zero-lag smoothed curve ``s`` (see :func:`zero_lag_smooth`) the rate
-    of descent is ``r = -ds / dlog(lr)``. Its peak is the ``"auto"``
-    suggestion; ``base_lr`` and ``max_lr`` are where ``r`` first falls to half
-    its peak below and above it: the loss "starts to decrease" and "slows"
-    there, Smith's (2017) reading of the curve for cyclic learning rates.
+
+@dataclass(frozen=True)
+class CurveReading:
+    """What the default rule reads off a range-test curve.
+
+    Attributes:
+        lrs: Learning rates up to the first non-finite loss.
+        smooth: Their losses, smoothed without lag (:func:`zero_lag_smooth`).
+        minimum: Index of the smoothed minimum, where the loss stops falling.
+        noise: Step-to-step scatter of ``log(loss)`` while it falls (robust
+            standard deviation of consecutive differences over the last
+            steps of the fall, divided by ``sqrt(2)``). The fall from the
+            first point to the minimum must exceed it, else the curve is
+            refused as showing no clear decrease.
+        momentum: ``result.info["momentum"]``, the heavy-ball momentum of the
+            optimizer the test ran with; 0 when not recorded.
+        batch_size: ``result.info["batch_size"]``; ``None`` when not recorded
+            or the whole set.
     """
-    lrs, curve = _finite_prefix(result, "lr_range")
-    smooth = zero_lag_smooth(curve)
-    stop = _descent_end(smooth, result, "lr_range")
-    rate = -np.gradient(smooth[: stop + 1], np.log(lrs[: stop + 1]))
-    peak = int(np.argmax(rate))
-    half = rate[peak] / 2.0
-    low = peak
-    while low > 0 and rate[low - 1] >= half:
-        low -= 1
-    high = peak
-    while high < stop and rate[high + 1] >= half:
-        high += 1
-    return float(lrs[low]), float(lrs[high])
+
+    lrs: np.ndarray
+    smooth: np.ndarray
+    minimum: int
+    noise: float
+    momentum: float
+    batch_size: int | None
 
 
-def zero_lag_smooth(losses: np.ndarray) -> np.ndarray:
+def read_curve(result: RangeTestResult, method: str = "auto") -> CurveReading:
+    """Locate the end of the fall and its noise on the curve of ``result``.
+
+    Raises:
+        ValueError: If fewer than 5 finite losses were recorded, or the
+            smoothed loss never fell by more than its noise.
+    """
+    lrs, raw = _finite_prefix(result, method)
+    smooth = zero_lag_smooth(raw, sigma=max(1.0, _SMOOTHING_WIDTH * result.num_steps))
+    minimum = _descent_end(smooth, result, method)
+    offset = _log_offset(raw)
+    log_raw, log_smooth = (raw, smooth) if offset is None else (np.log(raw + offset), np.log(smooth + offset))
+    fall = float(log_smooth[0] - log_smooth[minimum])
+    steps = np.diff(log_raw[max(0, minimum - 20) : minimum + 1])
+    noise = 1.4826 * float(np.median(np.abs(steps))) / math.sqrt(2.0) if len(steps) > 2 else 0.0
+    if fall <= noise:
+        raise ValueError(
+            f"suggest: method {method!r} found no clear decrease of the loss: it fell by {fall:.3g} "
+            f"(log scale) against step-to-step noise of {noise:.3g}. The batches may be too small "
+            "or too few to see the trend: raise num_steps or the batch size, or pass a val_loader."
+        )
+    return CurveReading(
+        lrs=lrs,
+        smooth=smooth,
+        minimum=minimum,
+        noise=noise,
+        momentum=_info_number(result, "momentum", 0.0, 1.0) or 0.0,
+        batch_size=_info_int(result, "batch_size"),
+    )
+
+
+def _auto(result: RangeTestResult) -> float:
+    """lrscout's default rule: the end of the fall, with a margin.
+
+    .. math:: \\eta = \\frac{\\eta_{\\min}}{3 \\cdot 10^{0.3 \\beta}\\,(1 + 2 / B)}
+
+    ``eta_min`` is the learning rate at the minimum of the smoothed loss
+    (:func:`zero_lag_smooth`, ``sigma`` = 4 % of ``num_steps``): past it a
+    step does more harm than good to a model that has barely trained.
+    Training for longer at one rate needs a margin below it (the loss
+    surface sharpens as training goes on): a factor 3. Heavy-ball momentum
+    ``beta`` (``result.info["momentum"]``) widens it: the ramp outruns the
+    momentum buffer, so the test sees the instability late. Small batches
+    ``B`` (``result.info["batch_size"]``) widen it too, as McCandlish et
+    al.'s optimal step ``eta_max / (1 + B_noise / B)`` with a small noise
+    scale ``B_noise = 2``: a third for stochastic GD, nothing to speak of at 32.
+    """
+    reading = read_curve(result, "auto")
+    batch = 1.0 + _AUTO_NOISE_BATCH / reading.batch_size if reading.batch_size else 1.0
+    margin = _AUTO_MARGIN * math.pow(10.0, _AUTO_MOMENTUM * reading.momentum) * batch
+    lr = float(reading.lrs[reading.minimum]) / margin
+    if lr < result.lrs[0]:
+        raise ValueError(
+            f"suggest: method 'auto' gives lr={lr:.3g}, below the tested start_lr={result.lrs[0]:.3g}. "
+            "Rerun with a smaller start_lr."
+        )
+    return lr
+
+
+def lr_range(result: RangeTestResult) -> tuple[float, float]:
+    """``(base_lr, max_lr) = (lr / 4, 2 lr)`` around the default suggestion ``lr``.
+
+    A cyclic or one-cycle schedule spends only part of the run at its peak,
+    so the peak can sit above the best constant rate; Smith (2017) puts the
+    base a third to a quarter of the way up. Of the pairs tried in
+    ``benchmarks/suggestion_quality.py`` (peaks of 1, 2 and 3 times the
+    suggestion, bases of a quarter to a twenty-fifth of the peak) this one
+    trained best under ``OneCycleLR`` on the suite.
+    """
+    lr = _auto(result)
+    return lr / 4.0, lr * 2.0
+
+
+def _info_number(result: RangeTestResult, key: str, low: float, high: float) -> float | None:
+    value = result.info.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value < high:
+        return None
+    return float(value)
+
+
+def _info_int(result: RangeTestResult, key: str) -> int | None:
+    value = result.info.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def _log_offset(losses: np.ndarray) -> float | None:
+    """``c`` for ``log(loss + c)``: a twentieth of the median loss; ``None`` if a loss is negative.
+
+    The log keeps a diverging tail from leaking backward through a smoother;
+    ``c`` keeps single near-zero losses (one well-fit sample in stochastic
+    GD) from dominating it.
+    """
+    median = float(np.median(losses))
+    if np.any(losses < 0) or median <= 0:
+        return None
+    return 0.05 * median
+
+
+def zero_lag_smooth(losses: np.ndarray, sigma: float | None = None) -> np.ndarray:
     """Smooth a loss curve without shifting it toward later steps.
 
-    A Gaussian kernel over the step index, normalised at the edges, applied to
-    ``log(loss + c)`` with ``c`` a twentieth of the median loss when every
-    loss is positive: the log keeps a diverging tail from leaking backward,
-    ``c`` keeps single near-zero losses (one well-fit sample in stochastic
-    GD) from dominating. The kernel width follows the noise: the step-to-step
-    scatter ``s`` (from the median absolute difference) against the size
-    ``A`` of the curve's fall, ``sigma = max(1, 0.015 n, (25 s / A)^2 / (2 sqrt(pi)))``
-    steps, at most ``n / 8``, so the smoothed curve's error stays near ``A / 25``.
+    A Gaussian kernel of width ``sigma`` steps (default 4 % of the points,
+    at least 1), normalised at the edges, applied to ``log(loss + c)`` with
+    ``c`` a twentieth of the median loss (plain losses if any is negative),
+    and mapped back. The EMA that the divergence stop uses lags by about
+    ``1 / (1 - beta)`` steps, which moves every rule read off it toward
+    larger learning rates.
 
-    The EMA used for the divergence stop lags by about ``1 / (1 - beta)``
-    steps, which moves every rule read off it toward larger learning rates.
+    Example:
+        >>> zero_lag_smooth(np.array([4.0, 4.0, 1.0, 1.0]), sigma=1.0).round(2).tolist()
+        [3.58, 2.61, 1.57, 1.13]
     """
     values = np.asarray(losses, dtype=np.float64)
-    n = len(values)
-    positive = bool(np.all(values >= 0)) and float(np.median(values)) > 0
-    y = np.log(values + 0.05 * float(np.median(values))) if positive else values
-    sigma = max(1.0, 0.015 * n)
-    if n >= 8:
-        scatter = 1.4826 * float(np.median(np.abs(np.diff(y)))) / math.sqrt(2.0)
-        rough = _gaussian(y, max(2.0, n / 20))
-        fall = float(rough[0] - rough.min()) or float(np.ptp(rough))
-        if fall > 0:
-            sigma = max(sigma, (25.0 * scatter / fall) ** 2 / (2.0 * math.sqrt(math.pi)))
-        sigma = min(sigma, max(1.0, n / 8))
-    smooth = _gaussian(y, sigma)
-    return np.exp(smooth) - 0.05 * float(np.median(values)) if positive else smooth
+    width = max(1.0, _SMOOTHING_WIDTH * len(values)) if sigma is None else sigma
+    offset = _log_offset(values)
+    if offset is None:
+        return _gaussian(values, width)
+    smooth: np.ndarray = np.exp(_gaussian(np.log(values + offset), width)) - offset
+    return smooth
 
 
 def _gaussian(y: np.ndarray, sigma: float) -> np.ndarray:
@@ -120,15 +222,6 @@ def _no_descent(result: RangeTestResult, n: int, method: str) -> ValueError:
         f"lr={result.lrs[n - 1]:.3g}. Try a smaller start_lr (the loss may already be "
         "diverging at the start), more num_steps, or check that the model trains at all."
     )
-
-
-def _auto(result: RangeTestResult) -> float:
-    """Steepest descent of the zero-lag smoothed curve, before its minimum."""
-    lrs, curve = _finite_prefix(result, "auto")
-    smooth = zero_lag_smooth(curve)
-    stop = _descent_end(smooth, result, "auto")
-    slope = np.gradient(smooth[: stop + 1], np.log(lrs[: stop + 1]))
-    return float(lrs[int(np.argmin(slope))])
 
 
 def _steepest(result: RangeTestResult) -> float:

@@ -155,6 +155,7 @@ class LRFinder(keras.callbacks.Callback):  # type: ignore[misc]
         self._snapshot: TrainingSnapshot | None = None
         self._driver: LearningRateDriver | None = None
         self._batch_logs = BatchLogs()
+        self._optimizer_info: dict[str, Any] = {}
 
     def _new_state(
         self, num_steps: int, mode: str, smoothing: float, divergence_factor: float, stop: bool
@@ -191,6 +192,7 @@ class LRFinder(keras.callbacks.Callback):  # type: ignore[misc]
         # Swapping a schedule out changes the optimizer, so it comes after the
         # snapshot, which must hold the optimizer's own variables only.
         self._driver = LearningRateDriver(model.optimizer, self.min_lr)
+        self._optimizer_info = _optimizer_facts(model.optimizer)
 
     def on_train_batch_begin(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
         state, driver = self._state, self._driver
@@ -267,7 +269,12 @@ class LRFinder(keras.callbacks.Callback):  # type: ignore[misc]
                 f"{_WHERE}.result: no range test has run yet. "
                 "Pass the finder to model.fit(..., callbacks=[lr_finder]) first."
             )
-        info = {"framework": "keras", "backend": keras.backend.backend(), **self._info}
+        info = {
+            "framework": "keras",
+            "backend": keras.backend.backend(),
+            **self._optimizer_info,
+            **self._info,
+        }
         return self._state.result(info)
 
     @property
@@ -318,3 +325,12 @@ def _show() -> None:
     from ..plotting._plots import require_matplotlib
 
     require_matplotlib().show()
+
+
+def _optimizer_facts(optimizer: Any) -> dict[str, Any]:
+    """The optimizer's class and heavy-ball momentum, which the default suggestion reads."""
+    facts: dict[str, Any] = {"optimizer": type(optimizer).__name__}
+    momentum = getattr(optimizer, "momentum", None)
+    if isinstance(momentum, (int, float)) and not isinstance(momentum, bool):
+        facts["momentum"] = float(momentum)
+    return facts

@@ -1,0 +1,283 @@
+"""Does training at the suggested learning rate work? lrscout against its peers.
+
+    python benchmarks/suggestion_quality.py            # full suite, ~15 min on 2 cores
+    python benchmarks/suggestion_quality.py --quick    # 1 seed, a few minutes
+
+For every task (``quality_tasks.py``) and seed: an oracle grid of constant
+learning rates (6 per decade, 1e-5 to 10) each trained for the task's fixed
+budget from the same initial weights and batch order, scored by validation
+loss; then every rule's suggestion trained the same way. Regret = validation
+loss at the suggestion / the best grid point's. A run that diverges scores
+the untrained model's validation loss. Rules:
+
+* lrscout: ``auto`` (the default), ``valley``, ``steepest``, ``minimum``, on
+  lrscout's range test (exponential 1e-7 to 10, 100 steps, EMA 0.98, stop at
+  4x the best smoothed loss).
+* fastai, re-implemented from its published rules on the same curve (its
+  defaults are the same settings): ``valley`` (longest valley of the smoothed
+  curve, two thirds in... see ``fastai_valley``) and ``minimum/10``; the first
+  ``num_steps // 10`` and last 5 points are skipped.
+* Lightning, re-implemented: steepest slope of the smoothed loss against the
+  *linear* learning rate, skipping the first 10 and the last point, on its
+  default test (exponential 1e-8 to 1, 100 steps, EMA 0.98, stop at 4x).
+* torch-lr-finder, the real library (PyTorch tasks only) with its defaults:
+  ``range_test(end_lr=10, num_iter=100)`` from the optimizer's LR (1e-7, as in
+  its README), suggestion from ``plot(suggest_lr=True)`` (steepest gradient).
+
+The ``lr_range()`` row trains one-cycle over lrscout's ``(base_lr, max_lr)``
+(``OneCycleLR`` / ``lrscout.one_cycle``) and divides by the same oracle.
+
+Tasks are split into "design" (used while choosing the default rule) and
+"held-out" (not looked at until the rule was fixed); both are reported.
+Results are cached in ``benchmarks/.cache/`` per task and seed; ``--fresh``
+recomputes everything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from quality_tasks import TASKS, Task, find_task, grid_for
+
+CACHE = Path(__file__).resolve().parent / ".cache" / "quality"
+CACHE_VERSION = 1
+OURS = ("auto", "valley", "steepest", "minimum")
+
+
+# Peers' published rules, written from their documentation ------------------------------
+
+
+def fastai_valley(lrs: np.ndarray, losses: np.ndarray) -> float:
+    """fastai's ``valley``: the longest decreasing run (longest decreasing subsequence
+    of the smoothed losses), then the point 1/2 of a third past its first third."""
+    n = len(losses)
+    longest = [1] * n
+    start, end = 0, 0
+    for i in range(1, n):
+        for j in range(i):
+            if losses[i] < losses[j] and longest[i] < longest[j] + 1:
+                longest[i] = longest[j] + 1
+            if longest[end] < longest[i]:
+                end = i
+                start = end - longest[end]
+    sections = (end - start) / 3
+    return float(lrs[start + int(sections) + int(sections / 2)])
+
+
+def fastai_trim(result) -> tuple[np.ndarray, np.ndarray]:
+    n = len(result)
+    lrs = result.lrs[result.num_steps // 10 : n - 5]
+    losses = result.smoothed_losses[result.num_steps // 10 : n - 5]
+    keep = np.isfinite(losses)
+    return lrs[keep], losses[keep]
+
+
+def fastai_minimum(lrs: np.ndarray, losses: np.ndarray) -> float:
+    return float(lrs[int(np.argmin(losses))] / 10)
+
+
+def lightning_steepest(result) -> float:
+    lrs = result.lrs[10:-1]
+    losses = result.smoothed_losses[10:-1]
+    keep = np.isfinite(losses)
+    lrs, losses = lrs[keep], losses[keep]
+    return float(lrs[int(np.argmin(np.gradient(losses, lrs)))])
+
+
+# Evaluation ---------------------------------------------------------------------
+
+
+def _cache_path(task: Task, seed: int) -> Path:
+    return CACHE / f"{task.name}-seed{seed}.json"
+
+
+def _load(task: Task, seed: int, fresh: bool) -> dict:
+    path = _cache_path(task, seed)
+    if not fresh and path.exists():
+        data = json.loads(path.read_text())
+        if data.get("version") == CACHE_VERSION:
+            return data
+    return {"version": CACHE_VERSION, "trained": {}, "one_cycle": {}, "curves": {}}
+
+
+def _save(task: Task, seed: int, data: dict) -> None:
+    CACHE.mkdir(parents=True, exist_ok=True)
+    _cache_path(task, seed).write_text(json.dumps(data))
+
+
+def _trained(task: Task, seed: int, data: dict, lr: float) -> float:
+    key = repr(float(lr))
+    if key not in data["trained"]:
+        data["trained"][key] = task.train(float(lr), seed)
+    return data["trained"][key]
+
+
+def _suggestions(task: Task, seed: int, data: dict, rules_module) -> dict[str, float | None]:
+    from lrscout import RangeTestResult
+
+    curves = data["curves"]
+    if "lrscout" not in curves:
+        curves["lrscout"] = task.range_test(seed).to_dict()
+    if "lightning" not in curves:
+        curves["lightning"] = task.range_test(seed, start_lr=1e-8, end_lr=1.0).to_dict()
+    if task.framework == "pytorch" and "torch_lr_finder" not in data:
+        data["torch_lr_finder"] = task.torch_lr_finder(seed)
+    ours = RangeTestResult.from_dict(curves["lrscout"])
+    lightning = RangeTestResult.from_dict(curves["lightning"])
+    out: dict[str, float | None] = {}
+    for method in OURS:
+        try:
+            out[f"lrscout {method}"] = ours.suggest(method).lr
+        except ValueError:
+            out[f"lrscout {method}"] = None
+    lrs, losses = fastai_trim(ours)
+    out["fastai valley"] = fastai_valley(lrs, losses) if len(lrs) > 2 else None
+    out["fastai minimum/10"] = fastai_minimum(lrs, losses) if len(lrs) else None
+    out["lightning"] = lightning_steepest(lightning) if len(lightning) > 12 else None
+    out["torch-lr-finder"] = data.get("torch_lr_finder") if task.framework == "pytorch" else "n/a"
+    try:
+        out["lr_range"] = ours.lr_range()
+    except ValueError:
+        out["lr_range"] = None
+    return out
+
+
+def evaluate(args: tuple[str, int, bool]) -> dict:
+    """Everything for one task and seed (run in a worker process)."""
+    name, seed, fresh = args
+    import warnings
+
+    warnings.simplefilter("ignore")
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    task = find_task(name)
+    data = _load(task, seed, fresh)
+    began = time.perf_counter()
+    grid = grid_for(task)
+    losses = [_trained(task, seed, data, lr) for lr in grid]
+    best = int(np.argmin(losses))
+    suggestions = _suggestions(task, seed, data, None)
+    regrets: dict[str, float | str | None] = {}
+    for rule, lr in suggestions.items():
+        if rule == "lr_range":
+            continue
+        if lr is None or lr == "n/a":
+            regrets[rule] = lr
+            continue
+        regrets[rule] = _trained(task, seed, data, lr) / losses[best]
+    span = suggestions["lr_range"]
+    if span is not None:
+        key = f"{span[0]!r},{span[1]!r}"
+        if key not in data["one_cycle"]:
+            data["one_cycle"][key] = task.train(span[1], seed, schedule=("one_cycle", span[0], span[1]))
+        regrets["lrscout lr_range one-cycle"] = data["one_cycle"][key] / losses[best]
+    _save(task, seed, data)
+    return {
+        "task": name,
+        "seed": seed,
+        "best_lr": float(grid[best]),
+        "best_loss": float(losses[best]),
+        "suggestions": {k: v for k, v in suggestions.items()},
+        "regrets": regrets,
+        "seconds": time.perf_counter() - began,
+    }
+
+
+# Report ---------------------------------------------------------------------------
+
+
+def _gmean(values: list[float]) -> float:
+    return float(math.exp(np.mean(np.log(values)))) if values else math.nan
+
+
+def report(rows: list[dict], rules: list[str]) -> str:
+    lines = []
+    by_task: dict[str, list[dict]] = {}
+    for row in rows:
+        by_task.setdefault(row["task"], []).append(row)
+    short = {r: r.replace("lrscout ", "").replace(" one-cycle", "") for r in rules}
+    header = f"{'task':30s} {'split':8s} {'best lr':>8s} " + " ".join(f"{short[r][:10]:>10s}" for r in rules)
+    lines += [header, "-" * len(header)]
+    for task in TASKS:
+        if task.name not in by_task:
+            continue
+        group = by_task[task.name]
+        cells = []
+        for rule in rules:
+            values = [row["regrets"].get(rule) for row in group]
+            if any(v == "n/a" for v in values):
+                cells.append(f"{'n/a':>10s}")
+            elif any(v is None for v in values):
+                cells.append(f"{'fails':>10s}")
+            else:
+                cells.append(f"{_gmean(values):10.3f}")
+        best = _gmean([row["best_lr"] for row in group])
+        lines.append(f"{task.name:30s} {task.split:8s} {best:8.2g} " + " ".join(cells))
+    lines.append("-" * len(header))
+    for split in ("design", "held-out", "all"):
+        chosen = [row for row in rows if split == "all" or find_task(row["task"]).split == split]
+        if not chosen:
+            continue
+        for label, reduce in (("geo-mean", _gmean), ("worst", max)):
+            cells = []
+            for rule in rules:
+                values = [row["regrets"].get(rule) for row in chosen]
+                values = [v for v in values if v != "n/a"]
+                if not values:
+                    cells.append(f"{'n/a':>10s}")
+                elif any(v is None for v in values):
+                    cells.append(f"{'fails':>10s}")
+                else:
+                    cells.append(f"{reduce(values):10.3f}")
+            lines.append(f"{split + ' ' + label:39s} {'':>0s}" + " ".join(cells))
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one seed")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--tasks", nargs="*", help="run only these tasks")
+    parser.add_argument("--fresh", action="store_true", help="ignore the cache")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--json", help="write all rows to this file")
+    options = parser.parse_args()
+    seeds = [0] if options.quick else list(range(options.seeds))
+    names = options.tasks or [t.name for t in TASKS]
+    jobs = [(name, seed, options.fresh) for name in names for seed in seeds]
+    began = time.perf_counter()
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(options.workers, maxtasksperchild=4) as pool:
+        rows = []
+        for row in pool.imap_unordered(evaluate, jobs):
+            rows.append(row)
+            print(f"  {row['task']} seed {row['seed']}: {row['seconds']:.1f} s", file=sys.stderr)
+    rules = [f"lrscout {m}" for m in OURS] + [
+        "fastai valley",
+        "fastai minimum/10",
+        "lightning",
+        "torch-lr-finder",
+        "lrscout lr_range one-cycle",
+    ]
+    print(
+        f"Regret = validation loss at the suggestion / best of a 6-per-decade grid "
+        f"(geometric mean over {len(seeds)} seed(s)); lower is better, 1.000 = as good as the grid's best."
+    )
+    print(report(rows, rules))
+    print(f"\n{len(jobs)} task-seeds in {time.perf_counter() - began:.0f} s")
+    if options.json:
+        Path(options.json).write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
