@@ -137,3 +137,41 @@ def test_import_lrscout_needs_numpy_only():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("framework", ["pytorch", "keras"])
+def test_find_lr_with_a_framework(framework, tmp_path, capsys):
+    pytest.importorskip("torch")
+    path = tmp_path / "r.json"
+    argv = ["find-lr", "--framework", framework, "--num-steps", "30", "--plot", "none", "--json", str(path)]
+    assert main([*argv, "--quiet"]) == 0
+    result = RangeTestResult.from_json(path)
+    assert result.info["framework"] == framework
+    assert result.info["momentum"] == 0.9
+    assert "model: mlp" in capsys.readouterr().out
+
+
+def test_keras_runs_without_keras_backend_set(tmp_path):
+    pytest.importorskip("keras")
+    pytest.importorskip("torch")
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    argv = [
+        sys.executable,
+        "-m",
+        "lrscout",
+        "find-lr",
+        "--framework",
+        "keras",
+        "--num-steps",
+        "20",
+        "--quiet",
+        "--plot",
+        "none",
+        "--json",
+        str(tmp_path / "r.json"),
+    ]
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert RangeTestResult.from_json(tmp_path / "r.json").info["backend"] in ("torch", "jax", "tensorflow")

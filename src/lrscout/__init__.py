@@ -9,6 +9,13 @@ from ._batching import minibatches as minibatches
 from ._batching import steps_per_epoch as steps_per_epoch
 from ._engine import RangeTestState as RangeTestState
 from ._engine import range_test as range_test
+from ._noise import LRAdvice as LRAdvice
+from ._noise import NoiseScaleResult as NoiseScaleResult
+from ._noise import estimate_noise_scale as estimate_noise_scale
+from ._noise import exact_noise_scale as exact_noise_scale
+from ._noise import expected_batch_sq_norm as expected_batch_sq_norm
+from ._noise import rescale_lr as rescale_lr
+from ._noise import scale_lr as scale_lr
 from ._result import STOP_REASONS as STOP_REASONS
 from ._result import RangeTestResult as RangeTestResult
 from ._result import Suggestion as Suggestion
@@ -23,17 +30,24 @@ __version__ = "0.1.0"
 
 __all__ = [
     "STOP_REASONS",
+    "LRAdvice",
+    "NoiseScaleResult",
     "RangeTestResult",
     "RangeTestState",
     "Schedule",
     "Suggestion",
     "VariantComparison",
     "compare_variants",
+    "estimate_noise_scale",
+    "exact_noise_scale",
+    "expected_batch_sq_norm",
     "exponential_ramp",
     "gd_variant",
     "linear_ramp",
     "minibatches",
     "one_cycle",
     "range_test",
+    "rescale_lr",
+    "scale_lr",
     "steps_per_epoch",
 ]

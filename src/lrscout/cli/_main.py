@@ -1,4 +1,4 @@
-"""``lrscout find-lr``, ``lrscout compare-variants``: argument parsing and reports."""
+"""``lrscout find-lr``, ``compare-variants``, ``noise-scale``: argument parsing and reports."""
 
 from __future__ import annotations
 
@@ -151,6 +151,57 @@ def _build_parser() -> _Parser:
         help="where to write the figure; 'none' for no figure",
     )
     compare.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    noise = commands.add_parser(
+        "noise-scale",
+        help="suggest a batch size from the gradient noise scale",
+        description="Measure the gradient noise scale B_simple = tr(Sigma) / |G|^2 (McCandlish et al. "
+        "2018) of a NumPy model after a short training run, suggest a batch size, and say how the "
+        "learning rate found at --batch-size should move to it.",
+    )
+    _add_data_options(noise)
+    noise.add_argument(
+        "--batch-size",
+        type=_batch_size,
+        default=32,
+        metavar="N|full",
+        help="batch size of the range test and the training run, and the one the LR advice starts "
+        "from (default: 32)",
+    )
+    noise.add_argument(
+        "--epochs",
+        type=int,
+        default=3,
+        help="epochs to train at the found learning rate before measuring; 0 measures at the "
+        "initial weights (default: 3)",
+    )
+    noise.add_argument(
+        "--small-batch", type=int, default=16, help="samples per small batch of the estimator (default: 16)"
+    )
+    noise.add_argument(
+        "--big-batch",
+        type=int,
+        default=None,
+        help="samples per big batch of the estimator (default: 8 x --small-batch, at most the data)",
+    )
+    noise.add_argument(
+        "--num-pairs", type=int, default=200, help="big batches to average over (default: 200)"
+    )
+    noise.add_argument(
+        "--optimizer",
+        choices=("sgd", "adam"),
+        default="sgd",
+        help="the scaling rule of the LR advice: linear (sgd) or square root (adam) (default: sgd)",
+    )
+    noise.add_argument(
+        "--plot",
+        metavar="PATH",
+        default="lrscout-noise-scale.png",
+        help="where to write the plot of the estimate over big batches; 'none' for no plot "
+        "(default: lrscout-noise-scale.png)",
+    )
+    noise.add_argument("--json", metavar="PATH", help="also save the result as JSON")
+    noise.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
@@ -171,6 +222,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         data = _load_data(args)
         if args.command == "find-lr":
             return _find_lr(args, data)
+        if args.command == "noise-scale":
+            return _noise_scale(args, data)
         return _compare_variants(args, data)
     except UsageError as error:
         print(f"lrscout: error: {error}", file=sys.stderr)
@@ -265,11 +318,30 @@ def _run_framework(framework: str, data: Dataset, settings: dict[str, Any]) -> R
             progress=settings["progress"],
         )
     if framework == "pytorch":
-        from ..pytorch import _cli as backend
-    else:
-        from ..keras import _cli as backend
-    result: RangeTestResult = backend.run_find_lr(data.X, data.y, **settings)
-    return result
+        from ..pytorch import _cli as torch_cli
+
+        return torch_cli.run_find_lr(data.X, data.y, **settings)
+    _choose_keras_backend()
+    from ..keras import _cli as keras_cli
+
+    return keras_cli.run_find_lr(data.X, data.y, **settings)
+
+
+def _choose_keras_backend() -> None:
+    """Let Keras run on an installed backend when KERAS_BACKEND is not set.
+
+    Keras defaults to tensorflow, which lrscout does not need; a command-line
+    user who has torch or jax installed should not have to know that.
+    """
+    import importlib.util
+    import os
+
+    if "KERAS_BACKEND" in os.environ or "keras" in sys.modules:
+        return
+    for name in ("tensorflow", "torch", "jax"):
+        if importlib.util.find_spec(name) is not None:
+            os.environ["KERAS_BACKEND"] = name
+            return
 
 
 def _report(result: RangeTestResult) -> None:
@@ -327,6 +399,89 @@ def _compare_variants(args: argparse.Namespace, data: Dataset) -> int:
         import matplotlib.pyplot as plt
 
         comparison.plot(path=path)
+        plt.close("all")
+        print(f"plot: {path}")
+    return 0
+
+
+def _noise_scale(args: argparse.Namespace, data: Dataset) -> int:
+    import dataclasses
+
+    from .._batching import steps_per_epoch
+    from ..models import LinearRegressor, SoftmaxClassifier, find_lr, noise_scale
+
+    if args.epochs < 0:
+        raise UsageError(f"--epochs must be at least 0; got {args.epochs}")
+    for name in ("small_batch", "num_pairs"):
+        if getattr(args, name) < (2 if name == "num_pairs" else 1):
+            raise UsageError(f"--{name.replace('_', '-')} is too small; got {getattr(args, name)}")
+    n = len(data.X)
+    batch = args.batch_size
+    estimator = SoftmaxClassifier if data.task == "classification" else LinearRegressor
+    model = estimator(batch_size=batch, random_state=args.seed)
+    print(
+        f"lrscout noise-scale: {data.describe()}, features standardised\n"
+        f"model: {estimator.__name__} (numpy), range test and training at batch size "
+        f"{'full' if batch is None else batch}"
+    )
+    found = find_lr(model, data.X, data.y, progress=not args.quiet)
+    lr = found.suggestion.lr
+    if args.epochs:
+        model.set_params(lr=lr, epochs=args.epochs).fit(data.X, data.y)
+        where = (
+            f"after {args.epochs} epochs ({model.n_updates_} steps of {steps_per_epoch(n, batch)} per epoch) "
+            f"at lr {lr:.3g}, loss {model.epoch_losses_[-1]:.4g}"
+        )
+    else:
+        where = "at the initial weights (zeros)"
+    kwargs: dict[str, Any] = dict(
+        small_batch=args.small_batch, big_batch=args.big_batch, num_pairs=args.num_pairs
+    )
+    result = noise_scale(model, data.X, data.y, method="two-batch", random_state=args.seed, **kwargs)
+    exact = noise_scale(model, data.X, data.y, method="exact")
+    advice = result.advise(found, optimizer=args.optimizer)
+    low, high = result.interval
+    suggested = result.suggested_batch_size
+    print(
+        f"measured {where}\n"
+        f"B_simple = tr(Sigma) / |G|^2: {result.b_simple:.4g} ({result.confidence:.0%} interval "
+        f"{low:.4g} .. {high:.4g}; {result.num_pairs} big batches of {result.big_batch}, small batches "
+        f"of {result.small_batch}); exact from every example's gradient: {exact.b_simple:.4g}\n"
+        f"|G|^2 = {result.grad_norm_sq:.4g} (exact {exact.grad_norm_sq:.4g}), "
+        f"tr(Sigma) = {result.trace_cov:.4g} (exact {exact.trace_cov:.4g})\n"
+        f"suggested batch size: {'full' if suggested is None else suggested}\n"
+        f"why: {result.reasoning}\n"
+        f"learning rate: found {lr:.3g} at batch size {advice.from_batch}. {advice.message}"
+    )
+    if args.json:
+        info = {
+            **result.info,
+            "dataset": data.name,
+            "epochs_trained": args.epochs,
+            "exact": {
+                "b_simple": exact.b_simple,
+                "grad_norm_sq": exact.grad_norm_sq,
+                "trace_cov": exact.trace_cov,
+            },
+            "range_test": {"batch_size": advice.from_batch, "lr": lr},
+            "advice": advice.to_dict(),
+        }
+        dataclasses.replace(result, info=info).to_json(args.json)
+        print(f"result: {args.json}")
+    path = _plot_path(args.plot)
+    if path is not None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        result.plot(
+            path=path,
+            reference=exact.b_simple,
+            reference_label="exact",
+            title=f"Gradient noise scale: {data.name}, {estimator.__name__}, "
+            + (f"after {args.epochs} epochs" if args.epochs else "initial weights"),
+        )
         plt.close("all")
         print(f"plot: {path}")
     return 0

@@ -6,5 +6,6 @@ this package without it raises ``ImportError`` saying so.
 
 from ._find_lr import find_lr as find_lr
 from ._finder import LRFinder as LRFinder
+from ._one_cycle import OneCycle as OneCycle
 
-__all__ = ["LRFinder", "find_lr"]
+__all__ = ["LRFinder", "OneCycle", "find_lr"]

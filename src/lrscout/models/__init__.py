@@ -8,6 +8,8 @@ from ._estimators import GDEstimator as GDEstimator
 from ._estimators import LinearRegressor as LinearRegressor
 from ._estimators import SoftmaxClassifier as SoftmaxClassifier
 from ._find_lr import find_lr as find_lr
+from ._noise import noise_scale as noise_scale
+from ._noise import rerun_find_lr as rerun_find_lr
 
 __all__ = [
     "DivergenceWarning",
@@ -18,4 +20,6 @@ __all__ = [
     "VariantRun",
     "compare_variants",
     "find_lr",
+    "noise_scale",
+    "rerun_find_lr",
 ]

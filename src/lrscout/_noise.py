@@ -1,0 +1,970 @@
+"""The gradient noise scale (McCandlish et al. 2018): which batch size is worth its compute.
+
+Notation. ``g_i`` is the gradient of example ``i``'s loss, ``G`` their mean
+over the ``n`` training samples, and
+
+.. math:: \\operatorname{tr}\\Sigma = \\frac{1}{n - 1} \\sum_{i=1}^{n} \\lVert g_i - G \\rVert^2
+
+the trace of the per-example covariance. lrscout divides by ``n - 1``, not
+``n``: with that normalisation the mean gradient ``G_B`` of a batch of ``B``
+samples drawn *without replacement* satisfies, exactly,
+
+.. math:: \\mathbb{E}\\,\\lVert G_B \\rVert^2 = \\lVert G \\rVert^2
+          + \\Bigl(\\frac{1}{B} - \\frac{1}{n}\\Bigr) \\operatorname{tr}\\Sigma
+
+(the finite-population correction: ``Cov(G_B) = (n - B) / (B (n - 1))`` times
+the ``n``-normalised covariance), and it is the unbiased estimate of the
+covariance of the distribution the data were drawn from. For an endless
+stream (``n = None``) the ``1/n`` term is dropped.
+
+The simple noise scale ``B_simple = tr(Sigma) / |G|^2`` is the batch size at
+which the noise of a batch gradient equals its signal; McCandlish et al. show
+that the critical batch size ``B_crit`` (where training takes twice the fewest
+possible steps and twice the fewest possible samples) is close to it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ._batching import as_generator, gd_variant
+from ._result import RangeTestResult, _encode
+from ._validation import _fail, check_float, check_int, check_option
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+#: Optimizers whose learning-rate scaling rule :func:`scale_lr` knows.
+OPTIMIZERS = ("sgd", "adam")
+
+_FORMAT = "lrscout.NoiseScaleResult"
+_VERSION = 1
+
+Interval = tuple[float, float]
+
+
+def expected_batch_sq_norm(
+    grad_norm_sq: float, trace_cov: float, batch_size: int, n_samples: int | None = None
+) -> float:
+    """Expected squared norm of a batch's mean gradient.
+
+    .. math:: \\mathbb{E}\\,\\lVert G_B \\rVert^2 = \\lVert G \\rVert^2
+              + \\Bigl(\\frac{1}{B} - \\frac{1}{n}\\Bigr) \\operatorname{tr}\\Sigma
+
+    for batches of ``B`` distinct samples drawn uniformly from ``n``, with
+    ``tr(Sigma)`` normalised by ``n - 1`` (see the module docstring); without
+    the ``1/n`` term when ``n_samples`` is ``None`` (an endless stream).
+
+    Args:
+        grad_norm_sq: ``|G|^2``, the squared norm of the full-data gradient, >= 0.
+        trace_cov: ``tr(Sigma)``, >= 0.
+        batch_size: ``B``, at least 1 (at most ``n_samples``).
+        n_samples: ``n``; ``None`` for an endless stream.
+
+    Returns:
+        The expectation.
+
+    Raises:
+        TypeError, ValueError: On a bad argument.
+
+    Example:
+        >>> expected_batch_sq_norm(1.0, 64.0, 8)
+        9.0
+        >>> expected_batch_sq_norm(1.0, 64.0, 64, n_samples=64)  # the whole set: no noise
+        1.0
+    """
+    where = "expected_batch_sq_norm"
+    g2 = check_float(grad_norm_sq, "grad_norm_sq", where=where, minimum=0.0)
+    trace = check_float(trace_cov, "trace_cov", where=where, minimum=0.0)
+    n = None if n_samples is None else check_int(n_samples, "n_samples", where=where, minimum=2)
+    b = check_int(batch_size, "batch_size", where=where, minimum=1, maximum=n)
+    return g2 + (1.0 / b - (0.0 if n is None else 1.0 / n)) * trace
+
+
+def scale_lr(
+    lr: float,
+    from_batch: int,
+    to_batch: int,
+    *,
+    optimizer: str = "sgd",
+    b_noise: float | None = None,
+) -> float:
+    """Move a learning rate tuned at one batch size to another.
+
+    With ``b_noise`` (the noise scale, e.g. ``NoiseScaleResult.b_simple``) the
+    SGD rule is McCandlish et al.'s optimal step size ``eps(B) = eps_max / (1 +
+    B_noise / B)`` (their eq. 2.6), so
+
+    .. math:: \\eta_{\\text{to}} = \\eta_{\\text{from}}\\,
+              \\frac{1 + B_\\text{noise} / B_\\text{from}}{1 + B_\\text{noise} / B_\\text{to}}
+
+    which is the linear scaling rule ``eta * B_to / B_from`` while both batches
+    are well below ``B_noise`` and flattens out above it (more samples per step
+    then barely reduce the noise, so they do not buy a larger step). Without
+    ``b_noise`` the rule is plain linear scaling (Goyal et al. 2017).
+
+    For Adam (and other adaptive methods: RMSprop, Adagrad, LAMB) lrscout uses
+    the square root of the SGD factor: ``sqrt(B_to / B_from)`` below
+    ``B_noise`` (Hoffer et al. 2017, Malladi et al. 2022's square-root rule),
+    flattening out above it the same way.
+
+    These are first-order rules; confirm with a range test at the new batch
+    size (see :func:`rescale_lr`).
+
+    Args:
+        lr: The learning rate found at ``from_batch``, positive.
+        from_batch: Batch size it was found at, at least 1.
+        to_batch: Batch size to move to, at least 1.
+        optimizer: ``"sgd"`` (with or without momentum) or ``"adam"``.
+        b_noise: The gradient noise scale, positive; ``None`` for the plain
+            linear (SGD) or square-root (Adam) rule.
+
+    Returns:
+        The learning rate for ``to_batch``.
+
+    Raises:
+        TypeError, ValueError: On a bad argument.
+
+    Example:
+        >>> scale_lr(0.1, 32, 256)
+        0.8
+        >>> round(scale_lr(0.1, 32, 256, b_noise=64.0), 4)  # 0.1 * (1 + 2) / (1 + 0.25)
+        0.24
+        >>> round(scale_lr(1e-3, 32, 128, optimizer="adam"), 6)
+        0.002
+    """
+    where = "scale_lr"
+    eta = check_float(lr, "lr", where=where, positive=True)
+    factor = _scale_factor(from_batch, to_batch, optimizer, b_noise, where)
+    return eta * factor
+
+
+def _scale_factor(from_batch: Any, to_batch: Any, optimizer: Any, b_noise: Any, where: str) -> float:
+    b_from = check_int(from_batch, "from_batch", where=where, minimum=1)
+    b_to = check_int(to_batch, "to_batch", where=where, minimum=1)
+    rule = check_option(optimizer, "optimizer", OPTIMIZERS, where=where)
+    if b_noise is None:
+        factor = b_to / b_from
+    else:
+        noise = check_float(
+            b_noise,
+            "b_noise",
+            where=where,
+            positive=True,
+            fix="Pass None for the plain linear / square-root rule.",
+        )
+        factor = (1.0 + noise / b_from) / (1.0 + noise / b_to)
+    return math.sqrt(factor) if rule == "adam" else factor
+
+
+@dataclass(frozen=True)
+class LRAdvice:
+    """How to move a learning rate to a new batch size, and why.
+
+    Attributes:
+        lr: The learning rate for ``to_batch``.
+        from_lr: The learning rate it was scaled from.
+        factor: ``lr / from_lr``.
+        from_batch: Batch size ``from_lr`` was found at.
+        to_batch: Batch size ``lr`` is for.
+        optimizer: ``"sgd"`` or ``"adam"``: which rule (see :func:`scale_lr`).
+        b_noise: The noise scale used, or ``None`` (plain rule).
+        lr_range: The range test's ``(base_lr, max_lr)`` scaled the same way,
+            or ``None`` when there was no range to scale.
+        message: The advice in plain words, with how to confirm it.
+    """
+
+    lr: float
+    from_lr: float
+    factor: float
+    from_batch: int
+    to_batch: int
+    optimizer: str
+    b_noise: float | None
+    lr_range: tuple[float, float] | None
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of the fields."""
+        return {
+            "lr": self.lr,
+            "from_lr": self.from_lr,
+            "factor": self.factor,
+            "from_batch": self.from_batch,
+            "to_batch": self.to_batch,
+            "optimizer": self.optimizer,
+            "b_noise": self.b_noise,
+            "lr_range": None if self.lr_range is None else list(self.lr_range),
+            "message": self.message,
+        }
+
+
+def rescale_lr(
+    result: RangeTestResult | float,
+    batch_size: int | None,
+    *,
+    from_batch: int | None = None,
+    optimizer: str = "sgd",
+    b_noise: float | None = None,
+    n_samples: int | None = None,
+) -> LRAdvice:
+    """Say how the learning rate of a range test moves to another batch size.
+
+    The suggestion (and ``lr_range()``) of ``result`` are scaled by
+    :func:`scale_lr`; the message says by how much, why, and how to confirm it
+    with a range test at the new batch size for the framework that ran it.
+
+    Args:
+        result: A :class:`RangeTestResult` (its default suggestion is scaled)
+            or a learning rate.
+        batch_size: The new batch size; ``None`` means the whole set (needs
+            ``n_samples``, or ``result.info["n_samples"]``).
+        from_batch: The batch size of the range test; by default
+            ``result.info["batch_size"]`` (``None`` there is the whole set).
+        optimizer: ``"sgd"`` or ``"adam"``; see :func:`scale_lr`.
+        b_noise: The gradient noise scale, or ``None`` for the plain rule.
+        n_samples: Training-set size, to turn a full batch (``None``) into a
+            number; by default ``result.info["n_samples"]``.
+
+    Returns:
+        An :class:`LRAdvice`.
+
+    Raises:
+        TypeError, ValueError: On a bad argument, or when ``from_batch`` or
+            ``n_samples`` is needed but not known.
+
+    Example:
+        >>> advice = rescale_lr(0.05, 128, from_batch=32)
+        >>> advice.lr, advice.factor
+        (0.2, 4.0)
+    """
+    where = "rescale_lr"
+    info: Mapping[str, Any] = {}
+    given: Any = result
+    if isinstance(given, RangeTestResult):
+        info = given.info
+        from_lr = given.suggestion.lr
+        try:
+            base_max: tuple[float, float] | None = given.lr_range()
+        except ValueError:
+            base_max = None
+    elif isinstance(given, (int, float, np.floating, np.integer)) and not isinstance(given, (bool, np.bool_)):
+        from_lr = check_float(given, "result", where=where, positive=True)
+        base_max = None
+    else:
+        raise TypeError(
+            f"{where}: result must be a RangeTestResult or a learning rate; got {type(given).__name__}."
+        )
+    n = n_samples if n_samples is not None else info.get("n_samples")
+    if n is not None:
+        n = check_int(n, "n_samples", where=where, minimum=1)
+    if from_batch is None:
+        if "batch_size" not in info:
+            _fail(
+                ValueError,
+                where,
+                "from_batch",
+                "given when the result does not record its batch size",
+                from_batch,
+                "Pass the batch size the range test ran at.",
+            )
+        from_batch = info["batch_size"]
+        if from_batch is None:
+            from_batch = _full_batch(n, "from_batch", where)
+    b_from = check_int(from_batch, "from_batch", where=where, minimum=1)
+    b_to = _full_batch(n, "batch_size", where) if batch_size is None else batch_size
+    factor = _scale_factor(b_from, b_to, optimizer, b_noise, where)
+    b_to = int(b_to)
+    lr = from_lr * factor
+    scaled_range = None if base_max is None else (base_max[0] * factor, base_max[1] * factor)
+    message = _advice_message(from_lr, lr, factor, b_from, b_to, optimizer, b_noise, scaled_range, info)
+    return LRAdvice(
+        lr=lr,
+        from_lr=from_lr,
+        factor=factor,
+        from_batch=b_from,
+        to_batch=b_to,
+        optimizer=optimizer,
+        b_noise=None if b_noise is None else float(b_noise),
+        lr_range=scaled_range,
+        message=message,
+    )
+
+
+def _full_batch(n: int | None, name: str, where: str) -> int:
+    if n is None:
+        _fail(
+            ValueError,
+            where,
+            name,
+            "a number when the training-set size is unknown",
+            None,
+            "Pass n_samples, or the batch size as a number.",
+        )
+    return int(n)  # type: ignore[arg-type]
+
+
+def _advice_message(
+    from_lr: float,
+    lr: float,
+    factor: float,
+    b_from: int,
+    b_to: int,
+    optimizer: str,
+    b_noise: float | None,
+    scaled_range: tuple[float, float] | None,
+    info: Mapping[str, Any],
+) -> str:
+    if b_to == b_from:
+        return f"Batch size {b_to} is the one the learning rate was found at: keep lr {from_lr:.3g}."
+    direction = "raise" if factor > 1 else "lower"
+    if optimizer == "adam":
+        rule = "square-root rule for Adam" + (
+            "" if b_noise is None else f", flattening above B_noise ~ {_num(b_noise)}"
+        )
+    elif b_noise is None:
+        rule = "linear scaling rule for SGD"
+    else:
+        rule = f"SGD: lr proportional to 1 / (1 + B_noise / B) with B_noise ~ {_num(b_noise)}"
+    parts = [
+        f"Moving from batch {b_from} to batch {b_to}: {direction} the learning rate "
+        f"{factor:.3g}x, from {from_lr:.3g} to {lr:.3g} ({rule})."
+    ]
+    if scaled_range is not None:
+        parts.append(f"The one-cycle range becomes {scaled_range[0]:.3g} .. {scaled_range[1]:.3g}.")
+    if b_noise is not None and max(b_from, b_to) > b_noise:
+        parts.append(
+            f"Above B_noise ~ {_num(b_noise)} a larger batch barely lowers the gradient noise, "
+            "so the learning rate moves by less than the batch size does."
+        )
+    parts.append(
+        f"These rules are first-order: confirm with a range test at batch {b_to} ({_rerun_hint(info, b_to)})."
+    )
+    return " ".join(parts)
+
+
+def _rerun_hint(info: Mapping[str, Any], batch: int) -> str:
+    framework = info.get("framework")
+    if framework == "numpy":
+        return (
+            f"lrscout.models.rerun_find_lr(model, X, y, result, batch_size={batch}), "
+            f"or lrscout find-lr --batch-size {batch}"
+        )
+    if framework == "pytorch":
+        return f"LRFinder.range_test on a DataLoader with batch_size={batch}"
+    if framework == "keras":
+        return f"lrscout.keras.find_lr(model, x, y, batch_size={batch})"
+    return f"lrscout find-lr --batch-size {batch}"
+
+
+# The result --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class NoiseScaleResult:
+    """A measured gradient noise scale and the batch size it suggests.
+
+    Attributes:
+        b_simple: ``tr(Sigma) / |G|^2``; ``inf`` when the estimate of
+            ``|G|^2`` is not positive (the signal is not resolved), negative
+            when the estimate of ``tr(Sigma)`` is (the noise is not resolved).
+        grad_norm_sq: ``|G|^2``, the squared norm of the full-data gradient.
+        trace_cov: ``tr(Sigma)``, ``n - 1`` normalised (module docstring).
+        interval: Confidence interval of ``b_simple`` (``(b_simple, b_simple)``
+            for the exact method).
+        grad_norm_sq_interval, trace_cov_interval: Same, for ``|G|^2`` and
+            ``tr(Sigma)``.
+        confidence: Level of the intervals (1.0 for the exact method).
+        method: ``"two-batch"`` (the estimator) or ``"exact"`` (from every
+            example's gradient).
+        small_batch, big_batch: Batch sizes of the estimator (``None`` for
+            the exact method).
+        n_samples: Training-set size ``n``; ``None`` for an endless stream.
+        pair_grad_norm_sq, pair_trace_cov: The unbiased estimates of
+            ``|G|^2`` and ``tr(Sigma)`` from each big batch (empty for the exact
+            method); ``grad_norm_sq`` and ``trace_cov`` are their means.
+        info: Facts about the measurement (framework, model, ...), JSON values.
+
+    ``suggested_batch_size``, ``reasoning`` and ``history`` are derived from
+    these; :meth:`advise` turns the suggestion into learning-rate advice.
+    """
+
+    b_simple: float
+    grad_norm_sq: float
+    trace_cov: float
+    interval: Interval
+    grad_norm_sq_interval: Interval
+    trace_cov_interval: Interval
+    confidence: float
+    method: str
+    small_batch: int | None
+    big_batch: int | None
+    n_samples: int | None
+    pair_grad_norm_sq: np.ndarray = field(default_factory=lambda: np.empty(0))
+    pair_trace_cov: np.ndarray = field(default_factory=lambda: np.empty(0))
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        where = "NoiseScaleResult"
+        check_option(self.method, "method", ("two-batch", "exact"), where=where)
+        for name in ("pair_grad_norm_sq", "pair_trace_cov"):
+            array = np.array(getattr(self, name), dtype=np.float64, copy=True).reshape(-1)
+            array.flags.writeable = False
+            object.__setattr__(self, name, array)
+        if len(self.pair_grad_norm_sq) != len(self.pair_trace_cov):
+            raise ValueError(f"{where}: pair_grad_norm_sq and pair_trace_cov must have the same length.")
+        for name in ("interval", "grad_norm_sq_interval", "trace_cov_interval"):
+            low, high = getattr(self, name)
+            object.__setattr__(self, name, (float(low), float(high)))
+        try:
+            info = json.loads(json.dumps(dict(self.info), allow_nan=False))
+        except (TypeError, ValueError) as error:
+            raise TypeError(
+                f"{where}: info must hold JSON values only; got {self.info!r} ({error})."
+            ) from None
+        object.__setattr__(self, "info", MappingProxyType(info))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, NoiseScaleResult):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        low, high = self.interval
+        return (
+            f"NoiseScaleResult(b_simple={self.b_simple:.4g} [{low:.4g}, {high:.4g}], method={self.method!r}, "
+            f"suggested_batch_size={self.suggested_batch_size!r})"
+        )
+
+    @property
+    def num_pairs(self) -> int:
+        """Number of big batches the estimate averages (0 for the exact method)."""
+        return len(self.pair_grad_norm_sq)
+
+    @property
+    def history(self) -> np.ndarray:
+        """The running estimate of ``b_simple`` after each big batch.
+
+        Entry ``k`` is the ratio of the means of the first ``k + 1`` pairs'
+        estimates (``inf`` while the mean of ``|G|^2`` is not positive); the
+        last entry is ``b_simple``.
+        """
+        g = np.cumsum(self.pair_grad_norm_sq)
+        t = np.cumsum(self.pair_trace_cov)
+        return _ratio(t, g)
+
+    @property
+    def suggested_batch_size(self) -> int | None:
+        """The power of two nearest ``b_simple`` on a log scale; ``None`` means the whole set.
+
+        ``None`` (batch gradient descent) when that reaches ``n_samples``, 1
+        (stochastic) when ``b_simple <= 1``. Powers of two because hardware
+        and the batch size's effect are both coarse; :attr:`reasoning` says
+        what the number means.
+        """
+        b = self.b_simple
+        if not math.isfinite(b):
+            return None
+        if b <= 1.0:
+            return 1
+        power = 2 ** round(math.log2(b))
+        if self.n_samples is not None and power >= self.n_samples:
+            return None
+        return int(power)
+
+    @property
+    def reasoning(self) -> str:
+        """Why :attr:`suggested_batch_size`, in plain words."""
+        return _reasoning(self)
+
+    def advise(
+        self,
+        result: RangeTestResult | float,
+        *,
+        from_batch: int | None = None,
+        optimizer: str = "sgd",
+    ) -> LRAdvice:
+        """How the learning rate of a range test moves to :attr:`suggested_batch_size`.
+
+        :func:`rescale_lr` with ``b_noise = b_simple`` (the plain rule when
+        ``b_simple`` is not a positive finite number; the message says so).
+
+        Args:
+            result: The range test's result, or its learning rate.
+            from_batch: Its batch size; by default from ``result.info``.
+            optimizer: ``"sgd"`` or ``"adam"``.
+
+        Returns:
+            An :class:`LRAdvice`.
+        """
+        noise = self.b_simple if 0.0 < self.b_simple < math.inf else None
+        to_batch = self.suggested_batch_size
+        advice = rescale_lr(
+            result,
+            to_batch,
+            from_batch=from_batch,
+            optimizer=optimizer,
+            b_noise=noise,
+            n_samples=self.n_samples,
+        )
+        if noise is None:
+            note = f" (B_simple = {_num(self.b_simple)} is not a usable noise scale: plain rule used.)"
+            advice = dataclasses.replace(advice, message=advice.message + note)
+        return advice
+
+    # Plot ---------------------------------------------------------------------
+
+    def plot(
+        self,
+        ax: Axes | None = None,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        reference: float | None = None,
+        reference_label: str = "reference",
+        title: str | None = None,
+    ) -> Axes:
+        """Plot the running estimate of ``b_simple`` against the big batches measured.
+
+        The final confidence interval is a band, the suggested batch size a
+        dashed line; ``reference`` (e.g. the exact value) a dotted one. For
+        the exact method only the lines are drawn.
+
+        Args:
+            ax: Axes to draw on; a new figure when ``None``.
+            path: Save the figure there (format from the extension).
+            reference: A value to mark for comparison, or ``None``.
+            reference_label: Its label in the legend.
+            title: The title; a default one names the method.
+
+        Returns:
+            The matplotlib ``Axes``.
+        """
+        from .plotting._plots import require_matplotlib
+
+        if ax is None:
+            plt = require_matplotlib()
+            _, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
+        assert ax is not None
+        history = self.history
+        x = np.arange(1, len(history) + 1)
+        shown = np.isfinite(history) & (history > 0)
+        if len(history):
+            ax.plot(x[shown], history[shown], color="C0", linewidth=1.5, label="running estimate")
+            low, high = self.interval
+            if np.isfinite(low) and np.isfinite(high) and high > 0:
+                ax.axhspan(
+                    max(low, 1e-12),
+                    high,
+                    color="C0",
+                    alpha=0.15,
+                    label=f"{self.confidence:.0%} interval {_num(low)} .. {_num(high)}",
+                )
+        if math.isfinite(self.b_simple) and self.b_simple > 0:
+            ax.axhline(self.b_simple, color="C0", linewidth=0.8, label=f"B_simple {_num(self.b_simple)}")
+        suggested = self.suggested_batch_size
+        if suggested is None and self.n_samples is not None:
+            suggested = self.n_samples
+        if suggested is not None:
+            ax.axhline(suggested, color="C3", linestyle="--", label=f"suggested batch size {suggested}")
+        if reference is not None:
+            ax.axhline(reference, color="k", linestyle=":", label=f"{reference_label} {_num(reference)}")
+        ax.set_yscale("log")
+        ax.set_xlabel("big batches measured")
+        ax.set_ylabel("gradient noise scale B_simple (samples)")
+        ax.set_title(title or f"Gradient noise scale ({self.method})")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(loc="best", fontsize="small")
+        figure = ax.get_figure(root=True)
+        if path is not None and figure is not None:
+            figure.savefig(path, dpi=120)
+        return ax
+
+    # Files --------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; ``inf``/``nan`` become strings. Derived values are included, for readers."""
+        return {
+            "format": _FORMAT,
+            "version": _VERSION,
+            "b_simple": _encode(self.b_simple),
+            "grad_norm_sq": _encode(self.grad_norm_sq),
+            "trace_cov": _encode(self.trace_cov),
+            "interval": [_encode(x) for x in self.interval],
+            "grad_norm_sq_interval": [_encode(x) for x in self.grad_norm_sq_interval],
+            "trace_cov_interval": [_encode(x) for x in self.trace_cov_interval],
+            "confidence": self.confidence,
+            "method": self.method,
+            "small_batch": self.small_batch,
+            "big_batch": self.big_batch,
+            "n_samples": self.n_samples,
+            "pair_grad_norm_sq": [_encode(x) for x in self.pair_grad_norm_sq],
+            "pair_trace_cov": [_encode(x) for x in self.pair_trace_cov],
+            "info": dict(self.info),
+            "suggested_batch_size": self.suggested_batch_size,
+            "reasoning": self.reasoning,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> NoiseScaleResult:
+        """Rebuild a result from :meth:`to_dict` output (derived values are recomputed)."""
+        where = "NoiseScaleResult.from_dict"
+        if not isinstance(data, Mapping):
+            raise TypeError(f"{where}: data must be a mapping; got {type(data).__name__}.")
+        if data.get("format") != _FORMAT or data.get("version") != _VERSION:
+            raise ValueError(
+                f"{where}: not an lrscout noise-scale result (format {data.get('format')!r}, version "
+                f"{data.get('version')!r}; expected {_FORMAT!r} version {_VERSION})."
+            )
+        try:
+            return cls(
+                b_simple=_decode(data["b_simple"]),
+                grad_norm_sq=_decode(data["grad_norm_sq"]),
+                trace_cov=_decode(data["trace_cov"]),
+                interval=_decode_pair(data["interval"]),
+                grad_norm_sq_interval=_decode_pair(data["grad_norm_sq_interval"]),
+                trace_cov_interval=_decode_pair(data["trace_cov_interval"]),
+                confidence=float(data["confidence"]),
+                method=data["method"],
+                small_batch=data["small_batch"],
+                big_batch=data["big_batch"],
+                n_samples=data["n_samples"],
+                pair_grad_norm_sq=np.array([_decode(x) for x in data["pair_grad_norm_sq"]]),
+                pair_trace_cov=np.array([_decode(x) for x in data["pair_trace_cov"]]),
+                info=data["info"],
+            )
+        except KeyError as error:
+            raise ValueError(f"{where}: field {error.args[0]!r} is missing.") from None
+
+    def to_json(self, path: str | os.PathLike[str]) -> None:
+        """Write the result as JSON; :meth:`from_json` reads it back."""
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(self.to_dict(), handle, indent=1, allow_nan=False)
+            handle.write("\n")
+
+    @classmethod
+    def from_json(cls, path: str | os.PathLike[str]) -> NoiseScaleResult:
+        """Read a result written by :meth:`to_json`."""
+        with open(path, encoding="utf-8") as handle:
+            try:
+                data = json.load(handle)
+            except (json.JSONDecodeError, UnicodeDecodeError) as error:
+                raise ValueError(
+                    f"NoiseScaleResult.from_json: {os.fspath(path)!r} is not valid JSON ({error})."
+                ) from None
+        return cls.from_dict(data)
+
+
+def _decode(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise TypeError(f"NoiseScaleResult.from_dict: expected a number; got {value!r}.")
+    if isinstance(value, str) and value not in ("nan", "inf", "-inf"):
+        raise ValueError(
+            f"NoiseScaleResult.from_dict: expected a number, 'nan', 'inf' or '-inf'; got {value!r}."
+        )
+    return float(value)
+
+
+def _decode_pair(values: Any) -> Interval:
+    if not isinstance(values, list) or len(values) != 2:
+        raise ValueError(
+            f"NoiseScaleResult.from_dict: an interval must be a list of 2 numbers; got {values!r}."
+        )
+    return _decode(values[0]), _decode(values[1])
+
+
+def _num(x: float) -> str:
+    """A number for people: 3 significant digits, but no exponent for counts in the thousands."""
+    return f"{x:.0f}" if math.isfinite(x) and 1e3 <= abs(x) < 1e7 else f"{x:.3g}"
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """``numerator / denominator``, ``inf`` where the denominator is not positive."""
+    out = np.full(np.shape(denominator), np.inf)
+    np.divide(numerator, denominator, out=out, where=denominator > 0)
+    return out
+
+
+def _reasoning(result: NoiseScaleResult) -> str:
+    b = result.b_simple
+    low, high = result.interval
+    n = result.n_samples
+    suggested = result.suggested_batch_size
+    if result.method == "exact":
+        measured = f"B_simple = tr(Sigma) / |G|^2 = {_num(b)} (exact, from every example's gradient)"
+    else:
+        measured = (
+            f"B_simple = tr(Sigma) / |G|^2 ~ {_num(b)} ({result.confidence:.0%} interval "
+            f"{_num(low)} .. {_num(high)}, {result.num_pairs} big batches of {result.big_batch})"
+        )
+    if not math.isfinite(b):
+        where = "the whole set (batch gradient descent)" if n is not None else "as large as you can afford"
+        return (
+            f"{measured}: the estimate of |G|^2 is not positive, so the gradient's signal is not resolved "
+            f"against its noise. Measure with more big batches or a larger big batch; until then the data "
+            f"do not argue for any limit, and the batch can be {where}."
+        )
+    if b <= 1.0:
+        return (
+            f"{measured}: the gradient noise of a single example is already below its signal, "
+            "so every sample added to a batch mostly repeats what the others say. Suggested batch "
+            "size 1 (stochastic gradient descent): it needs the fewest samples."
+        )
+    parts = [
+        f"{measured}: at about that batch size the noise of a batch gradient equals its signal.",
+        "Below it, doubling the batch nearly halves the steps to reach a given loss; above it, the "
+        "extra samples per step mostly waste compute (McCandlish et al. 2018, who find the critical "
+        "batch size close to B_simple).",
+    ]
+    if suggested is None:
+        label, how, variant, chosen = "the whole set", "B_simple reaches the training-set size", "batch", n
+    else:
+        variant = (
+            gd_variant(suggested, n) if n is not None else ("stochastic" if suggested == 1 else "mini-batch")
+        )
+        label, how, chosen = str(suggested), "the power of two nearest B_simple", suggested
+    if chosen is not None:
+        parts.append(
+            f"Suggested batch size {label} ({how}), {variant} gradient descent: by their model about "
+            f"{1.0 + b / chosen:.2g}x the fewest possible steps and {1.0 + chosen / b:.2g}x the fewest "
+            "possible samples."
+        )
+    if high > 2.0 * max(low, 1e-300) and result.method == "two-batch":
+        parts.append("The interval is wide: measure with more big batches (num_pairs) for a firmer number.")
+    parts.append("B_simple grows as the loss falls: measure again later in training.")
+    return " ".join(parts)
+
+
+# Building results -----------------------------------------------------------------
+
+
+def draw_big_batch(rng: np.random.Generator, n_samples: int, big_batch: int) -> np.ndarray:
+    """Indices of one big batch: ``big_batch`` distinct samples, uniformly at random.
+
+    Every integration draws with this, so the same seed gives the same batches
+    in NumPy and PyTorch. The small batches are its consecutive slices.
+    """
+    return rng.permutation(n_samples)[:big_batch]
+
+
+def estimate_noise_scale(
+    small_sq_norms: npt.ArrayLike,
+    big_sq_norms: npt.ArrayLike,
+    *,
+    small_batch: int,
+    big_batch: int,
+    n_samples: int | None = None,
+    confidence: float = 0.95,
+    n_bootstrap: int = 1000,
+    random_state: int | np.random.Generator | None = None,
+    info: Mapping[str, Any] | None = None,
+) -> NoiseScaleResult:
+    """The unbiased two-batch estimate of the gradient noise scale.
+
+    Pair ``k`` measures ``S_k = |G_small|^2`` (averaged over the small batches
+    it holds) and ``L_k = |G_big|^2``. With ``a = 1/b - 1/n`` and
+    ``c = 1/B - 1/n`` (``1/n`` dropped for an endless stream), the
+    finite-population identity (module docstring) makes
+
+    .. math:: \\widehat{\\operatorname{tr}\\Sigma}_k = \\frac{S_k - L_k}{1/b - 1/B},
+              \\qquad \\widehat{\\lVert G \\rVert^2}_k = \\frac{a L_k - c S_k}{a - c}
+
+    unbiased (for ``n = None`` the second is McCandlish et al.'s
+    ``(B L - b S) / (B - b)``). Each is averaged over the pairs *before* the
+    ratio ``B_simple = mean(tr) / mean(|G|^2)`` is taken: a ratio of noisy
+    estimates is biased, a ratio of means much less so. The intervals are
+    bootstrap percentile intervals over the pairs (``n_bootstrap`` resamples
+    of the pairs with replacement, the same resamples for all three).
+
+    The small batches may lie inside the big one (as a rank's batch lies in
+    DDP's global batch): each expectation holds on its own, so the estimates
+    stay unbiased, and the shared samples lower their variance.
+
+    Args:
+        small_sq_norms: ``|G_small|^2`` per pair, shape ``(m,)``, or
+            ``(m, k)`` for ``k`` small batches per pair (averaged).
+        big_sq_norms: ``|G_big|^2`` per pair, shape ``(m,)``, ``m >= 2``.
+        small_batch: ``b``, samples per small batch, at least 1.
+        big_batch: ``B``, samples per big batch, greater than ``b``.
+        n_samples: ``n``, the size of the set the batches are drawn from
+            without replacement; ``None`` for an endless stream.
+        confidence: Level of the intervals, in (0, 1).
+        n_bootstrap: Bootstrap resamples, at least 100.
+        random_state: Seed or ``numpy.random.Generator`` for the bootstrap.
+        info: JSON-serialisable facts to keep in ``result.info``.
+
+    Returns:
+        A :class:`NoiseScaleResult` with ``method == "two-batch"``.
+
+    Raises:
+        TypeError, ValueError: On a bad argument.
+
+    Example:
+        >>> result = estimate_noise_scale([2.1, 1.9, 2.0, 2.2], [1.2, 1.1, 1.0, 1.3],
+        ...                               small_batch=8, big_batch=64, random_state=0)
+        >>> round(result.trace_cov, 4), round(result.grad_norm_sq, 4), round(result.b_simple, 3)
+        (8.2286, 1.0214, 8.056)
+        >>> result.suggested_batch_size
+        8
+    """
+    where = "estimate_noise_scale"
+    b = check_int(small_batch, "small_batch", where=where, minimum=1)
+    big = check_int(big_batch, "big_batch", where=where, minimum=b + 1, fix="The big batch must be larger.")
+    n = None
+    if n_samples is not None:
+        n = check_int(
+            n_samples, "n_samples", where=where, minimum=big, fix="Batches are drawn from n_samples."
+        )
+    level, resamples = _check_bootstrap(confidence, n_bootstrap, where)
+    small = _norms(small_sq_norms, "small_sq_norms", where, allow_2d=True)
+    if small.ndim == 2:
+        small = small.mean(axis=1)
+    large = _norms(big_sq_norms, "big_sq_norms", where, allow_2d=False)
+    if len(small) != len(large):
+        raise ValueError(
+            f"{where}: small_sq_norms and big_sq_norms must have one entry per pair; "
+            f"got {len(small)} and {len(large)}."
+        )
+    if len(large) < 2:
+        _fail(ValueError, where, "big_sq_norms", "at least 2 pairs long", len(large), "Measure more pairs.")
+    rng = as_generator(random_state, where=where)
+    inv_n = 0.0 if n is None else 1.0 / n
+    a = 1.0 / b - inv_n
+    c = 1.0 / big - inv_n
+    pair_trace = (small - large) / (a - c)
+    pair_g2 = (a * large - c * small) / (a - c)
+    g2 = float(pair_g2.mean())
+    trace = float(pair_trace.mean())
+    b_simple = float(_ratio(np.array(trace), np.array(g2)))
+    picks = rng.integers(0, len(large), size=(resamples, len(large)))
+    boot_g2 = pair_g2[picks].mean(axis=1)
+    boot_trace = pair_trace[picks].mean(axis=1)
+    return NoiseScaleResult(
+        b_simple=b_simple,
+        grad_norm_sq=g2,
+        trace_cov=trace,
+        interval=_percentile_interval(_ratio(boot_trace, boot_g2), level),
+        grad_norm_sq_interval=_percentile_interval(boot_g2, level),
+        trace_cov_interval=_percentile_interval(boot_trace, level),
+        confidence=level,
+        method="two-batch",
+        small_batch=b,
+        big_batch=big,
+        n_samples=n,
+        pair_grad_norm_sq=pair_g2,
+        pair_trace_cov=pair_trace,
+        info=dict(info or {}),
+    )
+
+
+def _check_bootstrap(confidence: Any, n_bootstrap: Any, where: str) -> tuple[float, int]:
+    """``(confidence, n_bootstrap)`` checked, for every entry that ends in the estimator."""
+    level = check_float(
+        confidence, "confidence", where=where, minimum=0.0, maximum=1.0, open_minimum=True, open_maximum=True
+    )
+    return level, check_int(n_bootstrap, "n_bootstrap", where=where, minimum=100)
+
+
+def _norms(values: npt.ArrayLike, name: str, where: str, *, allow_2d: bool) -> np.ndarray:
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"{where}: {name} must be an array of numbers; got {type(values).__name__}."
+        ) from None
+    shape = "(m,) or (m, k)" if allow_2d else "(m,)"
+    if array.ndim not in ((1, 2) if allow_2d else (1,)) or array.size == 0:
+        raise ValueError(
+            f"{where}: {name} must be a non-empty array of shape {shape}; got shape {array.shape}."
+        )
+    if not np.all(np.isfinite(array)) or np.any(array < 0):
+        raise ValueError(f"{where}: {name} must hold finite, non-negative squared norms.")
+    return array
+
+
+def _percentile_interval(values: np.ndarray, level: float) -> Interval:
+    """Order statistics at ``(1 - level) / 2`` and ``(1 + level) / 2``; ``inf`` entries allowed."""
+    ordered = np.sort(values)
+    count = len(ordered)
+    tail = (1.0 - level) / 2.0
+    low = min(count - 1, math.floor(tail * count))
+    high = max(0, min(count - 1, math.ceil((1.0 - tail) * count) - 1))
+    return float(ordered[low]), float(ordered[high])
+
+
+def exact_noise_scale(
+    per_example_grads: npt.ArrayLike, *, info: Mapping[str, Any] | None = None
+) -> NoiseScaleResult:
+    """The noise scale computed exactly from every example's gradient.
+
+    .. math:: G = \\frac{1}{n} \\sum_i g_i, \\qquad
+              \\operatorname{tr}\\Sigma = \\frac{1}{n - 1} \\sum_i \\lVert g_i - G \\rVert^2,
+              \\qquad B_\\text{simple} = \\operatorname{tr}\\Sigma / \\lVert G \\rVert^2
+
+    Args:
+        per_example_grads: Shape ``(n, p)``: row ``i`` is example ``i``'s
+            gradient, flattened; ``n >= 2``.
+        info: JSON-serialisable facts to keep in ``result.info``.
+
+    Returns:
+        A :class:`NoiseScaleResult` with ``method == "exact"``.
+
+    Raises:
+        TypeError, ValueError: On a bad argument.
+
+    Example:
+        >>> exact_noise_scale([[1.0, 0.0], [3.0, 0.0]]).b_simple  # G = (2, 0), tr = 2
+        0.5
+    """
+    where = "exact_noise_scale"
+    try:
+        grads = np.asarray(per_example_grads, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"{where}: per_example_grads must be a 2-D array of numbers; "
+            f"got {type(per_example_grads).__name__}."
+        ) from None
+    if grads.ndim != 2 or grads.shape[0] < 2 or grads.shape[1] < 1:
+        raise ValueError(
+            f"{where}: per_example_grads must have shape (n, p) with n >= 2; got shape {grads.shape}."
+        )
+    if not np.all(np.isfinite(grads)):
+        raise ValueError(f"{where}: per_example_grads must be finite.")
+    mean = grads.mean(axis=0)
+    trace = float(np.sum((grads - mean) ** 2)) / (grads.shape[0] - 1)
+    return exact_result(float(mean @ mean), trace, grads.shape[0], info=info)
+
+
+def exact_result(
+    grad_norm_sq: float, trace_cov: float, n_samples: int, *, info: Mapping[str, Any] | None = None
+) -> NoiseScaleResult:
+    """A :class:`NoiseScaleResult` for exactly known ``|G|^2`` and ``tr(Sigma)``."""
+    b_simple = float(_ratio(np.array(trace_cov), np.array(grad_norm_sq)))
+    return NoiseScaleResult(
+        b_simple=b_simple,
+        grad_norm_sq=float(grad_norm_sq),
+        trace_cov=float(trace_cov),
+        interval=(b_simple, b_simple),
+        grad_norm_sq_interval=(grad_norm_sq, grad_norm_sq),
+        trace_cov_interval=(trace_cov, trace_cov),
+        confidence=1.0,
+        method="exact",
+        small_batch=None,
+        big_batch=None,
+        n_samples=int(n_samples),
+        info=dict(info or {}),
+    )

@@ -1,0 +1,439 @@
+"""``LRFinder`` and ``find_lr``: the LR range test for a PyTorch model and optimizer."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import torch
+from torch import nn
+
+from .._engine import RangeTestState, range_test
+from .._result import RangeTestResult
+from .._validation import _fail, check_bool, check_callable, check_float, check_int
+from ._batches import BatchStream, resolve_device
+from ._distributed import loss_reader, rank_and_world_size
+from ._loss import Batch, LossFn, loss_computer, validation_loss
+from ._snapshot import TrainingSnapshot
+
+#: ``start_lr=None`` means this, the core ``range_test``'s default.
+DEFAULT_START_LR = 1e-7
+
+_AMP_DTYPES = (torch.float16, torch.bfloat16)
+
+
+class LRFinder:
+    """LR range test (Smith 2017) for a PyTorch model and its optimizer.
+
+    :meth:`range_test` trains with a learning rate rising from ``start_lr`` to
+    ``end_lr`` and records the loss of every step; afterwards the model and the
+    optimizer are exactly as they were (see :meth:`range_test`).
+
+    The loss of a batch is ``criterion(model(inputs), targets)`` for
+    ``(inputs, targets)`` batches, or ``loss_fn(model, batch)`` for anything
+    else: dict batches, several inputs, tuple outputs, a loss computed inside
+    ``forward``. Tensors in a batch are moved to ``device`` first.
+
+    Args:
+        model: The model, already on its device (an ``nn.Module``; a
+            ``DistributedDataParallel`` wrapper works).
+        optimizer: The optimizer that trains it. Its param groups' learning
+            rates set only the ratios between groups; the ramp sets the first
+            group's learning rate.
+        criterion: ``criterion(outputs, targets) -> loss``, e.g.
+            ``nn.CrossEntropyLoss()``. Give it or ``loss_fn``, not both.
+        loss_fn: ``loss_fn(model, batch) -> scalar loss tensor``.
+        device: Where batches go; ``None`` means the device of the model's
+            first parameter (CPU for a model without any). The model itself is
+            not moved.
+        amp_dtype: ``None`` (full precision), ``torch.bfloat16`` or
+            ``torch.float16``: run the forward pass and loss under
+            ``torch.autocast`` with this dtype.
+        grad_scaler: A ``torch.amp.GradScaler`` (needed with float16) or
+            ``None``; its state is restored after the test like the rest.
+            Note that ``GradScaler.step`` itself reads an inf/NaN flag from
+            the device on each step (PyTorch's design); lrscout adds no read.
+        max_grad_norm: Clip the gradients' global 2-norm to this (positive)
+            before each step; ``None`` does not clip.
+        cache_dir: ``None`` keeps the saved state in CPU memory; an existing
+            directory saves it to a temporary file there instead (for models
+            whose copy does not fit in memory), removed after the test.
+
+    Raises:
+        TypeError, ValueError: On a bad argument, naming it.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> _ = torch.manual_seed(0)
+        >>> X = torch.randn(64, 3)
+        >>> y = X @ torch.tensor([[1.0], [-2.0], [0.5]])
+        >>> batches = [(X[i : i + 16], y[i : i + 16]) for i in range(0, 64, 16)]
+        >>> model = nn.Linear(3, 1)
+        >>> optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        >>> before = model.weight.clone()
+        >>> finder = LRFinder(model, optimizer, nn.MSELoss())
+        >>> result = finder.range_test(batches, start_lr=1e-4, end_lr=10.0, num_steps=40, progress=False)
+        >>> result.stop_reason, result.info["loader_cycled"]
+        ('diverged', True)
+        >>> torch.equal(model.weight, before), optimizer.param_groups[0]["lr"]
+        (True, 0.1)
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        criterion: Callable[[Any, Any], torch.Tensor] | None = None,
+        *,
+        loss_fn: LossFn | None = None,
+        device: str | torch.device | None = None,
+        amp_dtype: torch.dtype | None = None,
+        grad_scaler: torch.amp.GradScaler | None = None,
+        max_grad_norm: float | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
+        where = "LRFinder"
+        _check_instance(model, nn.Module, "model", "a torch.nn.Module", where=where)
+        _check_instance(optimizer, torch.optim.Optimizer, "optimizer", "a torch.optim.Optimizer", where=where)
+        if criterion is None and loss_fn is None:
+            _fail(
+                TypeError,
+                where,
+                "criterion",
+                "given when loss_fn is None",
+                criterion,
+                "Pass criterion (e.g. torch.nn.CrossEntropyLoss()) for (inputs, targets) batches, "
+                "or loss_fn(model, batch) for any other batch.",
+            )
+        if criterion is not None and loss_fn is not None:
+            _fail(TypeError, where, "loss_fn", "None when criterion is given", loss_fn, "Pass one of them.")
+        if criterion is not None:
+            check_callable(criterion, "criterion", where=where)
+        if loss_fn is not None:
+            check_callable(loss_fn, "loss_fn", where=where)
+        if amp_dtype is not None and amp_dtype not in _AMP_DTYPES:
+            kind = ValueError if isinstance(amp_dtype, torch.dtype) else TypeError
+            _fail(kind, where, "amp_dtype", "None, torch.bfloat16 or torch.float16", amp_dtype, "")
+        if grad_scaler is not None:
+            _check_instance(
+                grad_scaler,
+                torch.amp.GradScaler,
+                "grad_scaler",
+                "a torch.amp.GradScaler or None",
+                where=where,
+            )
+        if max_grad_norm is not None:
+            max_grad_norm = check_float(max_grad_norm, "max_grad_norm", where=where, positive=True)
+        if cache_dir is not None:
+            _check_instance(cache_dir, (str, os.PathLike), "cache_dir", "a path or None", where=where)
+            if not os.path.isdir(cache_dir):
+                _fail(ValueError, where, "cache_dir", "an existing directory", cache_dir, "Create it first.")
+        self.model = model
+        self.optimizer = optimizer
+        self.criterion = criterion
+        self.loss_fn = loss_fn
+        self.device = resolve_device(device, model, where=where)
+        self.amp_dtype = amp_dtype
+        self.grad_scaler = grad_scaler
+        self.max_grad_norm = max_grad_norm
+        self.cache_dir = cache_dir
+
+    def range_test(
+        self,
+        train_loader: Iterable[Batch],
+        *,
+        val_loader: Iterable[Batch] | None = None,
+        start_lr: float | None = None,
+        end_lr: float = 10.0,
+        num_steps: int = 100,
+        mode: str = "exponential",
+        accumulation_steps: int = 1,
+        num_val_batches: int | None = None,
+        smoothing: float = 0.98,
+        divergence_factor: float = 4.0,
+        stop_on_divergence: bool = True,
+        sync_every: int = 8,
+        progress: bool = True,
+    ) -> RangeTestResult:
+        """Run the range test; leave the model and optimizer exactly as they were.
+
+        Step ``t`` sets the first param group's learning rate to the ramp's
+        ``lr_t`` and every other group's to ``lr_t`` times its original ratio
+        to the first group, then runs ``accumulation_steps`` forward/backward
+        passes (their losses averaged), clips if asked, and steps. The model is
+        in train mode for the test. The recorded loss is the mean training loss
+        of the step or, with ``val_loader``, the mean loss on its first
+        ``num_val_batches`` batches after the step, in eval mode.
+
+        Losses stay on the device and are read ``sync_every`` steps at a time
+        (one device-to-host copy per chunk, none per step); divergence is
+        decided at chunk ends, the steps run past the stop are not recorded,
+        so the result does not depend on ``sync_every``. Under
+        ``torch.distributed`` each chunk is averaged over the ranks, so every
+        rank records the same losses and stops at the same step; every rank's
+        loaders must then yield the same number of batches (as with a
+        ``DistributedSampler``).
+
+        Afterwards — also after an exception or ``KeyboardInterrupt``, which
+        still propagate — weights, buffers, gradients, optimizer state, every
+        param group's hyperparameters, each module's train/eval mode, the
+        ``GradScaler`` and torch's RNG state are bitwise as before. Batches
+        taken from a one-shot iterator are gone, though.
+
+        Args:
+            train_loader: Training batches: a ``DataLoader``, a list, any
+                iterable (``len`` not needed). One shorter than the test is
+                started again (``result.info["loader_cycled"]``); a one-shot
+                iterator that runs out ends the test (``stop_reason "ended"``).
+            val_loader: ``None`` records training losses; else a re-iterable
+                (not an iterator) of validation batches, read from its start
+                after every step. Do not shuffle it, so each step is scored on
+                the same batches (and give a ``DataLoader`` with workers
+                ``persistent_workers=True``, or they start on every step).
+            start_lr: First learning rate; ``None`` means ``1e-7`` (the core's
+                default), whatever the optimizer's learning rate is.
+            end_lr: Last learning rate, greater than ``start_lr``.
+            num_steps: Most optimizer steps to run, at least 2.
+            mode: ``"exponential"`` or ``"linear"`` ramp.
+            accumulation_steps: Batches per optimizer step (gradient
+                accumulation), at least 1.
+            num_val_batches: Validation batches per step; ``None`` uses all of
+                ``val_loader``. Only with ``val_loader``.
+            smoothing: EMA factor of the smoothed loss, in [0, 1).
+            divergence_factor: Stop once the smoothed loss exceeds this
+                multiple (> 1) of its best.
+            stop_on_divergence: ``False`` runs every step unless a loss is not
+                finite.
+            sync_every: Steps per device-to-host read of the losses, at least 1.
+            progress: Show a tqdm progress bar (rank 0 only under
+                ``torch.distributed``).
+
+        Returns:
+            The :class:`~lrscout.RangeTestResult`; ``info`` holds the framework,
+            device, batch size (when the loader has one), accumulation steps,
+            world size, ``loss_source`` (``"training"`` or ``"validation"``),
+            whether the loader was cycled, and the other settings used.
+
+        Raises:
+            TypeError, ValueError: On a bad argument, before anything runs.
+        """
+        where = "LRFinder.range_test"
+        _check_iterable(train_loader, "train_loader", where=where)
+        if val_loader is not None:
+            _check_iterable(val_loader, "val_loader", where=where)
+            if isinstance(val_loader, Iterator):
+                _fail(
+                    TypeError,
+                    where,
+                    "val_loader",
+                    "re-iterable (it is read after every step)",
+                    val_loader,
+                    "Pass a DataLoader or a list, not an iterator or generator.",
+                )
+        if num_val_batches is not None:
+            if val_loader is None:
+                _fail(ValueError, where, "num_val_batches", "None without val_loader", num_val_batches, "")
+            num_val_batches = check_int(num_val_batches, "num_val_batches", where=where, minimum=1)
+        accumulation_steps = check_int(accumulation_steps, "accumulation_steps", where=where, minimum=1)
+        sync_every = check_int(sync_every, "sync_every", where=where, minimum=1)
+        progress = check_bool(progress, "progress", where=where)
+        ramp: dict[str, Any] = {
+            "start_lr": DEFAULT_START_LR if start_lr is None else start_lr,
+            "end_lr": end_lr,
+            "num_steps": num_steps,
+            "mode": mode,
+            "smoothing": smoothing,
+            "divergence_factor": divergence_factor,
+            "stop_on_divergence": stop_on_divergence,
+        }
+        # The core checks these too, but only after the snapshot has been
+        # taken (maybe to disk); check them here first.
+        RangeTestState(**ramp, where=where)
+        groups = self.optimizer.param_groups
+        first_lr = check_float(
+            float(groups[0]["lr"]),
+            "optimizer.param_groups[0]['lr']",
+            where=where,
+            positive=True,
+            fix="The ramp keeps every group's ratio to the first group's learning rate.",
+        )
+        ratios = [float(group["lr"]) / first_lr for group in groups]
+        rank, world_size = rank_and_world_size()
+
+        snapshot = TrainingSnapshot(
+            self.model, self.optimizer, grad_scaler=self.grad_scaler, cache_dir=self.cache_dir
+        )
+        try:
+            batches = BatchStream(train_loader, name="train_loader", where=where)
+            compute_loss = loss_computer(
+                self.model,
+                criterion=self.criterion,
+                loss_fn=self.loss_fn,
+                device=self.device,
+                amp_dtype=self.amp_dtype,
+                where=where,
+            )
+            validate = (
+                None
+                if val_loader is None
+                else validation_loss(self.model, compute_loss, val_loader, num_val_batches, where=where)
+            )
+            step_fn = self._step_function(batches, compute_loss, validate, ratios, accumulation_steps)
+            self.model.train()
+            result = range_test(
+                step_fn,
+                **ramp,
+                sync_every=sync_every,
+                read_losses=loss_reader(world_size),
+                progress=progress and rank == 0,
+            )
+        finally:
+            snapshot.restore()
+        batch_size = getattr(train_loader, "batch_size", None)
+        info = {
+            "framework": "pytorch",
+            "torch_version": str(torch.__version__),
+            "device": str(self.device),
+            "batch_size": batch_size if isinstance(batch_size, int) else None,
+            "accumulation_steps": accumulation_steps,
+            "world_size": world_size,
+            "loss_source": "training" if val_loader is None else "validation",
+            "num_val_batches": num_val_batches,
+            "loader_cycled": batches.passes > 1,
+            "loader_passes": batches.passes,
+            "param_group_lr_ratios": ratios,
+            "amp_dtype": None if self.amp_dtype is None else str(self.amp_dtype).removeprefix("torch."),
+            "grad_scaler": self.grad_scaler is not None,
+            "max_grad_norm": self.max_grad_norm,
+            "sync_every": sync_every,
+            **_optimizer_facts(self.optimizer),
+        }
+        return dataclasses.replace(result, info=info)
+
+    def _step_function(
+        self,
+        batches: BatchStream,
+        compute_loss: Callable[[Batch], torch.Tensor],
+        validate: Callable[[], torch.Tensor] | None,
+        ratios: list[float],
+        accumulation_steps: int,
+    ) -> Callable[[float], torch.Tensor]:
+        """``step_fn(lr) -> detached loss tensor`` for the core loop; never syncs."""
+        model, optimizer, scaler, max_norm = self.model, self.optimizer, self.grad_scaler, self.max_grad_norm
+        groups = [
+            (group, ratio, isinstance(group["lr"], torch.Tensor))
+            for group, ratio in zip(optimizer.param_groups, ratios, strict=True)
+        ]
+        params = [param for group in optimizer.param_groups for param in group["params"]]
+        no_sync = getattr(model, "no_sync", None) if accumulation_steps > 1 else None
+
+        def forward_backward() -> torch.Tensor:
+            loss = compute_loss(batches.next())
+            if accumulation_steps > 1:
+                loss = loss / accumulation_steps
+            (loss if scaler is None else scaler.scale(loss)).backward()  # type: ignore[no-untyped-call]
+            return loss.detach()
+
+        def step_fn(lr: float) -> torch.Tensor:
+            for group, ratio, in_tensor in groups:
+                if in_tensor:
+                    # A tensor lr (capturable optimizers) is filled in place:
+                    # replacing it would change its device and type.
+                    group["lr"].fill_(lr * ratio)
+                else:
+                    group["lr"] = lr * ratio
+            optimizer.zero_grad(set_to_none=True)
+            if no_sync is None:
+                total = forward_backward()
+                for _ in range(1, accumulation_steps):
+                    total = total + forward_backward()
+            else:
+                # DDP all-reduces the gradients once, in the last backward.
+                with no_sync():
+                    total = forward_backward()
+                    for _ in range(2, accumulation_steps):
+                        total = total + forward_backward()
+                total = total + forward_backward()
+            if scaler is not None:
+                if max_norm is not None:
+                    scaler.unscale_(optimizer)
+                    nn.utils.clip_grad_norm_(params, max_norm)
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                if max_norm is not None:
+                    nn.utils.clip_grad_norm_(params, max_norm)
+                optimizer.step()
+            return total if validate is None else validate()
+
+        return step_fn
+
+
+def find_lr(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    train_loader: Iterable[Batch],
+    criterion: Callable[[Any, Any], torch.Tensor] | None = None,
+    **kwargs: Any,
+) -> RangeTestResult:
+    """Run an LR range test in one call: ``LRFinder(...).range_test(...)``.
+
+    Args:
+        model: The model (see :class:`LRFinder`).
+        optimizer: Its optimizer.
+        train_loader: Training batches.
+        criterion: ``criterion(outputs, targets) -> loss``, or ``None`` with
+            ``loss_fn=...``.
+        **kwargs: :class:`LRFinder` keywords (``loss_fn``, ``device``,
+            ``amp_dtype``, ``grad_scaler``, ``max_grad_norm``, ``cache_dir``)
+            and :meth:`LRFinder.range_test` keywords (``start_lr``, ``end_lr``,
+            ``num_steps``, ...).
+
+    Returns:
+        The :class:`~lrscout.RangeTestResult`; the model and optimizer are
+        left exactly as they were.
+
+    Raises:
+        TypeError, ValueError: On a bad argument.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> _ = torch.manual_seed(0)
+        >>> X, y = torch.randn(32, 2), torch.randint(0, 2, (32,))
+        >>> model = nn.Linear(2, 2)
+        >>> optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+        >>> result = find_lr(model, optimizer, [(X, y)], nn.CrossEntropyLoss(),
+        ...     num_steps=10, sync_every=4, progress=False)
+        >>> len(result.lrs), result.info["sync_every"]
+        (10, 4)
+    """
+    finder_options = {name: kwargs.pop(name) for name in _FINDER_OPTIONS if name in kwargs}
+    return LRFinder(model, optimizer, criterion, **finder_options).range_test(train_loader, **kwargs)
+
+
+_FINDER_OPTIONS = ("loss_fn", "device", "amp_dtype", "grad_scaler", "max_grad_norm", "cache_dir")
+
+
+def _check_iterable(value: Any, name: str, *, where: str) -> None:
+    _check_instance(value, Iterable, name, "an iterable of batches (e.g. a DataLoader)", where=where)
+
+
+def _check_instance(
+    value: object, kind: type[Any] | tuple[type[Any], ...], name: str, constraint: str, *, where: str
+) -> None:
+    # Takes ``object`` so that checking an annotated argument is not "unreachable" to mypy.
+    if not isinstance(value, kind):
+        _fail(TypeError, where, name, constraint, value, "")
+
+
+def _optimizer_facts(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """The optimizer's class and heavy-ball momentum, which the default suggestion reads."""
+    facts: dict[str, Any] = {"optimizer": type(optimizer).__name__}
+    momentum = optimizer.param_groups[0].get("momentum")
+    if isinstance(momentum, (int, float)) and not isinstance(momentum, bool):
+        facts["momentum"] = float(momentum)
+    return facts

@@ -1,0 +1,100 @@
+"""One rank of the two-process gloo run in ``test_pytorch_ddp.py``.
+
+Run as ``python ddp_worker_pytorch.py RANK WORLD_SIZE INIT_FILE OUT_JSON``; it
+writes its results as JSON. Importing it does nothing.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import sys
+from datetime import timedelta
+from typing import Any
+
+# Settings of the "one rank diverges earlier" run, shared with the single-process runs.
+RAMP = {"start_lr": 1e-4, "end_lr": 10.0, "num_steps": 80, "sync_every": 4, "progress": False}
+
+
+def _least_squares(rank: int) -> tuple[Any, Any]:
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    X = torch.randn(32, 3, generator=generator, dtype=torch.float64)
+    y = X @ torch.tensor([[1.0], [-2.0], [0.5]], dtype=torch.float64)
+    # Rank 1's curvature is 9 times rank 0's, so alone it diverges at a 9 times lower lr.
+    scale = 1.0 if rank == 0 else 3.0
+    return X * scale, y * scale
+
+
+def _diverging_rank(rank: int, **kwargs: Any) -> dict[str, Any]:
+    import torch
+    from torch import nn
+
+    from lrscout.pytorch import LRFinder
+
+    torch.manual_seed(0)
+    model = nn.Linear(3, 1, bias=False).double()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    result = LRFinder(model, optimizer, nn.MSELoss()).range_test([_least_squares(rank)], **{**RAMP, **kwargs})
+    return result.to_dict()
+
+
+def _nan_on_rank_1(rank: int) -> dict[str, Any]:
+    import torch
+    from torch import nn
+    from torch.nn.parallel import DistributedDataParallel
+
+    from lrscout.pytorch import LRFinder
+
+    torch.manual_seed(0)
+    model = DistributedDataParallel(nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1)))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    before = {name: value.clone() for name, value in model.state_dict().items()}
+    X, y = _least_squares(0)
+    batches = [(X[i : i + 8].float(), y[i : i + 8].float()) for i in range(0, 32, 8)]
+    calls = itertools.count()
+
+    def loss_fn(model: nn.Module, batch: Any) -> Any:
+        loss = nn.functional.mse_loss(model(batch[0]), batch[1])
+        # Two batches per step: call 10 is the first batch of step 5.
+        return loss * math.nan if rank == 1 and next(calls) == 10 else loss
+
+    result = LRFinder(model, optimizer, loss_fn=loss_fn).range_test(
+        batches, start_lr=1e-4, end_lr=1.0, num_steps=40, accumulation_steps=2, sync_every=4
+    )
+    restored = all(torch.equal(before[name], value) for name, value in model.state_dict().items())
+    return {"result": result.to_dict(), "restored": restored}
+
+
+def main(rank: int, world_size: int, init_file: str, out_path: str) -> None:
+    import torch
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    out: dict[str, Any] = {
+        # Before the process group exists: this rank's data alone.
+        "alone": _diverging_rank(rank),
+        "alone_no_stop": _diverging_rank(rank, stop_on_divergence=False),
+    }
+    dist.init_process_group(
+        "gloo",
+        init_method=f"file://{init_file}",
+        rank=rank,
+        world_size=world_size,
+        timeout=timedelta(seconds=60),
+    )
+    try:
+        out["joint"] = _diverging_rank(rank)
+        out["nan"] = _nan_on_rank_1(rank)
+        # A rank that tears the group down while the other still uses it can abort it.
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
+    with open(out_path, "w", encoding="utf-8") as handle:
+        json.dump(out, handle)
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4])
