@@ -38,7 +38,8 @@ import numpy as np
 import numpy.typing as npt
 
 from ._batching import as_generator, gd_variant
-from ._result import RangeTestResult, _encode
+from ._jsonio import check_header, decode_float, encode_float, read_json, write_json
+from ._result import RangeTestResult
 from ._validation import _fail, check_float, check_int, check_option
 
 if TYPE_CHECKING:
@@ -601,19 +602,19 @@ class NoiseScaleResult:
         return {
             "format": _FORMAT,
             "version": _VERSION,
-            "b_simple": _encode(self.b_simple),
-            "grad_norm_sq": _encode(self.grad_norm_sq),
-            "trace_cov": _encode(self.trace_cov),
-            "interval": [_encode(x) for x in self.interval],
-            "grad_norm_sq_interval": [_encode(x) for x in self.grad_norm_sq_interval],
-            "trace_cov_interval": [_encode(x) for x in self.trace_cov_interval],
+            "b_simple": encode_float(self.b_simple),
+            "grad_norm_sq": encode_float(self.grad_norm_sq),
+            "trace_cov": encode_float(self.trace_cov),
+            "interval": [encode_float(x) for x in self.interval],
+            "grad_norm_sq_interval": [encode_float(x) for x in self.grad_norm_sq_interval],
+            "trace_cov_interval": [encode_float(x) for x in self.trace_cov_interval],
             "confidence": self.confidence,
             "method": self.method,
             "small_batch": self.small_batch,
             "big_batch": self.big_batch,
             "n_samples": self.n_samples,
-            "pair_grad_norm_sq": [_encode(x) for x in self.pair_grad_norm_sq],
-            "pair_trace_cov": [_encode(x) for x in self.pair_trace_cov],
+            "pair_grad_norm_sq": [encode_float(x) for x in self.pair_grad_norm_sq],
+            "pair_trace_cov": [encode_float(x) for x in self.pair_trace_cov],
             "info": dict(self.info),
             "suggested_batch_size": self.suggested_batch_size,
             "reasoning": self.reasoning,
@@ -623,13 +624,7 @@ class NoiseScaleResult:
     def from_dict(cls, data: Mapping[str, Any]) -> NoiseScaleResult:
         """Rebuild a result from :meth:`to_dict` output (derived values are recomputed)."""
         where = "NoiseScaleResult.from_dict"
-        if not isinstance(data, Mapping):
-            raise TypeError(f"{where}: data must be a mapping; got {type(data).__name__}.")
-        if data.get("format") != _FORMAT or data.get("version") != _VERSION:
-            raise ValueError(
-                f"{where}: not an lrscout noise-scale result (format {data.get('format')!r}, version "
-                f"{data.get('version')!r}; expected {_FORMAT!r} version {_VERSION})."
-            )
+        data = check_header(data, where, _FORMAT, _VERSION, "noise-scale result")
         try:
             return cls(
                 b_simple=_decode(data["b_simple"]),
@@ -652,31 +647,16 @@ class NoiseScaleResult:
 
     def to_json(self, path: str | os.PathLike[str]) -> None:
         """Write the result as JSON; :meth:`from_json` reads it back."""
-        with open(path, "w", encoding="utf-8") as handle:
-            json.dump(self.to_dict(), handle, indent=1, allow_nan=False)
-            handle.write("\n")
+        write_json(path, self.to_dict())
 
     @classmethod
     def from_json(cls, path: str | os.PathLike[str]) -> NoiseScaleResult:
-        """Read a result written by :meth:`to_json`."""
-        with open(path, encoding="utf-8") as handle:
-            try:
-                data = json.load(handle)
-            except (json.JSONDecodeError, UnicodeDecodeError) as error:
-                raise ValueError(
-                    f"NoiseScaleResult.from_json: {os.fspath(path)!r} is not valid JSON ({error})."
-                ) from None
-        return cls.from_dict(data)
+        """Read a result written by :meth:`to_json` (plain JSON; nothing is unpickled)."""
+        return cls.from_dict(read_json(path, "NoiseScaleResult.from_json"))
 
 
 def _decode(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise TypeError(f"NoiseScaleResult.from_dict: expected a number; got {value!r}.")
-    if isinstance(value, str) and value not in ("nan", "inf", "-inf"):
-        raise ValueError(
-            f"NoiseScaleResult.from_dict: expected a number, 'nan', 'inf' or '-inf'; got {value!r}."
-        )
-    return float(value)
+    return decode_float(value, "value", "NoiseScaleResult.from_dict")
 
 
 def _decode_pair(values: Any) -> Interval:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -12,6 +11,8 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from ._jsonio import check_header, decode_floats, encode_float, read_json, write_json
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -239,21 +240,15 @@ class RangeTestResult:
             **self._settings(),
             "info": dict(self.info),
             "lrs": [float(x) for x in self.lrs],
-            "losses": [_encode(x) for x in self.losses],
-            "smoothed_losses": [_encode(x) for x in self.smoothed_losses],
+            "losses": [encode_float(x) for x in self.losses],
+            "smoothed_losses": [encode_float(x) for x in self.smoothed_losses],
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RangeTestResult:
         """Rebuild a result from :meth:`to_dict` output, checking every field."""
         where = "RangeTestResult.from_dict"
-        if not isinstance(data, Mapping):
-            raise TypeError(f"{where}: data must be a mapping; got {type(data).__name__}.")
-        if data.get("format") != _FORMAT or data.get("version") != _VERSION:
-            raise ValueError(
-                f"{where}: not an lrscout result (format {data.get('format')!r}, version "
-                f"{data.get('version')!r}; expected {_FORMAT!r} version {_VERSION})."
-            )
+        data = check_header(data, where, _FORMAT, _VERSION, "result")
         expected = {"format", "version", "info", "lrs", "losses", "smoothed_losses", *cls._fields_settings()}
         missing = expected - set(data)
         extra = set(data) - expected
@@ -270,7 +265,7 @@ class RangeTestResult:
         if not isinstance(data["info"], dict):
             raise TypeError(f"{where}: info must be an object; got {data['info']!r}.")
         arrays = {
-            name: _decode_list(data[name], name, where) for name in ("lrs", "losses", "smoothed_losses")
+            name: decode_floats(data[name], name, where) for name in ("lrs", "losses", "smoothed_losses")
         }
         return cls(
             **arrays,
@@ -290,9 +285,7 @@ class RangeTestResult:
 
     def to_json(self, path: str | os.PathLike[str]) -> None:
         """Write the result as JSON; :meth:`from_json` reads it back exactly."""
-        with open(path, "w", encoding="utf-8") as handle:
-            json.dump(self.to_dict(), handle, indent=1, allow_nan=False)
-            handle.write("\n")
+        write_json(path, self.to_dict())
 
     @classmethod
     def from_json(cls, path: str | os.PathLike[str]) -> RangeTestResult:
@@ -301,14 +294,7 @@ class RangeTestResult:
         Raises:
             ValueError: If the file is not valid JSON or not an lrscout result.
         """
-        with open(path, encoding="utf-8") as handle:
-            try:
-                data = json.load(handle, parse_constant=_reject_constant)
-            except (json.JSONDecodeError, UnicodeDecodeError) as error:
-                raise ValueError(
-                    f"RangeTestResult.from_json: {os.fspath(path)!r} is not valid JSON ({error})."
-                ) from None
-        return cls.from_dict(data)
+        return cls.from_dict(read_json(path, "RangeTestResult.from_json"))
 
     def to_csv(self, path: str | os.PathLike[str]) -> None:
         """Write ``step, lr, loss, smoothed_loss`` rows (floats at full precision)."""
@@ -317,27 +303,3 @@ class RangeTestResult:
             writer.writerow(["step", "lr", "loss", "smoothed_loss"])
             for step, row in enumerate(zip(self.lrs, self.losses, self.smoothed_losses, strict=True)):
                 writer.writerow([step, *(repr(float(x)) for x in row)])
-
-
-def _encode(x: float) -> float | str:
-    x = float(x)
-    if math.isfinite(x):
-        return x
-    return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
-
-
-def _decode_list(values: Any, name: str, where: str) -> np.ndarray:
-    if not isinstance(values, list):
-        raise TypeError(f"{where}: {name} must be a list; got {type(values).__name__}.")
-    out = np.empty(len(values), dtype=np.float64)
-    for i, value in enumerate(values):
-        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            raise TypeError(f"{where}: {name}[{i}] must be a number; got {value!r}.")
-        if isinstance(value, str) and value not in ("nan", "inf", "-inf"):
-            raise ValueError(f"{where}: {name}[{i}] must be a number, 'nan', 'inf' or '-inf'; got {value!r}.")
-        out[i] = float(value)
-    return out
-
-
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"RangeTestResult.from_json: bare {name} is not JSON; lrscout writes it as a string.")
