@@ -321,7 +321,10 @@ class TorchTask(Task):
 class KerasTask(Task):
     def _setup(self, seed: int, lr: float):
         import keras
+        import torch
 
+        # Two workers share two cores: more threads each only spin.
+        torch.set_num_threads(1)
         keras.utils.set_random_seed(seed)
         Xtr, ytr, Xva, yva = load(self.dataset, seed)
         n_out = len(np.unique(ytr)) if self.kind == "classification" else 1
