@@ -70,6 +70,8 @@ class RangeTestState:
         self.stop_on_divergence = check_bool(stop_on_divergence, "stop_on_divergence", where=where)
         self.schedule: Schedule = RAMPS[self.mode](self.start_lr, self.end_lr, self.num_steps)
         self._lrs: np.ndarray = np.asarray(self.schedule(np.arange(self.num_steps)))
+        # Python floats: lr_at runs once per training step.
+        self._lr_list: list[float] = self._lrs.tolist()
         self.losses: list[float] = []
         self.smoothed: list[float] = []
         self._average = 0.0
@@ -87,7 +89,7 @@ class RangeTestState:
 
     def lr_at(self, step: int) -> float:
         """Learning rate of ``step`` (``0 <= step < num_steps``)."""
-        return float(self._lrs[step])
+        return self._lr_list[step]
 
     def record(self, losses: Sequence[float]) -> bool:
         """Record the raw losses of the next steps; return ``True`` once stopped.
