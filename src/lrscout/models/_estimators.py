@@ -8,6 +8,7 @@ over each batch; with numba installed, whole epochs run compiled.
 
 from __future__ import annotations
 
+import abc
 import inspect
 import time
 import warnings
@@ -63,7 +64,7 @@ def _kernels() -> Any:
     return kernels
 
 
-class GDEstimator:
+class GDEstimator(abc.ABC):
     """Shared machinery: hyperparameters, parameter state, the update rule.
 
     Subclasses define the loss (``_loss_grad``), how targets are encoded
@@ -168,19 +169,19 @@ class GDEstimator:
 
     # Subclass hooks -------------------------------------------------------------
 
+    @abc.abstractmethod
     def _encode_targets(self, y: Any, n_samples: int, where: str) -> tuple[np.ndarray, int, dict[str, Any]]:
         """Targets as the loss wants them, the number of outputs, and the
         attributes that ``fit`` sets from them (``classes_``, ...).
 
         Must not change ``self``: ``find_lr`` encodes targets too.
         """
-        raise NotImplementedError  # pragma: no cover - abstract
 
+    @abc.abstractmethod
     def _loss_grad(
         self, W: np.ndarray, b: np.ndarray, X: np.ndarray, T: np.ndarray, *, grad: bool = True
     ) -> tuple[float, np.ndarray, np.ndarray]:
         """Objective on batch ``(X, T)`` and its gradients (empty when ``grad=False``)."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
     # Training -----------------------------------------------------------------
 
@@ -304,12 +305,13 @@ class GDEstimator:
             b -= lr * Vb
         return loss
 
+    @abc.abstractmethod
     def _set_fitted(self, W: np.ndarray, b: np.ndarray) -> None:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """Store the trained ``(W, b)`` as ``coef_`` and ``intercept_``."""
 
+    @abc.abstractmethod
     def _state(self) -> tuple[np.ndarray, np.ndarray] | None:
         """``(W, b)`` as 2-D / 1-D copies when fitted, else ``None``."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
     def _step_fn(
         self, X: np.ndarray, T: np.ndarray, n_outputs: int, batch_size: int | None, rng: np.random.Generator
