@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from .._batching import gd_variant, steps_per_epoch
@@ -244,8 +244,18 @@ def _load_data(args: argparse.Namespace) -> Dataset:
     return load_dataset(args.dataset)
 
 
-def _plot_path(text: str) -> str | None:
-    return None if text.lower() == "none" else text
+def _write_plot(option: str, draw: Callable[[str], object]) -> None:
+    """Call ``draw(path)`` off-screen unless ``--plot none``; free the figure, say where it went."""
+    if option.lower() == "none":
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    draw(option)
+    plt.close("all")
+    print(f"plot: {option}")
 
 
 def _find_lr(args: argparse.Namespace, data: Dataset) -> int:
@@ -280,20 +290,10 @@ def _find_lr(args: argparse.Namespace, data: Dataset) -> int:
     if args.json:
         result.to_json(args.json)
         print(f"result: {args.json}")
-    path = _plot_path(args.plot)
-    if path is not None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        ax = result.plot(
-            title=f"LR range test: {data.name}, {model} ({args.framework}), batch "
-            f"{'full' if batch is None else batch}"
-        )
-        ax.get_figure(root=True).savefig(path, dpi=120)  # type: ignore[union-attr]
-        plt.close("all")
-        print(f"plot: {path}")
+    title = (
+        f"LR range test: {data.name}, {model} ({args.framework}), batch {'full' if batch is None else batch}"
+    )
+    _write_plot(args.plot, lambda path: result.plot(path=path, title=title))
     return 0
 
 
@@ -391,16 +391,7 @@ def _compare_variants(args: argparse.Namespace, data: Dataset) -> int:
         model, data.X, data.y, epochs=args.epochs, batch_sizes=sizes, lr=lr, progress=not args.quiet
     )
     print(comparison.table())
-    path = _plot_path(args.plot)
-    if path is not None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        comparison.plot(path=path)
-        plt.close("all")
-        print(f"plot: {path}")
+    _write_plot(args.plot, lambda path: comparison.plot(path=path))
     return 0
 
 
@@ -468,20 +459,11 @@ def _noise_scale(args: argparse.Namespace, data: Dataset) -> int:
         }
         dataclasses.replace(result, info=info).to_json(args.json)
         print(f"result: {args.json}")
-    path = _plot_path(args.plot)
-    if path is not None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        result.plot(
-            path=path,
-            reference=exact.b_simple,
-            reference_label="exact",
-            title=f"Gradient noise scale: {data.name}, {estimator.__name__}, "
-            + (f"after {args.epochs} epochs" if args.epochs else "initial weights"),
-        )
-        plt.close("all")
-        print(f"plot: {path}")
+    title = f"Gradient noise scale: {data.name}, {estimator.__name__}, " + (
+        f"after {args.epochs} epochs" if args.epochs else "initial weights"
+    )
+    _write_plot(
+        args.plot,
+        lambda path: result.plot(path=path, reference=exact.b_simple, reference_label="exact", title=title),
+    )
     return 0
