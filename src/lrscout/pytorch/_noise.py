@@ -13,6 +13,8 @@ from torch import nn
 from .._batching import as_generator
 from .._noise import NoiseScaleResult, _check_bootstrap, draw_big_batch, estimate_noise_scale
 from .._validation import _fail, check_bool, check_callable, check_int
+from ._batches import resolve_device, to_device
+from ._distributed import rank_and_world_size
 
 Batch = Any
 LossFn = Callable[[nn.Module, Batch], torch.Tensor]
@@ -118,7 +120,7 @@ def noise_scale(
     if not isinstance(candidate, nn.Module):
         _fail(TypeError, where, "model", "a torch.nn.Module", model, "")
     compute = _loss_computer(criterion, loss_fn, where)
-    world = _world_size()
+    world = rank_and_world_size()[1]
     pairs = check_int(num_pairs, "num_pairs", where=where, minimum=2)
     train = check_bool(train_mode, "train_mode", where=where)
     _check_bootstrap(confidence, n_bootstrap, where)
@@ -184,7 +186,7 @@ def noise_scale(
     params = [p for p in inner.parameters() if p.requires_grad]
     if not params:
         _fail(ValueError, where, "model", "a model with trainable parameters", type(model).__name__, "")
-    target = _resolve_device(device, params)
+    target = resolve_device(device, inner, where=where)
     saved = _ModelState(inner)
     stats: list[torch.Tensor] = []
     try:
@@ -194,7 +196,7 @@ def noise_scale(
                 batch = next(batches)
             except StopIteration:
                 break
-            stats.append(_measure_pair(inner, params, compute, _to_device(batch, target), small, world))
+            stats.append(_measure_pair(inner, params, compute, to_device(batch, target), small, world))
         table = torch.stack(stats).cpu().numpy() if stats else np.empty((0, 4))
     finally:
         saved.restore()
@@ -346,12 +348,6 @@ def _scalar(loss: Any, where: str) -> torch.Tensor:
     return loss
 
 
-def _world_size() -> int:
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_world_size()
-    return 1
-
-
 def _is_tensor_tuple(data: Any) -> bool:
     return isinstance(data, tuple) and len(data) > 0 and all(isinstance(t, torch.Tensor) for t in data)
 
@@ -410,27 +406,6 @@ def _cycle(loader: Iterable[Batch], where: str) -> Iterator[Batch]:
         if not restartable:
             return
         iterator = iter(loader)
-
-
-def _resolve_device(device: Any, params: Sequence[nn.Parameter]) -> torch.device:
-    if device is None:
-        return params[0].device
-    if not isinstance(device, (str, torch.device)):
-        _fail(TypeError, "pytorch.noise_scale", "device", "a str, a torch.device or None", device, "")
-    return torch.device(device)
-
-
-def _to_device(batch: Batch, device: torch.device) -> Batch:
-    if isinstance(batch, torch.Tensor):
-        return batch.to(device)
-    if isinstance(batch, dict):
-        return {key: _to_device(value, device) for key, value in batch.items()}
-    if isinstance(batch, (list, tuple)):
-        moved = [_to_device(value, device) for value in batch]
-        if isinstance(batch, list):
-            return moved
-        return type(batch)(*moved) if hasattr(batch, "_fields") else tuple(moved)
-    return batch
 
 
 def _batch_len(batch: Batch) -> int:
