@@ -585,27 +585,39 @@ def nn_sum(torch):
 _DDP_WORKER = textwrap.dedent(
     """
     import json, os, sys
+    from datetime import timedelta
     import torch
     import torch.distributed as dist
     from torch import nn
     from lrscout.pytorch import noise_scale
 
+
+    def measure(rank):
+        torch.manual_seed(0)
+        model = nn.Linear(5, 1).double()
+        X = torch.randn(96, 5, dtype=torch.float64)
+        y = X @ torch.arange(1.0, 6.0, dtype=torch.float64)[:, None] + torch.randn(96, 1, dtype=torch.float64)
+        # Six global batches of 16; rank r holds rows r * 8 .. r * 8 + 7 of each.
+        loader = [(X[g * 16 + rank * 8 : g * 16 + rank * 8 + 8], y[g * 16 + rank * 8 : g * 16 + rank * 8 + 8])
+                  for g in range(6)]
+        ddp = nn.parallel.DistributedDataParallel(model)
+        return noise_scale(ddp, loader, nn.MSELoss(), num_pairs=6, n_samples=96, random_state=0)
+
+
     rank, world, rendezvous, out = int(sys.argv[1]), 2, sys.argv[2], sys.argv[3]
-    dist.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=world)
-    torch.manual_seed(0)
-    model = nn.Linear(5, 1).double()
-    X = torch.randn(96, 5, dtype=torch.float64)
-    y = X @ torch.arange(1.0, 6.0, dtype=torch.float64)[:, None] + torch.randn(96, 1, dtype=torch.float64)
-    # Six global batches of 16; rank r holds rows r * 8 .. r * 8 + 7 of each.
-    loader = [(X[g * 16 + rank * 8 : g * 16 + rank * 8 + 8], y[g * 16 + rank * 8 : g * 16 + rank * 8 + 8])
-              for g in range(6)]
-    ddp = nn.parallel.DistributedDataParallel(model)
-    result = noise_scale(ddp, loader, nn.MSELoss(), num_pairs=6, n_samples=96, random_state=0)
+    torch.set_num_threads(1)
+    dist.init_process_group(
+        "gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=world, timeout=timedelta(seconds=60)
+    )
+    try:
+        # The DDP wrapper is gone when measure returns, before the group is torn down.
+        result = measure(rank)
+        # Without it one rank may tear gloo down while the other still talks to it (SIGABRT at exit).
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
     with open(os.path.join(out, f"rank{rank}.json"), "w") as handle:
         json.dump(result.to_dict(), handle)
-    # Without it one rank may tear gloo down while the other still talks to it (SIGABRT at exit).
-    dist.barrier()
-    dist.destroy_process_group()
     """
 )
 
