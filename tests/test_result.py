@@ -136,6 +136,25 @@ def test_the_default_suggestion_is_auto():
     assert result.suggestion == result.suggest() == result.suggest("auto")
 
 
+@pytest.mark.parametrize(
+    ("info", "factor"),
+    [
+        ({"optimizer": "SGD"}, 1.0),
+        ({"optimizer": "Adam"}, 1 / 2),  # margin 6 instead of 3
+        ({"optimizer": "AdamW", "batch_size": 2}, 1 / 4),  # and (1 + 2/B) = 2
+        ({"optimizer": "RMSprop"}, 1 / 2),
+        ({"optimizer": "SGD", "momentum": 0.9}, 10**-0.27),
+        ({"optimizer": "SGD", "batch_size": 1}, 1 / 3),
+        ({"optimizer": "Adagrad"}, 1.0),  # its steps only shrink: no wider margin
+    ],
+)
+def test_auto_margin_follows_the_recorded_optimizer_momentum_and_batch(info, factor):
+    curve = _curve(noise=0.05)
+    plain = _result(curve.losses, curve.lrs).suggest("auto").lr
+    adjusted = _result(curve.losses, curve.lrs, **info).suggest("auto").lr
+    assert adjusted == pytest.approx(plain * factor, rel=1e-12)
+
+
 def test_lr_range_brackets_the_suggestion():
     result = _curve()
     base, peak = result.lr_range()

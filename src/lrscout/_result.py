@@ -165,8 +165,10 @@ class RangeTestResult:
 
         Methods:
             ``"auto"`` (default): lrscout's rule: the learning rate where the
-            smoothed loss bottoms out, divided by a margin of 3, more with
-            heavy-ball momentum (``info["momentum"]``) and for small batches
+            smoothed loss bottoms out, divided by a margin of 3 (6 for Adam
+            and other optimizers that divide by a running gradient RMS,
+            ``info["optimizer"]``), more with heavy-ball momentum
+            (``info["momentum"]``) and for small batches
             (``info["batch_size"]``); it is the rule that trained best in
             ``benchmarks/suggestion_quality.py``. Details in
             ``lrscout._suggest._auto``.

@@ -27,11 +27,17 @@ def suggest(result: RangeTestResult, method: str) -> Suggestion:
 
 
 # The default rule's constants, chosen on the "design" half of
-# benchmarks/suggestion_quality.py and checked on its held-out half.
+# benchmarks/suggestion_quality.py and checked on its held-out half; the
+# adaptive margin was chosen on the Adam tasks of both and checked on the
+# "held-out 2" tasks written after it.
 _AUTO_MARGIN = 3.0
+_AUTO_ADAPTIVE_MARGIN = 6.0
 _AUTO_MOMENTUM = 0.3
 _AUTO_NOISE_BATCH = 2.0
 _SMOOTHING_WIDTH = 0.04
+# Optimizers that divide each step by a running RMS of the gradient (PyTorch
+# and Keras class names).
+_ADAPTIVE = frozenset({"Adam", "AdamW", "Adamax", "NAdam", "Nadam", "RAdam", "RMSprop"})
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,9 @@ class CurveReading:
             optimizer the test ran with; 0 when not recorded.
         batch_size: ``result.info["batch_size"]``; ``None`` when not recorded
             or the whole set.
+        adaptive: Whether ``result.info["optimizer"]`` names an optimizer
+            that scales its steps by a running RMS of the gradient (Adam,
+            AdamW, Adamax, NAdam, RAdam, RMSprop).
     """
 
     lrs: np.ndarray
@@ -59,6 +68,7 @@ class CurveReading:
     noise: float
     momentum: float
     batch_size: int | None
+    adaptive: bool
 
 
 def read_curve(result: RangeTestResult, method: str = "auto") -> CurveReading:
@@ -89,20 +99,25 @@ def read_curve(result: RangeTestResult, method: str = "auto") -> CurveReading:
         noise=noise,
         momentum=_info_number(result, "momentum", 0.0, 1.0) or 0.0,
         batch_size=_info_int(result, "batch_size"),
+        adaptive=result.info.get("optimizer") in _ADAPTIVE,
     )
 
 
 def _auto(result: RangeTestResult) -> float:
     """lrscout's default rule: the end of the fall, with a margin.
 
-    .. math:: \\eta = \\frac{\\eta_{\\min}}{3 \\cdot 10^{0.3 \\beta}\\,(1 + 2 / B)}
+    .. math:: \\eta = \\frac{\\eta_{\\min}}{m \\cdot 10^{0.3 \\beta}\\,(1 + 2 / B)}
 
     ``eta_min`` is the learning rate at the minimum of the smoothed loss
     (:func:`zero_lag_smooth`, ``sigma`` = 4 % of ``num_steps``): past it a
     step does more harm than good to a model that has barely trained.
     Training for longer at one rate needs a margin below it (the loss
-    surface sharpens as training goes on): a factor 3. Heavy-ball momentum
-    ``beta`` (``result.info["momentum"]``) widens it: the ramp outruns the
+    surface sharpens as training goes on): ``m = 3``. Optimizers that divide
+    by a running RMS of the gradient (Adam and its kin, RMSprop;
+    ``result.info["optimizer"]``) get ``m = 6``: as training goes on the
+    gradients shrink, the RMS follows them down and the same rate takes
+    larger steps than the test saw. Heavy-ball momentum ``beta``
+    (``result.info["momentum"]``) widens the margin: the ramp outruns the
     momentum buffer, so the test sees the instability late. Small batches
     ``B`` (``result.info["batch_size"]``) widen it too, as McCandlish et
     al.'s optimal step ``eta_max / (1 + B_noise / B)`` with a small noise
@@ -110,7 +125,8 @@ def _auto(result: RangeTestResult) -> float:
     """
     reading = read_curve(result, "auto")
     batch = 1.0 + _AUTO_NOISE_BATCH / reading.batch_size if reading.batch_size else 1.0
-    margin = _AUTO_MARGIN * math.pow(10.0, _AUTO_MOMENTUM * reading.momentum) * batch
+    base = _AUTO_ADAPTIVE_MARGIN if reading.adaptive else _AUTO_MARGIN
+    margin = base * math.pow(10.0, _AUTO_MOMENTUM * reading.momentum) * batch
     lr = float(reading.lrs[reading.minimum]) / margin
     if lr < result.lrs[0]:
         raise ValueError(
