@@ -233,6 +233,11 @@ def _gmean(values: list[float]) -> float:
     return float(math.exp(np.mean(np.log(values)))) if values else math.nan
 
 
+def _share_within(values: list[float | None], tolerance: float = 1.10) -> float:
+    """Share of task-seeds trained to within 10 % of the grid's best (a failure counts as a miss)."""
+    return sum(v is not None and v <= tolerance for v in values) / len(values)
+
+
 def report(rows: list[dict], rules: list[str]) -> str:
     lines = []
     by_task: dict[str, list[dict]] = {}
@@ -263,18 +268,20 @@ def report(rows: list[dict], rules: list[str]) -> str:
         chosen = [row for row in rows if split == "all" or find_task(row["task"]).split == split]
         if not chosen:
             continue
-        for label, reduce in (("geo-mean", _gmean), ("worst", max)):
+        for label, reduce in (("geo-mean", _gmean), ("worst", max), ("within 10%", _share_within)):
             cells = []
             for rule in rules:
                 values = [row["regrets"].get(rule) for row in chosen]
                 values = [v for v in values if v != "n/a"]
                 if not values:
                     cells.append(f"{'n/a':>10s}")
+                elif reduce is _share_within:
+                    cells.append(f"{reduce(values):10.0%}")
                 elif any(v is None for v in values):
                     cells.append(f"{'fails':>10s}")
                 else:
                     cells.append(f"{reduce(values):10.3f}")
-            lines.append(f"{split + ' ' + label:39s} {'':>0s}" + " ".join(cells))
+            lines.append(f"{split + ' ' + label:39s} " + " ".join(cells))
     return "\n".join(lines)
 
 
