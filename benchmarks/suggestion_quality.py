@@ -212,6 +212,13 @@ def evaluate(args: tuple[str, int, bool]) -> dict:
 # Report ---------------------------------------------------------------------------
 
 
+def _by_task(rows: list[dict]) -> dict[str, list[dict]]:
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(row["task"], []).append(row)
+    return groups
+
+
 def add_hindsight(rows: list[dict]) -> None:
     """Regret of the one grid rate per task that is best over all its seeds.
 
@@ -219,10 +226,7 @@ def add_hindsight(rows: list[dict]) -> None:
     range-test curve knows as much. What it still misses is how far each
     seed's best rate strays from the task's.
     """
-    by_task: dict[str, list[dict]] = {}
-    for row in rows:
-        by_task.setdefault(row["task"], []).append(row)
-    for group in by_task.values():
+    for group in _by_task(rows).values():
         log_regret = sum(np.log(np.asarray(row["grid_losses"]) / row["best_loss"]) for row in group)
         chosen = int(np.argmin(log_regret))
         for row in group:
@@ -240,9 +244,7 @@ def _share_within(values: list[float | None], tolerance: float = 1.10) -> float:
 
 def report(rows: list[dict], rules: list[str]) -> str:
     lines = []
-    by_task: dict[str, list[dict]] = {}
-    for row in rows:
-        by_task.setdefault(row["task"], []).append(row)
+    by_task = _by_task(rows)
     short = {r: r.replace("lrscout ", "").replace(" one-cycle", "").replace("grid ", "") for r in rules}
     short[HINDSIGHT] = "hindsight"
     header = f"{'task':30s} {'split':8s} {'best lr':>8s} " + " ".join(f"{short[r][:10]:>10s}" for r in rules)
