@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from ._errors import InvalidArgumentError
 from ._validation import check_batch_size, check_bool, check_int
 
 
@@ -45,7 +46,7 @@ def steps_per_epoch(n_samples: int, batch_size: int | None, drop_last: bool = Fa
     drop = check_bool(drop_last, "drop_last", where=where)
     if b is None or b >= n:
         if drop and b is not None and b > n:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{where}: batch_size must be <= n_samples ({n}) when drop_last=True; got {b}. "
                 "Every batch would be dropped: lower batch_size or set drop_last=False."
             )

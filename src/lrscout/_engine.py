@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ._errors import InvalidArgumentError
 from ._result import STOP_COMPLETED, STOP_DIVERGED, STOP_ENDED, STOP_NON_FINITE, RangeTestResult
 from ._schedules import RAMPS, Schedule
 from ._validation import check_bool, check_callable, check_float, check_int, check_option
@@ -50,7 +51,7 @@ class RangeTestState:
         self.start_lr = check_float(start_lr, "start_lr", where=where, positive=True)
         self.end_lr = check_float(end_lr, "end_lr", where=where, positive=True)
         if self.end_lr <= self.start_lr:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{where}: end_lr must be greater than start_lr ({self.start_lr!r}); got {self.end_lr!r}."
             )
         self.num_steps = check_int(num_steps, "num_steps", where=where, minimum=2)

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from ._errors import InvalidArgumentError
+
 
 def encode_float(x: float) -> float | str:
     """``x``, or ``"nan"``, ``"inf"``, ``"-inf"``: strict JSON has no non-finite numbers."""
@@ -22,25 +24,27 @@ def encode_float(x: float) -> float | str:
 def decode_float(value: Any, name: str, where: str) -> float:
     """The inverse of :func:`encode_float`, refusing anything else."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise TypeError(f"{where}: {name} must be a number; got {value!r}.")
+        raise InvalidArgumentError(f"{where}: {name} must be a number; got {value!r}.")
     if isinstance(value, str) and value not in ("nan", "inf", "-inf"):
-        raise ValueError(f"{where}: {name} must be a number, 'nan', 'inf' or '-inf'; got {value!r}.")
+        raise InvalidArgumentError(
+            f"{where}: {name} must be a number, 'nan', 'inf' or '-inf'; got {value!r}."
+        )
     return float(value)
 
 
 def decode_floats(values: Any, name: str, where: str) -> np.ndarray:
     """A JSON list of encoded floats as a ``float64`` array."""
     if not isinstance(values, list):
-        raise TypeError(f"{where}: {name} must be a list; got {type(values).__name__}.")
+        raise InvalidArgumentError(f"{where}: {name} must be a list; got {type(values).__name__}.")
     return np.array([decode_float(v, f"{name}[{i}]", where) for i, v in enumerate(values)], dtype=np.float64)
 
 
 def check_header(data: Any, where: str, fmt: str, version: int, what: str) -> Mapping[str, Any]:
     """``data`` if it is a mapping written as ``fmt`` version ``version``."""
     if not isinstance(data, Mapping):
-        raise TypeError(f"{where}: data must be a mapping; got {type(data).__name__}.")
+        raise InvalidArgumentError(f"{where}: data must be a mapping; got {type(data).__name__}.")
     if data.get("format") != fmt or data.get("version") != version:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{where}: not an lrscout {what} (format {data.get('format')!r}, version "
             f"{data.get('version')!r}; expected {fmt!r} version {version})."
         )
@@ -57,10 +61,10 @@ def read_json(path: str | os.PathLike[str], where: str) -> Any:
     """Parse a JSON file; bare ``NaN`` / ``Infinity`` (not JSON) are refused."""
 
     def reject(constant: str) -> None:
-        raise ValueError(f"{where}: bare {constant} is not JSON; lrscout writes it as a string.")
+        raise InvalidArgumentError(f"{where}: bare {constant} is not JSON; lrscout writes it as a string.")
 
     with open(path, encoding="utf-8") as handle:
         try:
             return json.load(handle, parse_constant=reject)
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise ValueError(f"{where}: {os.fspath(path)!r} is not valid JSON ({error}).") from None
+            raise InvalidArgumentError(f"{where}: {os.fspath(path)!r} is not valid JSON ({error}).") from None

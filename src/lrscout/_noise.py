@@ -38,9 +38,10 @@ import numpy as np
 import numpy.typing as npt
 
 from ._batching import as_generator, gd_variant
+from ._errors import InvalidArgumentError
 from ._jsonio import check_header, decode_float, encode_float, read_json, write_json
 from ._result import RangeTestResult
-from ._validation import _fail, check_float, check_int, check_option
+from ._validation import check_float, check_int, check_option, fail
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -266,7 +267,7 @@ def rescale_lr(
         from_lr = check_float(given, "result", where=where, positive=True)
         base_max = None
     else:
-        raise TypeError(
+        raise InvalidArgumentError(
             f"{where}: result must be a RangeTestResult or a learning rate; got {type(given).__name__}."
         )
     n = n_samples if n_samples is not None else info.get("n_samples")
@@ -274,8 +275,7 @@ def rescale_lr(
         n = check_int(n, "n_samples", where=where, minimum=1)
     if from_batch is None:
         if "batch_size" not in info:
-            _fail(
-                ValueError,
+            fail(
                 where,
                 "from_batch",
                 "given when the result does not record its batch size",
@@ -307,15 +307,14 @@ def rescale_lr(
 
 def _full_batch(n: int | None, name: str, where: str) -> int:
     if n is None:
-        _fail(
-            ValueError,
+        fail(
             where,
             name,
             "a number when the training-set size is unknown",
             None,
             "Pass n_samples, or the batch size as a number.",
         )
-    return int(n)  # type: ignore[arg-type]
+    return int(n)
 
 
 def _advice_message(
@@ -426,14 +425,16 @@ class NoiseScaleResult:
             array.flags.writeable = False
             object.__setattr__(self, name, array)
         if len(self.pair_grad_norm_sq) != len(self.pair_trace_cov):
-            raise ValueError(f"{where}: pair_grad_norm_sq and pair_trace_cov must have the same length.")
+            raise InvalidArgumentError(
+                f"{where}: pair_grad_norm_sq and pair_trace_cov must have the same length."
+            )
         for name in ("interval", "grad_norm_sq_interval", "trace_cov_interval"):
             low, high = getattr(self, name)
             object.__setattr__(self, name, (float(low), float(high)))
         try:
             info = json.loads(json.dumps(dict(self.info), allow_nan=False))
         except (TypeError, ValueError) as error:
-            raise TypeError(
+            raise InvalidArgumentError(
                 f"{where}: info must hold JSON values only; got {self.info!r} ({error})."
             ) from None
         object.__setattr__(self, "info", MappingProxyType(info))
@@ -643,7 +644,7 @@ class NoiseScaleResult:
                 info=data["info"],
             )
         except KeyError as error:
-            raise ValueError(f"{where}: field {error.args[0]!r} is missing.") from None
+            raise InvalidArgumentError(f"{where}: field {error.args[0]!r} is missing.") from None
 
     def to_json(self, path: str | os.PathLike[str]) -> None:
         """Write the result as JSON; :meth:`from_json` reads it back."""
@@ -661,7 +662,7 @@ def _decode(value: Any) -> float:
 
 def _decode_pair(values: Any) -> Interval:
     if not isinstance(values, list) or len(values) != 2:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"NoiseScaleResult.from_dict: an interval must be a list of 2 numbers; got {values!r}."
         )
     return _decode(values[0]), _decode(values[1])
@@ -815,12 +816,12 @@ def estimate_noise_scale(
         small = small.mean(axis=1)
     large = _norms(big_sq_norms, "big_sq_norms", where, allow_2d=False)
     if len(small) != len(large):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{where}: small_sq_norms and big_sq_norms must have one entry per pair; "
             f"got {len(small)} and {len(large)}."
         )
     if len(large) < 2:
-        _fail(ValueError, where, "big_sq_norms", "at least 2 pairs long", len(large), "Measure more pairs.")
+        fail(where, "big_sq_norms", "at least 2 pairs long", len(large), "Measure more pairs.")
     rng = as_generator(random_state, where=where)
     inv_n = 0.0 if n is None else 1.0 / n
     a = 1.0 / b - inv_n
@@ -863,16 +864,16 @@ def _norms(values: npt.ArrayLike, name: str, where: str, *, allow_2d: bool) -> n
     try:
         array = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
-        raise TypeError(
+        raise InvalidArgumentError(
             f"{where}: {name} must be an array of numbers; got {type(values).__name__}."
         ) from None
     shape = "(m,) or (m, k)" if allow_2d else "(m,)"
     if array.ndim not in ((1, 2) if allow_2d else (1,)) or array.size == 0:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{where}: {name} must be a non-empty array of shape {shape}; got shape {array.shape}."
         )
     if not np.all(np.isfinite(array)) or np.any(array < 0):
-        raise ValueError(f"{where}: {name} must hold finite, non-negative squared norms.")
+        raise InvalidArgumentError(f"{where}: {name} must hold finite, non-negative squared norms.")
     return array
 
 
@@ -914,16 +915,16 @@ def exact_noise_scale(
     try:
         grads = np.asarray(per_example_grads, dtype=np.float64)
     except (TypeError, ValueError):
-        raise TypeError(
+        raise InvalidArgumentError(
             f"{where}: per_example_grads must be a 2-D array of numbers; "
             f"got {type(per_example_grads).__name__}."
         ) from None
     if grads.ndim != 2 or grads.shape[0] < 2 or grads.shape[1] < 1:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{where}: per_example_grads must have shape (n, p) with n >= 2; got shape {grads.shape}."
         )
     if not np.all(np.isfinite(grads)):
-        raise ValueError(f"{where}: per_example_grads must be finite.")
+        raise InvalidArgumentError(f"{where}: per_example_grads must be finite.")
     mean = grads.mean(axis=0)
     trace = float(np.sum((grads - mean) ** 2)) / (grads.shape[0] - 1)
     return exact_result(float(mean @ mean), trace, grads.shape[0], info=info)

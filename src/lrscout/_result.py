@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._errors import InvalidArgumentError
 from ._jsonio import check_header, decode_floats, encode_float, read_json, write_json
 
 if TYPE_CHECKING:
@@ -97,26 +98,28 @@ class RangeTestResult:
         for name in ("lrs", "losses", "smoothed_losses"):
             array = np.array(getattr(self, name), dtype=np.float64, copy=True)
             if array.ndim != 1:
-                raise ValueError(f"{where}: {name} must be one-dimensional; got shape {array.shape}.")
+                raise InvalidArgumentError(
+                    f"{where}: {name} must be one-dimensional; got shape {array.shape}."
+                )
             array.flags.writeable = False
             arrays[name] = array
         n = len(arrays["lrs"])
         for name in ("losses", "smoothed_losses"):
             if len(arrays[name]) != n:
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"{where}: {name} must have one entry per learning rate ({n}); got {len(arrays[name])}."
                 )
         if n and not (np.all(np.isfinite(arrays["lrs"])) and np.all(arrays["lrs"] > 0)):
-            raise ValueError(f"{where}: lrs must be positive and finite; got {arrays['lrs']!r}.")
+            raise InvalidArgumentError(f"{where}: lrs must be positive and finite; got {arrays['lrs']!r}.")
         if self.stop_reason not in STOP_REASONS:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{where}: stop_reason must be one of {', '.join(map(repr, STOP_REASONS))}; "
                 f"got {self.stop_reason!r}."
             )
         try:
             info = json.loads(json.dumps(dict(self.info), allow_nan=False))
         except (TypeError, ValueError) as error:
-            raise TypeError(
+            raise InvalidArgumentError(
                 f"{where}: info must hold JSON values only; got {self.info!r} ({error})."
             ) from None
         for name, array in arrays.items():
@@ -255,17 +258,19 @@ class RangeTestResult:
         missing = expected - set(data)
         extra = set(data) - expected
         if missing or extra:
-            raise ValueError(f"{where}: fields missing {sorted(missing)}, unexpected {sorted(extra)}.")
+            raise InvalidArgumentError(
+                f"{where}: fields missing {sorted(missing)}, unexpected {sorted(extra)}."
+            )
         for name in ("start_lr", "end_lr", "smoothing", "divergence_factor"):
             if isinstance(data[name], bool) or not isinstance(data[name], (int, float)):
-                raise TypeError(f"{where}: {name} must be a number; got {data[name]!r}.")
+                raise InvalidArgumentError(f"{where}: {name} must be a number; got {data[name]!r}.")
         if isinstance(data["num_steps"], bool) or not isinstance(data["num_steps"], int):
-            raise TypeError(f"{where}: num_steps must be an integer; got {data['num_steps']!r}.")
+            raise InvalidArgumentError(f"{where}: num_steps must be an integer; got {data['num_steps']!r}.")
         for name in ("mode", "stop_reason"):
             if not isinstance(data[name], str):
-                raise TypeError(f"{where}: {name} must be a string; got {data[name]!r}.")
+                raise InvalidArgumentError(f"{where}: {name} must be a string; got {data[name]!r}.")
         if not isinstance(data["info"], dict):
-            raise TypeError(f"{where}: info must be an object; got {data['info']!r}.")
+            raise InvalidArgumentError(f"{where}: info must be an object; got {data['info']!r}.")
         arrays = {
             name: decode_floats(data[name], name, where) for name in ("lrs", "losses", "smoothed_losses")
         }

@@ -14,6 +14,7 @@ from typing import Any, overload
 import numpy as np
 import numpy.typing as npt
 
+from ._errors import InvalidArgumentError
 from ._validation import check_float, check_int, check_option
 
 
@@ -33,9 +34,11 @@ class Schedule:
     def __call__(self, step: Any) -> Any:
         steps = np.asarray(step)
         if steps.dtype == bool or not np.issubdtype(steps.dtype, np.integer):
-            raise TypeError(f"{self._name}: step must be an integer or an integer array; got {step!r}.")
+            raise InvalidArgumentError(
+                f"{self._name}: step must be an integer or an integer array; got {step!r}."
+            )
         if steps.size and (steps.min() < 0 or steps.max() >= self.num_steps):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{self._name}: step must be in [0, {self.num_steps - 1}]; got {step!r}. "
                 f"The schedule was built for num_steps={self.num_steps}."
             )
@@ -175,7 +178,7 @@ def one_cycle(
     final_div = check_float(final_div_factor, "final_div_factor", where=where, minimum=1.0)
     strategy = check_option(anneal_strategy, "anneal_strategy", ("cos", "linear"), where=where)
     if not isinstance(three_phase, (bool, np.bool_)):
-        raise TypeError(f"{where}: three_phase must be True or False; got {three_phase!r}.")
+        raise InvalidArgumentError(f"{where}: three_phase must be True or False; got {three_phase!r}.")
     initial = peak / div
     minimum = initial / final_div
     if three_phase:
@@ -187,7 +190,7 @@ def one_cycle(
     starts = [0.0, *ends[:-1]]
     for i in range(len(ends) - 1):
         if not ends[i] > starts[i]:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{where}: pct_start * total_steps must leave every phase at least one step; "
                 f"got pct_start={pct} with total_steps={n}. Raise total_steps or pct_start."
             )

@@ -9,16 +9,19 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NoReturn, SupportsInt, cast
 
 import numpy as np
 
+from ._errors import InvalidArgumentError
 
-def _fail(kind: type[Exception], where: str, name: str, constraint: str, value: Any, fix: str) -> None:
+
+def fail(where: str, name: str, constraint: str, value: Any, fix: str = "") -> NoReturn:
+    """Raise :class:`InvalidArgumentError` in the one message format."""
     message = f"{where}: {name} must be {constraint}; got {value!r}."
     if fix:
         message += f" {fix}"
-    raise kind(message)
+    raise InvalidArgumentError(message)
 
 
 def check_int(
@@ -35,16 +38,16 @@ def check_int(
     Integral floats such as ``np.ceil(n / b)`` are accepted; ``bool`` is not.
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        _fail(TypeError, where, name, "an integer", value, fix)
+        fail(where, name, "an integer", value, fix)
     if not isinstance(value, numbers.Integral) and not float(value).is_integer():
-        _fail(ValueError, where, name, "a whole number", value, fix)
-    result = int(value)
+        fail(where, name, "a whole number", value, fix)
+    result = int(cast(SupportsInt, value))
     if minimum is not None and result < minimum:
         bound = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
-        _fail(ValueError, where, name, f"an integer {bound}", value, fix)
+        fail(where, name, f"an integer {bound}", value, fix)
     if maximum is not None and result > maximum:
         bound = f"<= {maximum}" if minimum is None else f"in [{minimum}, {maximum}]"
-        _fail(ValueError, where, name, f"an integer {bound}", value, fix)
+        fail(where, name, f"an integer {bound}", value, fix)
     return result
 
 
@@ -62,18 +65,18 @@ def check_float(
 ) -> float:
     """Return ``value`` as a finite ``float`` after checking its type and range."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        _fail(TypeError, where, name, "a real number", value, fix)
+        fail(where, name, "a real number", value, fix)
     result = float(value)
     if not math.isfinite(result):
-        _fail(ValueError, where, name, "finite", value, fix)
+        fail(where, name, "finite", value, fix)
     if positive and result <= 0.0:
-        _fail(ValueError, where, name, "positive", value, fix)
+        fail(where, name, "positive", value, fix)
     if minimum is not None and (result < minimum or (open_minimum and result == minimum)):
         op = ">" if open_minimum else ">="
-        _fail(ValueError, where, name, f"{op} {minimum}", value, fix)
+        fail(where, name, f"{op} {minimum}", value, fix)
     if maximum is not None and (result > maximum or (open_maximum and result == maximum)):
         op = "<" if open_maximum else "<="
-        _fail(ValueError, where, name, f"{op} {maximum}", value, fix)
+        fail(where, name, f"{op} {maximum}", value, fix)
     return result
 
 
@@ -82,16 +85,16 @@ def check_option(value: Any, name: str, options: Iterable[str], *, where: str, f
     allowed = tuple(options)
     listed = ", ".join(repr(o) for o in allowed)
     if not isinstance(value, str):
-        _fail(TypeError, where, name, f"a string, one of {listed}", value, fix)
+        fail(where, name, f"a string, one of {listed}", value, fix)
     if value not in allowed:
-        _fail(ValueError, where, name, f"one of {listed}", value, fix)
+        fail(where, name, f"one of {listed}", value, fix)
     return str(value)
 
 
 def check_bool(value: Any, name: str, *, where: str) -> bool:
     """Return ``value`` if it is a ``bool`` (NumPy booleans included)."""
     if not isinstance(value, (bool, np.bool_)):
-        _fail(TypeError, where, name, "True or False", value, "")
+        fail(where, name, "True or False", value, "")
     return bool(value)
 
 
@@ -104,4 +107,4 @@ def check_batch_size(value: Any, *, where: str, name: str = "batch_size") -> int
 
 def check_callable(value: Any, name: str, *, where: str) -> None:
     if not callable(value):
-        _fail(TypeError, where, name, "callable", value, "")
+        fail(where, name, "callable", value, "")

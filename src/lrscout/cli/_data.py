@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._errors import InvalidArgumentError
+
 DATASETS = ("digits", "breast-cancer", "diabetes")
 
 
@@ -48,31 +50,35 @@ def load_csv(path: str, target: str | None, task: str) -> Dataset:
     non-numeric values, or at most 20 distinct integer values, as class labels.
     """
     if not os.path.isfile(path):
-        raise ValueError(f"--csv: no such file: {path!r}.")
+        raise InvalidArgumentError(f"--csv: no such file: {path!r}.")
     with open(path, encoding="utf-8", newline="") as handle:
         rows = list(csv.reader(handle))
     if len(rows) < 3:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"--csv: {path!r} needs a header row and at least 2 data rows; it has {len(rows)} rows."
         )
     header, body = rows[0], [row for row in rows[1:] if row]
     if target is None:
-        raise ValueError(f"--target is required with --csv; choose one of the columns: {', '.join(header)}.")
+        raise InvalidArgumentError(
+            f"--target is required with --csv; choose one of the columns: {', '.join(header)}."
+        )
     if target not in header:
-        raise ValueError(f"--target: no column {target!r} in {path!r}; columns: {', '.join(header)}.")
+        raise InvalidArgumentError(
+            f"--target: no column {target!r} in {path!r}; columns: {', '.join(header)}."
+        )
     column = header.index(target)
     for number, row in enumerate(body, start=2):
         if len(row) != len(header):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"--csv: line {number} of {path!r} has {len(row)} fields; the header has {len(header)}."
             )
     features = [i for i in range(len(header)) if i != column]
     if not features:
-        raise ValueError(f"--csv: {path!r} has no feature columns besides the target {target!r}.")
+        raise InvalidArgumentError(f"--csv: {path!r} has no feature columns besides the target {target!r}.")
     try:
         X = np.array([[float(row[i]) for i in features] for row in body])
     except ValueError as error:
-        raise ValueError(f"--csv: every feature column must be numeric ({error}).") from None
+        raise InvalidArgumentError(f"--csv: every feature column must be numeric ({error}).") from None
     raw = [row[column] for row in body]
     return _prepare(os.path.basename(path), X, np.asarray(raw), _infer_task(raw, task))
 
@@ -82,7 +88,7 @@ def _infer_task(values: list[str], task: str) -> str:
         numbers = np.array([float(v) for v in values])
     except ValueError:
         if task == "regression":
-            raise ValueError("--task regression needs a numeric target column.") from None
+            raise InvalidArgumentError("--task regression needs a numeric target column.") from None
         return "classification"
     if task != "auto":
         return task
@@ -92,13 +98,17 @@ def _infer_task(values: list[str], task: str) -> str:
 
 def _prepare(name: str, X: np.ndarray, y: np.ndarray, task: str) -> Dataset:
     if not np.all(np.isfinite(X)):
-        raise ValueError(f"{name}: the features hold NaN or infinite values; clean or impute them first.")
+        raise InvalidArgumentError(
+            f"{name}: the features hold NaN or infinite values; clean or impute them first."
+        )
     spread = X.std(axis=0)
     X = (X - X.mean(axis=0)) / np.where(spread > 0, spread, 1.0)
     if task == "classification":
         classes, labels = np.unique(y, return_inverse=True)
         if len(classes) < 2:
-            raise ValueError(f"{name}: the target must hold at least 2 classes; got {classes.tolist()!r}.")
+            raise InvalidArgumentError(
+                f"{name}: the target must hold at least 2 classes; got {classes.tolist()!r}."
+            )
         return Dataset(name, X, labels.astype(np.int64), task, tuple(str(c) for c in classes))
     values = y.astype(np.float64)
     return Dataset(name, X, (values - values.mean()) / (values.std() or 1.0), task)

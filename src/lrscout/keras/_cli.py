@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from .._errors import InvalidArgumentError
 from .._result import RangeTestResult
 from .._validation import check_bool, check_float, check_int, check_option
 from ._find_lr import find_lr
@@ -117,39 +118,47 @@ def run_find_lr(
 def _check_features(X: Any) -> np.ndarray:
     features = np.asarray(X)
     if features.ndim != 2 or features.shape[0] < 1 or features.shape[1] < 1:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{_WHERE}: X must be a non-empty 2-D array (n_samples, n_features); got shape {features.shape}."
         )
     if not (
         np.issubdtype(features.dtype, np.number) and not np.issubdtype(features.dtype, np.complexfloating)
     ):
-        raise TypeError(f"{_WHERE}: X must hold real numbers; got dtype {features.dtype}.")
+        raise InvalidArgumentError(f"{_WHERE}: X must hold real numbers; got dtype {features.dtype}.")
     if not np.all(np.isfinite(features)):
-        raise ValueError(f"{_WHERE}: X must be finite; got NaN or infinite entries. Drop or impute them.")
+        raise InvalidArgumentError(
+            f"{_WHERE}: X must be finite; got NaN or infinite entries. Drop or impute them."
+        )
     return features.astype(keras.backend.floatx())
 
 
 def _check_targets(y: Any, task: str, n_samples: int) -> tuple[np.ndarray, int]:
     targets = np.asarray(y)
     if targets.shape != (n_samples,):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{_WHERE}: y must be a 1-D array with one entry per row of X ({n_samples}); "
             f"got shape {targets.shape}."
         )
     if task == "regression":
         if not np.issubdtype(targets.dtype, np.number) or np.issubdtype(targets.dtype, np.complexfloating):
-            raise TypeError(f"{_WHERE}: y must hold real numbers for regression; got dtype {targets.dtype}.")
+            raise InvalidArgumentError(
+                f"{_WHERE}: y must hold real numbers for regression; got dtype {targets.dtype}."
+            )
         if not np.all(np.isfinite(targets)):
-            raise ValueError(f"{_WHERE}: y must be finite for regression; got NaN or infinite entries.")
+            raise InvalidArgumentError(
+                f"{_WHERE}: y must be finite for regression; got NaN or infinite entries."
+            )
         # A column, so the (n, 1) predictions are not broadcast against (n,).
         return targets.astype(keras.backend.floatx()).reshape(-1, 1), 1
     labels = targets.astype(np.int64) if np.issubdtype(targets.dtype, np.number) else None
     if labels is None or not np.array_equal(labels, targets) or labels.min() < 0:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{_WHERE}: y must hold integer class labels 0..K-1 for classification; got {targets[:5]!r}... "
             "Encode the classes as integers first."
         )
     n_classes = int(labels.max()) + 1
     if n_classes < 2:
-        raise ValueError(f"{_WHERE}: y must hold at least 2 classes for classification; got {n_classes}.")
+        raise InvalidArgumentError(
+            f"{_WHERE}: y must hold at least 2 classes for classification; got {n_classes}."
+        )
     return labels, n_classes

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._engine import RangeTestState, _progress_bar
+from .._errors import InvalidArgumentError
 from .._result import RangeTestResult
 from .._validation import check_batch_size, check_bool
 from ._finder import LRFinder, check_info
@@ -50,7 +51,7 @@ def _count_samples(x: Any, y: Any) -> int:
     """Rows of the array data ``x`` (and ``y``), checked to agree."""
     leaves = [leaf for leaf in keras.tree.flatten(x) if leaf is not None]
     if not leaves or not all(len(getattr(leaf, "shape", ())) >= 1 for leaf in leaves):
-        raise TypeError(
+        raise InvalidArgumentError(
             f"{_WHERE}: x must be an array (or a list or dict of arrays) or a keras.utils.PyDataset; "
             f"got {type(x).__name__}. For other inputs pass lrscout.keras.LRFinder to model.fit as a "
             "callback."
@@ -60,12 +61,12 @@ def _count_samples(x: Any, y: Any) -> int:
         for leaf in keras.tree.flatten(data) if data is not None else []:
             rows = getattr(leaf, "shape", (None,))
             if leaf is not None and (len(rows) < 1 or rows[0] != n):
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"{_WHERE}: every array of {name} must have one row per sample ({n}); "
                     f"got shape {tuple(rows)}."
                 )
     if n < 1:
-        raise ValueError(f"{_WHERE}: x must hold at least one sample; got {n}.")
+        raise InvalidArgumentError(f"{_WHERE}: x must hold at least one sample; got {n}.")
     return n
 
 
@@ -150,9 +151,9 @@ def find_lr(
         where=_WHERE,
     )
     if not isinstance(model, keras.Model):
-        raise TypeError(f"{_WHERE}: model must be a keras.Model; got {type(model).__name__}.")
+        raise InvalidArgumentError(f"{_WHERE}: model must be a keras.Model; got {type(model).__name__}.")
     if getattr(model, "optimizer", None) is None or not getattr(model, "compiled", False):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{_WHERE}: model must be compiled with an optimizer and a loss; got an uncompiled "
             f"{type(model).__name__}. Call model.compile(optimizer=..., loss=...) first."
         )
@@ -164,7 +165,7 @@ def find_lr(
     fit_kwargs: dict[str, Any] = {"verbose": 0, "shuffle": shuffle}
     if isinstance(x, keras.utils.PyDataset):
         if y is not None:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{_WHERE}: y must be None when x is a keras.utils.PyDataset; got {type(y).__name__}. "
                 "The dataset yields (x, y) batches itself."
             )

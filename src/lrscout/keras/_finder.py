@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._engine import RangeTestState
+from .._errors import InvalidArgumentError
 from .._result import RangeTestResult, Suggestion
 from .._validation import check_bool, check_float, check_int
 from ._batch_logs import BatchLogs
@@ -25,11 +26,13 @@ def check_info(info: Mapping[str, Any] | None, *, where: str) -> dict[str, Any]:
     if info is None:
         return {}
     if not isinstance(info, Mapping):
-        raise TypeError(f"{where}: info must be a mapping of JSON values; got {info!r}.")
+        raise InvalidArgumentError(f"{where}: info must be a mapping of JSON values; got {info!r}.")
     try:
         json.dumps(dict(info), allow_nan=False)
     except (TypeError, ValueError) as error:
-        raise TypeError(f"{where}: info must hold JSON values only; got {info!r} ({error}).") from None
+        raise InvalidArgumentError(
+            f"{where}: info must hold JSON values only; got {info!r} ({error})."
+        ) from None
     return dict(info)
 
 
@@ -130,14 +133,14 @@ class LRFinder(keras.callbacks.Callback):  # type: ignore[misc]
         self.min_lr = check_float(min_lr, "min_lr", where=_WHERE, positive=True)
         self.max_lr = check_float(max_lr, "max_lr", where=_WHERE, positive=True)
         if self.max_lr <= self.min_lr:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{_WHERE}: max_lr must be greater than min_lr ({self.min_lr!r}); got {self.max_lr!r}."
             )
         self.steps_per_epoch = _optional_int(steps_per_epoch, "steps_per_epoch", minimum=1)
         self.epochs = _optional_int(epochs, "epochs", minimum=1)
         self.num_steps = _optional_int(num_steps, "num_steps", minimum=2)
         if self.num_steps is not None and (self.steps_per_epoch is not None or self.epochs is not None):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{_WHERE}: num_steps must be None when steps_per_epoch or epochs is given; "
                 f"got {num_steps!r}. Give num_steps, or steps_per_epoch and epochs."
             )
@@ -178,7 +181,7 @@ class LRFinder(keras.callbacks.Callback):  # type: ignore[misc]
         # Checked before anything is changed, so a refusal leaves no trace.
         per_call = getattr(model, "steps_per_execution", 1)
         if per_call != 1:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{_WHERE}: model.steps_per_execution must be 1; got {per_call!r}. Keras calls the "
                 "batch hooks once per execution, so the learning rate could not change at every step: "
                 "compile the model with steps_per_execution=1 for the range test."
@@ -211,7 +214,7 @@ class LRFinder(keras.callbacks.Callback):  # type: ignore[misc]
         model = self.model
         values = self._batch_logs.end(logs or {})
         if "loss" not in values:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{_WHERE}: the training logs must hold a 'loss'; got keys {sorted(values)}. "
                 "A custom train_step must return the loss under that name."
             )
@@ -249,7 +252,7 @@ class LRFinder(keras.callbacks.Callback):  # type: ignore[misc]
             raise _not_told("epochs")
         total = int(steps) * int(epochs)
         if total < 2:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{_WHERE}: steps_per_epoch * epochs must be at least 2; got {steps} * {epochs}. "
                 "A range test needs two learning rates or more: train for more batches or epochs."
             )

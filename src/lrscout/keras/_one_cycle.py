@@ -7,7 +7,7 @@ from typing import Any
 
 from .._result import RangeTestResult
 from .._schedules import one_cycle
-from .._validation import _fail, check_float
+from .._validation import check_float, fail
 from ._keras import keras
 
 ops = keras.ops
@@ -128,7 +128,7 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):  # type: ignore
         where = "OneCycle.from_result"
         for name in ("max_lr", "div_factor"):
             if name in kwargs:
-                _fail(TypeError, where, name, "left out: the range sets it", kwargs[name], "")
+                fail(where, name, "left out: the range sets it", kwargs[name], "")
         given: Any = result
         if isinstance(given, RangeTestResult):
             base, peak = given.lr_range()
@@ -136,9 +136,9 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):  # type: ignore
             base = check_float(given[0], "base_lr", where=where, positive=True)
             peak = check_float(given[1], "max_lr", where=where, positive=True)
             if peak < base:
-                _fail(ValueError, where, "max_lr", f">= base_lr ({base!r})", peak, "")
+                fail(where, "max_lr", f">= base_lr ({base!r})", peak, "")
         else:
-            _fail(TypeError, where, "result", "a RangeTestResult or a (base_lr, max_lr) pair", result, "")
+            fail(where, "result", "a RangeTestResult or a (base_lr, max_lr) pair", result, "")
         return cls(peak, total_steps, div_factor=peak / base, **kwargs)
 
     def __call__(self, step: Any) -> Any:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._batching import gd_variant, steps_per_epoch
+from .._errors import InvalidArgumentError
 from .._result import RangeTestResult
 from .._validation import check_batch_size, check_float, check_int
 from ._estimators import GDEstimator
@@ -159,13 +160,13 @@ def compare_variants(
     """
     where = "compare_variants"
     if not isinstance(model, GDEstimator):
-        raise TypeError(
+        raise InvalidArgumentError(
             f"{where}: model must be an lrscout.models estimator (LinearRegressor, SoftmaxClassifier); "
             f"got {type(model).__name__}."
         )
     n_epochs = check_int(epochs, "epochs", where=where, minimum=1)
     if isinstance(batch_sizes, (str, bytes)) or not isinstance(batch_sizes, Sequence) or not batch_sizes:
-        raise TypeError(
+        raise InvalidArgumentError(
             f"{where}: batch_sizes must be a non-empty sequence such as (None, 1, 32); got {batch_sizes!r}."
         )
     sizes = [check_batch_size(b, where=where, name="batch_sizes[]") for b in batch_sizes]
@@ -181,7 +182,7 @@ def compare_variants(
             try:
                 chosen = found.suggestion.lr
             except ValueError as error:
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"{where}: no learning rate found for batch_size={size!r}: {error}"
                 ) from None
         else:
@@ -208,13 +209,13 @@ def compare_variants(
 def _learning_rates(lr: Any, count: int, where: str) -> list[float | None]:
     if isinstance(lr, str):
         if lr != "auto":
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{where}: lr must be 'auto', a positive float or one float per batch size; got {lr!r}."
             )
         return [None] * count
     if isinstance(lr, Sequence):
         if len(lr) != count:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{where}: lr must give one learning rate per batch size ({count}); got {len(lr)}."
             )
         return [check_float(v, "lr[]", where=where, positive=True) for v in lr]

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .._batching import as_generator, steps_per_epoch
+from .._errors import InvalidArgumentError
 from .._validation import check_batch_size, check_bool, check_float, check_int
 
 _USE_KERNELS: bool | None = None
@@ -110,7 +111,7 @@ class GDEstimator(abc.ABC):
         valid = self._param_names()
         for name, value in params.items():
             if name not in valid:
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"{type(self).__name__}.set_params: unknown parameter {name!r}; "
                     f"valid: {', '.join(valid)}."
                 )
@@ -151,21 +152,27 @@ class GDEstimator(abc.ABC):
         try:
             array = np.asarray(X, dtype=np.float64)
         except (TypeError, ValueError):
-            raise TypeError(f"{where}: X must be a numeric 2-D array; got {type(X).__name__}.") from None
+            raise InvalidArgumentError(
+                f"{where}: X must be a numeric 2-D array; got {type(X).__name__}."
+            ) from None
         if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] == 0:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{where}: X must be a non-empty 2-D array (n_samples, n_features); got shape {array.shape}. "
                 "Reshape a single feature with X.reshape(-1, 1)."
             )
         if not np.all(np.isfinite(array)):
-            raise ValueError(f"{where}: X must be finite; it holds NaN or infinite values.")
+            raise InvalidArgumentError(f"{where}: X must be finite; it holds NaN or infinite values.")
         if n_features is not None and array.shape[1] != n_features:
-            raise ValueError(f"{where}: X must have {n_features} features, as in fit; got {array.shape[1]}.")
+            raise InvalidArgumentError(
+                f"{where}: X must have {n_features} features, as in fit; got {array.shape[1]}."
+            )
         return np.ascontiguousarray(array)
 
     def _check_fitted(self, where: str) -> None:
         if not hasattr(self, "coef_"):
-            raise ValueError(f"{where}: this {type(self).__name__} is not fitted yet; call fit(X, y) first.")
+            raise InvalidArgumentError(
+                f"{where}: this {type(self).__name__} is not fitted yet; call fit(X, y) first."
+            )
 
     # Subclass hooks -------------------------------------------------------------
 
@@ -273,14 +280,14 @@ class GDEstimator(abc.ABC):
         try:
             rates = np.asarray(self.lr(np.arange(total)), dtype=np.float64)
             if rates.shape != (total,):
-                raise ValueError("not one value per step")
+                raise InvalidArgumentError("not one value per step")
         except (TypeError, ValueError):
             try:
                 rates = np.asarray([float(self.lr(step)) for step in range(total)])
             except (TypeError, ValueError) as error:
-                raise ValueError(f"{problem} ({error})") from None
+                raise InvalidArgumentError(f"{problem} ({error})") from None
         if not np.all(np.isfinite(rates)) or not np.all(rates > 0):
-            raise ValueError(problem)
+            raise InvalidArgumentError(problem)
         return rates
 
     def _update(
@@ -392,14 +399,14 @@ class LinearRegressor(GDEstimator):
         try:
             targets = np.asarray(y, dtype=np.float64)
         except (TypeError, ValueError):
-            raise TypeError(f"{where}: y must be numeric; got {type(y).__name__}.") from None
+            raise InvalidArgumentError(f"{where}: y must be numeric; got {type(y).__name__}.") from None
         if targets.ndim not in (1, 2) or targets.shape[0] != n_samples:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{where}: y must have shape ({n_samples},) or ({n_samples}, n_targets) to match X; "
                 f"got {targets.shape}."
             )
         if not np.all(np.isfinite(targets)):
-            raise ValueError(f"{where}: y must be finite; it holds NaN or infinite values.")
+            raise InvalidArgumentError(f"{where}: y must be finite; it holds NaN or infinite values.")
         T = np.ascontiguousarray(targets.reshape(n_samples, -1))
         return T, T.shape[1], {"_single_target": targets.ndim == 1}
 
@@ -481,7 +488,7 @@ class SoftmaxClassifier(GDEstimator):
     def _encode_targets(self, y: Any, n_samples: int, where: str) -> tuple[np.ndarray, int, dict[str, Any]]:
         labels = np.asarray(y)
         if labels.ndim != 1 or labels.shape[0] != n_samples:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{where}: y must be a 1-D array of {n_samples} class labels to match X; "
                 f"got shape {labels.shape}."
             )
@@ -490,14 +497,16 @@ class SoftmaxClassifier(GDEstimator):
             encoded = np.searchsorted(classes, labels)
             unknown = (encoded >= len(classes)) | (classes[np.minimum(encoded, len(classes) - 1)] != labels)
             if np.any(unknown):
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"{where}: y holds labels the fitted model does not know: "
                     f"{np.unique(labels[unknown]).tolist()!r}; its classes_ are {classes.tolist()!r}."
                 )
         else:
             classes, encoded = np.unique(labels, return_inverse=True)
         if len(classes) < 2:
-            raise ValueError(f"{where}: y must hold at least 2 classes; got only {classes.tolist()!r}.")
+            raise InvalidArgumentError(
+                f"{where}: y must hold at least 2 classes; got only {classes.tolist()!r}."
+            )
         return np.ascontiguousarray(encoded.astype(np.int64)), len(classes), {"classes_": classes}
 
     def _loss_grad(

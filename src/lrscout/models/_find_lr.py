@@ -8,6 +8,7 @@ import numpy as np
 
 from .._batching import as_generator, gd_variant
 from .._engine import range_test
+from .._errors import InvalidArgumentError
 from .._result import RangeTestResult
 from .._validation import check_batch_size
 from ._estimators import GDEstimator
@@ -63,7 +64,7 @@ def find_lr(
     """
     where = "find_lr"
     if not isinstance(model, GDEstimator):
-        raise TypeError(
+        raise InvalidArgumentError(
             f"{where}: model must be an lrscout.models estimator (LinearRegressor, SoftmaxClassifier); "
             f"got {type(model).__name__}. For PyTorch use lrscout.pytorch.find_lr, "
             "for Keras lrscout.keras.find_lr."

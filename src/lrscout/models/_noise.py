@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from .._batching import as_generator
+from .._errors import InvalidArgumentError
 from .._noise import NoiseScaleResult, _check_bootstrap, draw_big_batch, estimate_noise_scale, exact_result
 from .._result import RangeTestResult
 from .._validation import check_int, check_option
@@ -89,7 +90,7 @@ def noise_scale(
     """
     where = "models.noise_scale"
     if not isinstance(model, (LinearRegressor, SoftmaxClassifier)):
-        raise TypeError(
+        raise InvalidArgumentError(
             f"{where}: model must be an lrscout.models LinearRegressor or SoftmaxClassifier; "
             f"got {type(model).__name__}. For PyTorch use lrscout.pytorch.noise_scale."
         )
@@ -230,7 +231,9 @@ def rerun_find_lr(
         (64, 60, 0.0001)
     """
     if not isinstance(previous, RangeTestResult):
-        raise TypeError(f"rerun_find_lr: previous must be a RangeTestResult; got {type(previous).__name__}.")
+        raise InvalidArgumentError(
+            f"rerun_find_lr: previous must be a RangeTestResult; got {type(previous).__name__}."
+        )
     return find_lr(
         model,
         X,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+from .._errors import InvalidArgumentError
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -133,7 +135,9 @@ def plot_variants(
     else:
         panels = list(axes)
         if len(panels) != 3:
-            raise ValueError(f"plot: axes must hold 3 Axes (epoch, update, second); got {len(panels)}.")
+            raise InvalidArgumentError(
+                f"plot: axes must hold 3 Axes (epoch, update, second); got {len(panels)}."
+            )
     by_epoch, by_update, by_second = panels
     for i, run in enumerate(comparison.runs):
         color = f"C{i}"

@@ -8,7 +8,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._validation import _fail
+from .._errors import InvalidArgumentError
+from .._validation import fail
 
 
 def resolve_device(device: Any, model: nn.Module, *, where: str) -> torch.device:
@@ -17,11 +18,11 @@ def resolve_device(device: Any, model: nn.Module, *, where: str) -> torch.device
         first = next(model.parameters(), None)
         return first.device if first is not None else torch.device("cpu")
     if not isinstance(device, (str, torch.device)):
-        _fail(TypeError, where, "device", "a torch.device, a string such as 'cuda:0', or None", device, "")
+        fail(where, "device", "a torch.device, a string such as 'cuda:0', or None", device, "")
     try:
         return torch.device(device)
     except RuntimeError:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{where}: device must be a valid device string such as 'cpu' or 'cuda:0'; got {device!r}."
         ) from None
 
@@ -67,7 +68,7 @@ class BatchStream:
             batch = next(self._iterator)
         except StopIteration:
             if self._count == 0:
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"{self._where}: {self._name} must yield at least one batch; got none."
                 ) from None
             if not self._restartable:

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from .._batching import minibatches
+from .._errors import InvalidArgumentError
 from .._result import RangeTestResult
 from .._validation import check_batch_size, check_bool, check_float, check_int, check_option
 from ._finder import LRFinder
@@ -127,30 +128,34 @@ def _check_data(
 ) -> tuple[torch.Tensor, torch.Tensor, int]:
     features = np.asarray(X)
     if features.ndim != 2 or features.shape[0] < 1 or features.shape[1] < 1:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{where}: X must be a 2-D array with at least one row and column; got shape {features.shape}."
         )
     if not np.issubdtype(features.dtype, np.number) or not np.all(np.isfinite(features)):
-        raise ValueError(f"{where}: X must hold finite numbers only. Drop or impute missing values first.")
+        raise InvalidArgumentError(
+            f"{where}: X must hold finite numbers only. Drop or impute missing values first."
+        )
     target = np.asarray(y)
     if target.shape != (features.shape[0],):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{where}: y must have shape ({features.shape[0]},), one target per row of X; got {target.shape}."
         )
     if not np.issubdtype(target.dtype, np.number) or not np.all(np.isfinite(target)):
-        raise ValueError(f"{where}: y must hold finite numbers only.")
+        raise InvalidArgumentError(f"{where}: y must hold finite numbers only.")
     X_t = torch.as_tensor(features, dtype=torch.float32)
     if task == "regression":
         return X_t, torch.as_tensor(target, dtype=torch.float32).reshape(-1, 1), 1
     if np.any(target < 0) or np.any(target != np.round(target)):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{where}: y must hold integer class labels 0..K-1 for classification; "
             f"got values such as {target[(target < 0) | (target != np.round(target))][0]!r}. "
             "Use task='regression' for real-valued targets."
         )
     n_classes = int(target.max()) + 1
     if n_classes < 2:
-        raise ValueError(f"{where}: y must hold at least two classes (labels 0..K-1); got only label 0.")
+        raise InvalidArgumentError(
+            f"{where}: y must hold at least two classes (labels 0..K-1); got only label 0."
+        )
     return X_t, torch.as_tensor(target, dtype=torch.int64), n_classes
 
 

@@ -12,7 +12,7 @@ from torch import nn
 
 from .._engine import RangeTestState, range_test
 from .._result import RangeTestResult
-from .._validation import _fail, check_bool, check_callable, check_float, check_int
+from .._validation import check_bool, check_callable, check_float, check_int, fail
 from ._batches import BatchStream, resolve_device
 from ._distributed import loss_reader, rank_and_world_size
 from ._loss import Batch, LossFn, loss_computer, validation_loss
@@ -99,8 +99,7 @@ class LRFinder:
         _check_instance(model, nn.Module, "model", "a torch.nn.Module", where=where)
         _check_instance(optimizer, torch.optim.Optimizer, "optimizer", "a torch.optim.Optimizer", where=where)
         if criterion is None and loss_fn is None:
-            _fail(
-                TypeError,
+            fail(
                 where,
                 "criterion",
                 "given when loss_fn is None",
@@ -109,14 +108,13 @@ class LRFinder:
                 "or loss_fn(model, batch) for any other batch.",
             )
         if criterion is not None and loss_fn is not None:
-            _fail(TypeError, where, "loss_fn", "None when criterion is given", loss_fn, "Pass one of them.")
+            fail(where, "loss_fn", "None when criterion is given", loss_fn, "Pass one of them.")
         if criterion is not None:
             check_callable(criterion, "criterion", where=where)
         if loss_fn is not None:
             check_callable(loss_fn, "loss_fn", where=where)
         if amp_dtype is not None and amp_dtype not in _AMP_DTYPES:
-            kind = ValueError if isinstance(amp_dtype, torch.dtype) else TypeError
-            _fail(kind, where, "amp_dtype", "None, torch.bfloat16 or torch.float16", amp_dtype, "")
+            fail(where, "amp_dtype", "None, torch.bfloat16 or torch.float16", amp_dtype, "")
         if grad_scaler is not None:
             _check_instance(
                 grad_scaler,
@@ -130,7 +128,7 @@ class LRFinder:
         if cache_dir is not None:
             _check_instance(cache_dir, (str, os.PathLike), "cache_dir", "a path or None", where=where)
             if not os.path.isdir(cache_dir):
-                _fail(ValueError, where, "cache_dir", "an existing directory", cache_dir, "Create it first.")
+                fail(where, "cache_dir", "an existing directory", cache_dir, "Create it first.")
         self.model = model
         self.optimizer = optimizer
         self.criterion = criterion
@@ -225,8 +223,7 @@ class LRFinder:
         if val_loader is not None:
             _check_iterable(val_loader, "val_loader", where=where)
             if isinstance(val_loader, Iterator):
-                _fail(
-                    TypeError,
+                fail(
                     where,
                     "val_loader",
                     "re-iterable (it is read after every step)",
@@ -235,7 +232,7 @@ class LRFinder:
                 )
         if num_val_batches is not None:
             if val_loader is None:
-                _fail(ValueError, where, "num_val_batches", "None without val_loader", num_val_batches, "")
+                fail(where, "num_val_batches", "None without val_loader", num_val_batches, "")
             num_val_batches = check_int(num_val_batches, "num_val_batches", where=where, minimum=1)
         accumulation_steps = check_int(accumulation_steps, "accumulation_steps", where=where, minimum=1)
         sync_every = check_int(sync_every, "sync_every", where=where, minimum=1)
@@ -427,7 +424,7 @@ def _check_instance(
 ) -> None:
     # Takes ``object`` so that checking an annotated argument is not "unreachable" to mypy.
     if not isinstance(value, kind):
-        _fail(TypeError, where, name, constraint, value, "")
+        fail(where, name, constraint, value, "")
 
 
 def _optimizer_facts(optimizer: torch.optim.Optimizer) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._errors import InvalidArgumentError
 from ._batches import to_device
 
 Batch = Any
@@ -37,7 +38,7 @@ def loss_computer(
         try:
             inputs, targets = batch
         except (TypeError, ValueError):
-            raise TypeError(
+            raise InvalidArgumentError(
                 f"{where}: each batch must be an (inputs, targets) pair when criterion is given; "
                 f"got {type(batch).__name__}. Pass loss_fn(model, batch) for other batches."
             ) from None
@@ -52,7 +53,7 @@ def loss_computer(
         if not isinstance(loss, torch.Tensor) or loss.ndim != 0:
             what = f"shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor) else type(loss).__name__
             source = "loss_fn" if loss_fn is not None else "criterion"
-            raise TypeError(f"{where}: {source} must return a scalar tensor; got {what}.")
+            raise InvalidArgumentError(f"{where}: {source} must return a scalar tensor; got {what}.")
         return loss
 
     return compute
@@ -85,7 +86,7 @@ def validation_loss(
         finally:
             model.train()
         if total is None:
-            raise ValueError(f"{where}: val_loader must yield at least one batch; got none.")
+            raise InvalidArgumentError(f"{where}: val_loader must yield at least one batch; got none.")
         return total / count
 
     return validate

@@ -11,8 +11,9 @@ import torch.distributed as dist
 from torch import nn
 
 from .._batching import as_generator
+from .._errors import InvalidArgumentError
 from .._noise import NoiseScaleResult, _check_bootstrap, draw_big_batch, estimate_noise_scale
-from .._validation import _fail, check_bool, check_callable, check_int
+from .._validation import check_bool, check_callable, check_int, fail
 from ._batches import resolve_device, to_device
 from ._distributed import rank_and_world_size
 
@@ -118,7 +119,7 @@ def noise_scale(
     where = "pytorch.noise_scale"
     candidate: Any = model
     if not isinstance(candidate, nn.Module):
-        _fail(TypeError, where, "model", "a torch.nn.Module", model, "")
+        fail(where, "model", "a torch.nn.Module", model, "")
     compute = _loss_computer(criterion, loss_fn, where)
     world = rank_and_world_size()[1]
     pairs = check_int(num_pairs, "num_pairs", where=where, minimum=2)
@@ -126,8 +127,7 @@ def noise_scale(
     _check_bootstrap(confidence, n_bootstrap, where)
     if small_batch is None:
         if world == 1:
-            _fail(
-                ValueError,
+            fail(
                 where,
                 "small_batch",
                 "given outside torch.distributed",
@@ -143,8 +143,7 @@ def noise_scale(
     sampled = isinstance(source, torch.utils.data.Dataset) or _is_tensor_tuple(source)
     if sampled:
         if world > 1:
-            _fail(
-                TypeError,
+            fail(
                 where,
                 "data",
                 "a loader under torch.distributed",
@@ -153,7 +152,7 @@ def noise_scale(
             )
         size = _data_length(data, where)
         if big_batch is None:
-            _fail(ValueError, where, "big_batch", "given with tensor or Dataset data", None, "")
+            fail(where, "big_batch", "given with tensor or Dataset data", None, "")
         big = check_int(
             big_batch,
             "big_batch",
@@ -166,8 +165,7 @@ def noise_scale(
         n = size if n_samples is None else n_samples
     else:
         if big_batch is not None:
-            _fail(
-                ValueError,
+            fail(
                 where,
                 "big_batch",
                 "None when data is a loader",
@@ -175,9 +173,7 @@ def noise_scale(
                 "The loader's batches are the big batches; set its batch_size instead.",
             )
         if not isinstance(source, Iterable):
-            _fail(
-                TypeError, where, "data", "a loader, a tuple of tensors or a Dataset", type(data).__name__, ""
-            )
+            fail(where, "data", "a loader, a tuple of tensors or a Dataset", type(data).__name__, "")
         batches = _cycle(source, where)
         n = _loader_length(source) if n_samples is None else n_samples
     if n is not None:
@@ -185,7 +181,7 @@ def noise_scale(
     inner = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
     params = [p for p in inner.parameters() if p.requires_grad]
     if not params:
-        _fail(ValueError, where, "model", "a model with trainable parameters", type(model).__name__, "")
+        fail(where, "model", "a model with trainable parameters", type(model).__name__, "")
     target = resolve_device(device, inner, where=where)
     saved = _ModelState(inner)
     stats: list[torch.Tensor] = []
@@ -225,7 +221,7 @@ def _result(
 ) -> NoiseScaleResult:
     """Keep the pairs whose big batch has the first one's size and at least one small batch."""
     if len(table) == 0:
-        _fail(ValueError, where, "data", "non-empty", "no batches", "")
+        fail(where, "data", "non-empty", "no batches", "")
     big = int(table[0, 3])
     b = big // world if small is None else small
     keep = (table[:, 3] == big) & (table[:, 1] > 0)
@@ -235,8 +231,7 @@ def _result(
     kept = table[keep]
     info["skipped_batches"] = int(len(table) - len(kept))
     if b >= big or len(kept) < 2:
-        _fail(
-            ValueError,
+        fail(
             where,
             "small_batch",
             f"smaller than the big batch ({big}) with at least 2 usable big batches",
@@ -308,8 +303,7 @@ def _measure_pair(
 
 def _loss_computer(criterion: Any, loss_fn: Any, where: str) -> Callable[[nn.Module, Batch], torch.Tensor]:
     if (criterion is None) == (loss_fn is None):
-        _fail(
-            TypeError,
+        fail(
             where,
             "criterion",
             "given, or loss_fn, but not both",
@@ -328,7 +322,7 @@ def _loss_computer(criterion: Any, loss_fn: Any, where: str) -> Callable[[nn.Mod
 
     def from_criterion(model: nn.Module, batch: Batch) -> torch.Tensor:
         if not isinstance(batch, (tuple, list)) or len(batch) != 2:
-            raise TypeError(
+            raise InvalidArgumentError(
                 f"{where}: with criterion, each batch must be (inputs, targets); got {type(batch).__name__}. "
                 "Pass loss_fn(model, batch) for other batches."
             )
@@ -341,7 +335,7 @@ def _loss_computer(criterion: Any, loss_fn: Any, where: str) -> Callable[[nn.Mod
 def _scalar(loss: Any, where: str) -> torch.Tensor:
     if not isinstance(loss, torch.Tensor) or loss.ndim != 0:
         shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{where}: the loss must be a scalar tensor, the mean over the batch; got {shape}. "
             "Use reduction='mean'."
         )
@@ -356,8 +350,7 @@ def _data_length(data: Any, where: str) -> int:
     if isinstance(data, tuple):
         lengths = {len(t) if t.ndim else -1 for t in data}
         if len(lengths) != 1 or -1 in lengths:
-            _fail(
-                ValueError,
+            fail(
                 where,
                 "data",
                 "a tuple of tensors with one common first dimension",
@@ -368,8 +361,8 @@ def _data_length(data: Any, where: str) -> int:
     try:
         return len(data)
     except TypeError:
-        _fail(TypeError, where, "data", "a Dataset with __len__", type(data).__name__, "")
-        raise  # pragma: no cover - _fail raised
+        fail(where, "data", "a Dataset with __len__", type(data).__name__, "")
+        raise  # pragma: no cover - fail raised
 
 
 def _loader_length(loader: Any) -> int | None:
@@ -402,7 +395,7 @@ def _cycle(loader: Iterable[Batch], where: str) -> Iterator[Batch]:
             produced = True
             yield batch
         if not produced:
-            raise ValueError(f"{where}: data must yield at least one batch; got none.")
+            raise InvalidArgumentError(f"{where}: data must yield at least one batch; got none.")
         if not restartable:
             return
         iterator = iter(loader)
@@ -418,7 +411,7 @@ def _batch_len(batch: Batch) -> int:
             return _batch_len(value)
         except TypeError:
             continue
-    raise TypeError(
+    raise InvalidArgumentError(
         f"pytorch.noise_scale: a batch must hold a tensor with a batch dimension; got {type(batch).__name__}."
     )
 

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from .._result import RangeTestResult
-from .._validation import _fail, check_bool, check_float, check_int
+from .._validation import check_bool, check_float, check_int, fail
 
 
 def one_cycle_scheduler(
@@ -78,7 +78,7 @@ def one_cycle_scheduler(
     where = "one_cycle_scheduler"
     candidate: Any = optimizer
     if not isinstance(candidate, torch.optim.Optimizer):
-        _fail(TypeError, where, "optimizer", "a torch.optim.Optimizer", optimizer, "")
+        fail(where, "optimizer", "a torch.optim.Optimizer", optimizer, "")
     base_lr, max_lr = _range_of(lr_range, where)
     total = _total_steps(total_steps, epochs, steps_per_epoch, where)
     if cycle_momentum is None:
@@ -89,8 +89,7 @@ def one_cycle_scheduler(
         cycle = check_bool(cycle_momentum, "cycle_momentum", where=where)
     # torch's own test: SGD qualifies even with momentum=0 (its default is in ``defaults``).
     if cycle and "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-        _fail(
-            ValueError,
+        fail(
             where,
             "cycle_momentum",
             "False for an optimizer without momentum or betas",
@@ -123,8 +122,7 @@ def _range_of(lr_range: Any, where: str) -> tuple[float, float]:
     if isinstance(lr_range, RangeTestResult):
         return lr_range.lr_range()
     if not isinstance(lr_range, (tuple, list)) or len(lr_range) != 2:
-        _fail(
-            TypeError,
+        fail(
             where,
             "lr_range",
             "a RangeTestResult or a (base_lr, max_lr) pair",
@@ -134,15 +132,14 @@ def _range_of(lr_range: Any, where: str) -> tuple[float, float]:
     base = check_float(lr_range[0], "base_lr", where=where, positive=True)
     peak = check_float(lr_range[1], "max_lr", where=where, positive=True)
     if peak < base:
-        _fail(ValueError, where, "max_lr", f">= base_lr ({base!r})", peak, "")
+        fail(where, "max_lr", f">= base_lr ({base!r})", peak, "")
     return base, peak
 
 
 def _total_steps(total_steps: Any, epochs: Any, steps_per_epoch: Any, where: str) -> int:
     if total_steps is not None:
         if epochs is not None or steps_per_epoch is not None:
-            _fail(
-                TypeError,
+            fail(
                 where,
                 "epochs",
                 "None when total_steps is given",
@@ -151,8 +148,7 @@ def _total_steps(total_steps: Any, epochs: Any, steps_per_epoch: Any, where: str
             )
         return check_int(total_steps, "total_steps", where=where, minimum=2)
     if epochs is None or steps_per_epoch is None:
-        _fail(
-            TypeError,
+        fail(
             where,
             "total_steps",
             "given, or epochs and steps_per_epoch",

@@ -1,0 +1,31 @@
+"""lrscout's exception and warning classes: the bottom layer, imported by every other module."""
+
+from __future__ import annotations
+
+
+class InvalidArgumentError(ValueError, TypeError):
+    """An argument of a public lrscout function is of the wrong type or value.
+
+    A subclass of both ``ValueError`` and ``TypeError`` (as scikit-learn's
+    ``InvalidParameterError``), so ``except ValueError`` and ``except
+    TypeError`` written before it existed keep catching it. The message names
+    the function, the argument, what it must be, the value received and,
+    where known, the fix.
+
+    Example:
+        >>> import lrscout
+        >>> try:
+        ...     lrscout.steps_per_epoch(0, 32)
+        ... except ValueError as error:
+        ...     print(error)
+        steps_per_epoch: n_samples must be an integer >= 1; got 0.
+    """
+
+
+class NoSuggestionError(ValueError):
+    """A range-test curve cannot support the suggestion asked of it.
+
+    Raised by the suggestion rules when the curve is too short, never falls
+    by more than its noise, or the rule's answer lies outside the tested
+    range. The message says what to change in the test.
+    """
