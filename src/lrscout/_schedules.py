@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, overload
+from typing import Any, NamedTuple, overload
 
 import numpy as np
 import numpy.typing as npt
 
 from ._errors import InvalidArgumentError
-from ._validation import check_float, check_int, check_option
+from ._validation import check_bool, check_float, check_int, check_option
 
 
 class Schedule:
@@ -127,6 +127,63 @@ RAMPS: dict[str, Callable[[float, float, int], Schedule]] = {
 }
 
 
+class Phase(NamedTuple):
+    """One phase of a one-cycle schedule: from ``start_lr`` at step ``start`` to ``end_lr`` at ``end``."""
+
+    start: float
+    end: float
+    start_lr: float
+    end_lr: float
+
+
+def one_cycle_phases(
+    max_lr: float,
+    total_steps: int,
+    *,
+    pct_start: float = 0.3,
+    div_factor: float = 25.0,
+    final_div_factor: float = 1e4,
+    three_phase: bool = False,
+    where: str = "one_cycle",
+) -> list[Phase]:
+    """The phase table of :func:`one_cycle`, checked; every one-cycle implementation reads it.
+
+    The boundaries are those of ``torch.optim.lr_scheduler.OneCycleLR``: the
+    warm-up ends at step ``pct_start * total_steps - 1``; with
+    ``three_phase`` the return to the initial rate ends at
+    ``2 * pct_start * total_steps - 2``; the last phase ends at
+    ``total_steps - 1``.
+
+    Example:
+        >>> [tuple(round(x, 6) for x in phase) for phase in one_cycle_phases(0.1, 10)]
+        [(0.0, 2.0, 0.004, 0.1), (2.0, 9.0, 0.1, 0.0)]
+    """
+    peak = check_float(max_lr, "max_lr", where=where, positive=True)
+    n = check_int(total_steps, "total_steps", where=where, minimum=2)
+    pct = check_float(
+        pct_start, "pct_start", where=where, minimum=0.0, maximum=1.0, open_minimum=True, open_maximum=True
+    )
+    div = check_float(div_factor, "div_factor", where=where, minimum=1.0)
+    final_div = check_float(final_div_factor, "final_div_factor", where=where, minimum=1.0)
+    three = check_bool(three_phase, "three_phase", where=where)
+    initial = peak / div
+    minimum = initial / final_div
+    if three:
+        ends = [pct * n - 1, 2 * pct * n - 2, n - 1.0]
+        values = [initial, peak, initial, minimum]
+    else:
+        ends = [pct * n - 1, n - 1.0]
+        values = [initial, peak, minimum]
+    starts = [0.0, *ends[:-1]]
+    for i in range(len(ends) - 1):
+        if not ends[i] > starts[i]:
+            raise InvalidArgumentError(
+                f"{where}: pct_start * total_steps must leave every phase at least one step; "
+                f"got pct_start={pct} with total_steps={n}. Raise total_steps or pct_start."
+            )
+    return [Phase(starts[i], ends[i], values[i], values[i + 1]) for i in range(len(ends))]
+
+
 def one_cycle(
     max_lr: float,
     total_steps: int,
@@ -169,31 +226,17 @@ def one_cycle(
         (0.004, 0.1, 4e-07)
     """
     where = "one_cycle"
-    peak = check_float(max_lr, "max_lr", where=where, positive=True)
-    n = check_int(total_steps, "total_steps", where=where, minimum=2)
-    pct = check_float(
-        pct_start, "pct_start", where=where, minimum=0.0, maximum=1.0, open_minimum=True, open_maximum=True
+    phases = one_cycle_phases(
+        max_lr,
+        total_steps,
+        pct_start=pct_start,
+        div_factor=div_factor,
+        final_div_factor=final_div_factor,
+        three_phase=three_phase,
+        where=where,
     )
-    div = check_float(div_factor, "div_factor", where=where, minimum=1.0)
-    final_div = check_float(final_div_factor, "final_div_factor", where=where, minimum=1.0)
     strategy = check_option(anneal_strategy, "anneal_strategy", ("cos", "linear"), where=where)
-    if not isinstance(three_phase, (bool, np.bool_)):
-        raise InvalidArgumentError(f"{where}: three_phase must be True or False; got {three_phase!r}.")
-    initial = peak / div
-    minimum = initial / final_div
-    if three_phase:
-        ends = [pct * n - 1, 2 * pct * n - 2, n - 1.0]
-        values = [initial, peak, initial, minimum]
-    else:
-        ends = [pct * n - 1, n - 1.0]
-        values = [initial, peak, minimum]
-    starts = [0.0, *ends[:-1]]
-    for i in range(len(ends) - 1):
-        if not ends[i] > starts[i]:
-            raise InvalidArgumentError(
-                f"{where}: pct_start * total_steps must leave every phase at least one step; "
-                f"got pct_start={pct} with total_steps={n}. Raise total_steps or pct_start."
-            )
+    n = check_int(total_steps, "total_steps", where=where, minimum=2)
 
     def anneal(a: float, b: float, p: np.ndarray) -> np.ndarray:
         if strategy == "cos":
@@ -203,9 +246,11 @@ def one_cycle(
     def formula(t: np.ndarray) -> np.ndarray:
         out = np.empty_like(t)
         done = np.zeros(t.shape, dtype=bool)
-        for i, (start, end) in enumerate(zip(starts, ends, strict=True)):
-            mask = ~done if i == len(ends) - 1 else (~done & (t <= end))
-            out[mask] = anneal(values[i], values[i + 1], (t[mask] - start) / (end - start))
+        for i, phase in enumerate(phases):
+            mask = ~done if i == len(phases) - 1 else (~done & (t <= phase.end))
+            out[mask] = anneal(
+                phase.start_lr, phase.end_lr, (t[mask] - phase.start) / (phase.end - phase.start)
+            )
             done |= mask
         return out
 
