@@ -22,7 +22,6 @@ from sklearn.datasets import load_digits  # noqa: E402
 
 import lrscout  # noqa: E402
 from lrscout.keras import LRFinder, find_lr  # noqa: E402
-from lrscout.keras._cli import run_find_lr  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -469,55 +468,6 @@ def test_find_lr_restores_after_keyboard_interrupt(digits):
     _assert_same_state(before, _state_of(model))
 
 
-# CLI backend ------------------------------------------------------------------
-
-
-def test_run_find_lr_classification_is_seeded(digits):
-    X, y = digits
-    kwargs = dict(
-        task="classification",
-        model="mlp",
-        batch_size=32,
-        start_lr=1e-4,
-        end_lr=10.0,
-        num_steps=12,
-        mode="exponential",
-        seed=3,
-        progress=False,
-    )
-    first = run_find_lr(X[:200].astype(np.float64), y[:200], **kwargs)
-    second = run_find_lr(X[:200].astype(np.float64), y[:200], **kwargs)
-    assert first == second
-    assert len(first) >= 3
-    assert (first.info["task"], first.info["model"], first.info["seed"], first.info["momentum"]) == (
-        "classification",
-        "mlp",
-        3,
-        0.9,
-    )
-
-
-def test_run_find_lr_regression_full_batch():
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(40, 3))
-    y = X @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.normal(size=40)
-    result = run_find_lr(
-        X,
-        y,
-        task="regression",
-        model="linear",
-        batch_size=None,
-        start_lr=1e-3,
-        end_lr=1.0,
-        num_steps=8,
-        mode="linear",
-        seed=0,
-        progress=False,
-    )
-    assert (len(result), result.info["batch_size"], result.info["steps_per_epoch"]) == (8, 40, 1)
-    assert result.losses[-1] < result.losses[0]
-
-
 # Argument checks ------------------------------------------------------------------
 
 
@@ -628,53 +578,6 @@ def test_steps_per_execution_is_refused(digits):
     chunked.compile(optimizer="sgd", loss="mse", steps_per_execution=2)
     with pytest.raises(ValueError, match=r"^LRFinder: model\.steps_per_execution must be 1; got 2\."):
         chunked.fit(X[:64], X[:64, :10], batch_size=16, callbacks=[LRFinder()], verbose=0)
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "error", "match"),
-    [
-        (
-            {"task": "ranking"},
-            ValueError,
-            r"^run_find_lr: task must be one of 'classification', 'regression'",
-        ),
-        ({"model": "cnn"}, ValueError, r"^run_find_lr: model must be one of 'mlp', 'linear'; got 'cnn'"),
-        ({"seed": -1}, ValueError, r"^run_find_lr: seed must be an integer >= 0"),
-        ({"momentum": 1.0}, ValueError, r"^run_find_lr: momentum must be < 1\.0"),
-        (
-            {"y": np.array([0.5, 1.0, 2.0, 0.0])},
-            ValueError,
-            r"^run_find_lr: y must hold integer class labels",
-        ),
-        ({"y": np.zeros(4)}, ValueError, r"^run_find_lr: y must hold at least 2 classes"),
-        (
-            {"y": np.arange(3)},
-            ValueError,
-            r"^run_find_lr: y must be a 1-D array with one entry per row of X \(4\)",
-        ),
-        ({"X": np.ones(4)}, ValueError, r"^run_find_lr: X must be a non-empty 2-D array"),
-        ({"X": np.full((4, 2), np.nan)}, ValueError, r"^run_find_lr: X must be finite"),
-        ({"batch_size": 0}, ValueError, r"^find_lr: batch_size must be an integer >= 1"),
-    ],
-)
-def test_run_find_lr_argument_checks(kwargs, error, match):
-    arguments = dict(
-        X=np.arange(8.0).reshape(4, 2),
-        y=np.array([0, 1, 1, 0]),
-        task="classification",
-        model="linear",
-        batch_size=2,
-        start_lr=1e-3,
-        end_lr=1.0,
-        num_steps=4,
-        mode="exponential",
-        seed=0,
-        progress=False,
-    )
-    arguments.update(kwargs)
-    X, y = arguments.pop("X"), arguments.pop("y")
-    with pytest.raises(error, match=match):
-        run_find_lr(X, y, **arguments)
 
 
 # Imports and backends ------------------------------------------------------------

@@ -19,7 +19,6 @@ from torch import nn  # noqa: E402
 
 import lrscout  # noqa: E402
 from lrscout.pytorch import LRFinder, find_lr  # noqa: E402
-from lrscout.pytorch._cli import run_find_lr  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -672,70 +671,6 @@ def test_find_lr_and_info():
         "momentum": 0.0,
     }
     assert lrscout.RangeTestResult.from_dict(result.to_dict()) == result
-
-
-# --- the command line's model -----------------------------------------------------
-
-
-@pytest.mark.parametrize(("task", "model"), [("classification", "mlp"), ("regression", "linear")])
-def test_run_find_lr(task, model):
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((60, 3))
-    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0) if task == "classification" else X @ [1.0, -1.0, 0.5]
-    rng_state = torch.get_rng_state()
-    kwargs = {
-        "task": task,
-        "model": model,
-        "batch_size": 16,
-        "start_lr": 1e-4,
-        "end_lr": 10.0,
-        "num_steps": 30,
-        "mode": "exponential",
-        "seed": 3,
-        "progress": False,
-    }
-    first, second = run_find_lr(X, y, **kwargs), run_find_lr(X, y, **kwargs)
-    assert first == second
-    assert torch.equal(torch.get_rng_state(), rng_state)
-    assert first.info["task"] == task and first.info["model"] == model and first.info["momentum"] == 0.9
-    assert first.info["hidden_units"] == (64 if model == "mlp" else None)
-    assert first.stop_reason in ("diverged", "non-finite", "completed")
-    assert run_find_lr(X, y, **{**kwargs, "seed": 4}) != first
-
-
-@pytest.mark.parametrize(
-    ("change", "error", "match"),
-    [
-        ({"task": "clustering"}, ValueError, "run_find_lr: task must be one of"),
-        ({"model": "cnn"}, ValueError, "run_find_lr: model must be one of"),
-        ({"batch_size": 0}, ValueError, "run_find_lr: batch_size must be"),
-        ({"seed": -1}, ValueError, "run_find_lr: seed must be"),
-        ({"start_lr": 0.0}, ValueError, "run_find_lr: start_lr must be positive"),
-        ({"y": np.array([0.5, 1.0, 0.0, 1.0])}, ValueError, "run_find_lr: y must hold integer class labels"),
-        ({"y": np.zeros(4)}, ValueError, "run_find_lr: y must hold at least two classes"),
-        ({"y": np.zeros(3)}, ValueError, r"run_find_lr: y must have shape \(4,\)"),
-        ({"X": np.zeros(4)}, ValueError, "run_find_lr: X must be a 2-D array"),
-        ({"X": np.full((4, 2), np.nan)}, ValueError, "run_find_lr: X must hold finite numbers"),
-    ],
-)
-def test_run_find_lr_checks_its_arguments(change, error, match):
-    kwargs = {
-        "X": np.zeros((4, 2)),
-        "y": np.array([0, 1, 0, 1]),
-        "task": "classification",
-        "model": "linear",
-        "batch_size": None,
-        "start_lr": 1e-4,
-        "end_lr": 1.0,
-        "num_steps": 5,
-        "mode": "exponential",
-        "seed": 0,
-        "progress": False,
-        **change,
-    }
-    X, y = kwargs.pop("X"), kwargs.pop("y")
-    with pytest.raises(error, match=match):
-        run_find_lr(X, y, **kwargs)
 
 
 # --- argument checks ----------------------------------------------------------------
