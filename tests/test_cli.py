@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
+import lrscout
 from lrscout import RangeTestResult
+from lrscout.cli import _find_lr as cli_find_lr
 from lrscout.cli import main
+from lrscout.cli._data import Dataset
+from lrscout.cli._find_lr import FindLRSettings, load_runner
 
 
 def test_find_lr_with_no_arguments_runs_on_digits(tmp_path, monkeypatch, capsys):
@@ -175,3 +180,119 @@ def test_keras_runs_without_keras_backend_set(tmp_path):
     done = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert RangeTestResult.from_json(tmp_path / "r.json").info["backend"] in ("torch", "jax", "tensorflow")
+
+
+# What find-lr trains: one settings record, one runner per framework ------------------
+
+
+def _tiny(task):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 3))
+    if task == "classification":
+        return Dataset("tiny", X, ((X[:, 0] > 0).astype(np.int64) + (X[:, 1] > 0)), task, ("a", "b", "c"))
+    return Dataset("tiny", X, X @ [1.0, -1.0, 0.5], task)
+
+
+@pytest.mark.parametrize("framework", ["pytorch", "keras"])
+@pytest.mark.parametrize(("task", "model"), [("classification", "mlp"), ("regression", "linear")])
+def test_runners_are_seeded_and_leave_global_rng_alone(framework, task, model):
+    torch = pytest.importorskip("torch")
+    run_find_lr = load_runner(framework)
+    settings = FindLRSettings(model=model, batch_size=16, start_lr=1e-4, num_steps=12, seed=3)
+    rng_state = torch.get_rng_state()
+    first, second = run_find_lr(_tiny(task), settings), run_find_lr(_tiny(task), settings)
+    assert first == second
+    if framework == "pytorch":
+        assert torch.equal(torch.get_rng_state(), rng_state)
+        assert first.info["hidden_units"] == (64 if model == "mlp" else None)
+    assert (first.info["task"], first.info["model"], first.info["seed"], first.info["momentum"]) == (
+        task,
+        model,
+        3,
+        0.9,
+    )
+    assert run_find_lr(_tiny(task), dataclasses.replace(settings, seed=4)) != first
+
+
+def test_keras_runner_full_batch_regression():
+    pytest.importorskip("keras")
+    settings = FindLRSettings(batch_size=None, start_lr=1e-3, end_lr=1.0, num_steps=8, mode="linear")
+    result = load_runner("keras")(_tiny("regression"), settings)
+    assert (len(result), result.info["batch_size"], result.info["steps_per_epoch"]) == (8, 60, 1)
+    assert result.losses[-1] < result.losses[0]
+
+
+@pytest.mark.parametrize("framework", ["numpy", "pytorch", "keras"])
+def test_momentum_reaches_every_framework(framework, tmp_path):
+    # Regression: --framework pytorch --momentum 0.5 used to exit 2 with
+    # "run_find_lr() got an unexpected keyword argument 'momentum'".
+    if framework != "numpy":
+        pytest.importorskip("torch")
+    path = tmp_path / "r.json"
+    argv = ["find-lr", "--framework", framework, "--momentum", "0.5", "--num-steps", "10", "--plot", "none"]
+    assert main([*argv, "--json", str(path), "--quiet"]) == 0
+    assert RangeTestResult.from_json(path).info["momentum"] == 0.5
+
+
+def test_a_bug_inside_the_cli_keeps_its_traceback(monkeypatch):
+    def broken(data, settings):
+        raise TypeError("internal bug")
+
+    monkeypatch.setattr(cli_find_lr, "load_runner", lambda framework: broken)
+    monkeypatch.setattr("lrscout.cli._main.load_runner", lambda framework: broken)
+    with pytest.raises(TypeError, match="internal bug"):
+        main(["find-lr", "--plot", "none", "--quiet"])
+
+
+def test_a_bug_shows_a_traceback_in_a_subprocess(tmp_path):
+    code = (
+        "import sys, lrscout.cli._main as m\n"
+        "def broken(data, settings):\n"
+        "    raise TypeError('internal bug')\n"
+        "m.load_runner = lambda framework: broken\n"
+        "sys.exit(m.main(['find-lr', '--plot', 'none', '--quiet']))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 1
+    assert "Traceback" in done.stderr and "TypeError: internal bug" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"model": "cnn"}, r"^run_find_lr: model must be one of 'linear', 'mlp'; got 'cnn'"),
+        ({"batch_size": 0}, r"^run_find_lr: batch_size must be an integer >= 1"),
+        ({"seed": -1}, r"^run_find_lr: seed must be an integer in \[0, 4294967295\]"),
+        ({"start_lr": 0.0}, r"^run_find_lr: start_lr must be positive"),
+        ({"momentum": 1.0}, r"^run_find_lr: momentum must be < 1\.0"),
+        ({"progress": 1}, r"^run_find_lr: progress must be True or False"),
+    ],
+)
+def test_settings_are_checked_once(change, match):
+    with pytest.raises(lrscout.InvalidArgumentError, match=match):
+        FindLRSettings(**change)
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"task": "ranking"}, r"^Dataset: task must be one of 'classification', 'regression'"),
+        ({"y": np.array([0.5, 1.0, 2.0, 0.0])}, r"^Dataset: y must be integer class labels"),
+        ({"y": np.zeros(4, dtype=np.int64)}, r"^Dataset: y must be labels 0\.\.K-1 with K >= 2"),
+        ({"y": np.array([0, 2, 2, 0])}, r"^Dataset: y must be labels 0\.\.K-1 with K >= 2, each present"),
+        ({"y": np.arange(3)}, r"^Dataset: y must be of shape \(4,\), one target per row of X"),
+        ({"X": np.ones(4)}, r"^Dataset: X must be a 2-D array"),
+        ({"X": np.full((4, 2), np.nan)}, r"^Dataset: X must be finite floats"),
+        ({"task": "regression", "y": np.array([0.0, np.inf, 1.0, 2.0])}, r"^Dataset: y must be finite"),
+    ],
+)
+def test_data_are_checked_once_for_every_framework(change, match):
+    fields = {
+        "name": "d",
+        "X": np.arange(8.0).reshape(4, 2),
+        "y": np.array([0, 1, 1, 0]),
+        "task": "classification",
+    }
+    fields.update(change)
+    with pytest.raises(lrscout.InvalidArgumentError, match=match):
+        Dataset(**fields)

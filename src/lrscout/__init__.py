@@ -8,6 +8,8 @@ from ._batching import gd_variant as gd_variant
 from ._batching import minibatches as minibatches
 from ._batching import steps_per_epoch as steps_per_epoch
 from ._engine import RangeTestState as RangeTestState
+from ._errors import InvalidArgumentError as InvalidArgumentError
+from ._errors import NoSuggestionError as NoSuggestionError
 from ._engine import range_test as range_test
 from ._noise import LRAdvice as LRAdvice
 from ._noise import NoiseScaleResult as NoiseScaleResult
@@ -26,11 +28,13 @@ from ._schedules import one_cycle as one_cycle
 from .models import VariantComparison as VariantComparison
 from .models import compare_variants as compare_variants
 
-__version__ = "0.1.0"
+from ._version import __version__ as __version__
 
 __all__ = [
     "STOP_REASONS",
+    "InvalidArgumentError",
     "LRAdvice",
+    "NoSuggestionError",
     "NoiseScaleResult",
     "RangeTestResult",
     "RangeTestState",

@@ -14,6 +14,8 @@ import numpy as np
 
 from ._errors import InvalidArgumentError
 from ._jsonio import check_header, decode_floats, encode_float, read_json, write_json
+from ._suggest import METHODS, SMOOTHED_RULES, auto, lr_range, nearest_index
+from ._validation import check_option
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -166,15 +168,16 @@ class RangeTestResult:
     def suggest(self, method: str = "auto") -> Suggestion:
         """Suggest a learning rate from the curve.
 
-        Methods:
+        Methods (the rules are functions of arrays in ``lrscout._suggest``):
             ``"auto"`` (default): lrscout's rule: the learning rate where the
             smoothed loss bottoms out, divided by a margin of 3 (6 for Adam
-            and other optimizers that divide by a running gradient RMS,
-            ``info["optimizer"]``), more with heavy-ball momentum
-            (``info["momentum"]``) and for small batches
-            (``info["batch_size"]``); it is the rule that trained best in
-            ``benchmarks/suggestion_quality.py``. Details in
-            ``lrscout._suggest._auto``.
+            and other optimizers that divide by a running gradient RMS),
+            more with heavy-ball momentum and for small batches; it is the
+            rule that trained best in ``benchmarks/suggestion_quality.py``.
+            It reads the run's facts from ``info``: ``"optimizer"`` (class
+            name), ``"momentum"`` (a number in [0, 1)) and ``"batch_size"``
+            (a positive integer; ``None`` is the whole set). A fact missing
+            or out of range counts as not known (no momentum, full batch).
             ``"valley"``: the middle of the longest descent (fastai's rule).
             ``"steepest"``: the steepest fall of the smoothed loss against
             ``log(lr)``.
@@ -182,12 +185,29 @@ class RangeTestResult:
             divided by 10.
 
         Raises:
-            ValueError: If the method is unknown, the curve is too short, or
-                the loss never decreased (the message says what to try).
+            InvalidArgumentError: If the method is unknown.
+            NoSuggestionError: If the curve is too short or the loss never
+                decreased (the message says what to try).
         """
-        from ._suggest import suggest
+        name = check_option(method, "method", METHODS, where="suggest")
+        if name == "auto":
+            lr = auto(self.lrs, self.losses, num_steps=self.num_steps, **self._run_facts())
+        else:
+            lr = SMOOTHED_RULES[name](self.lrs, self.smoothed_losses)
+        return Suggestion(lr=lr, method=name, index=nearest_index(self.lrs, lr))
 
-        return suggest(self, method)
+    def _run_facts(self) -> dict[str, Any]:
+        """What the default rule reads from ``info``: the one place it is read."""
+        optimizer: Any = self.info.get("optimizer")
+        momentum: Any = self.info.get("momentum")
+        batch: Any = self.info.get("batch_size")
+        return {
+            "optimizer": optimizer if isinstance(optimizer, str) else None,
+            "momentum": float(momentum) if _is_number(momentum) and 0.0 <= momentum < 1.0 else 0.0,
+            "batch_size": batch
+            if isinstance(batch, int) and not isinstance(batch, bool) and batch > 0
+            else None,
+        }
 
     @property
     def suggestion(self) -> Suggestion:
@@ -205,11 +225,9 @@ class RangeTestResult:
         ``div_factor``.
 
         Raises:
-            ValueError: When the default suggestion cannot be made.
+            NoSuggestionError: When the default suggestion cannot be made.
         """
-        from ._suggest import lr_range
-
-        return lr_range(self)
+        return lr_range(self.suggestion.lr)
 
     # Plots -----------------------------------------------------------------
 
@@ -310,3 +328,7 @@ class RangeTestResult:
             writer.writerow(["step", "lr", "loss", "smoothed_loss"])
             for step, row in enumerate(zip(self.lrs, self.losses, self.smoothed_losses, strict=True)):
                 writer.writerow([step, *(repr(float(x)) for x in row)])
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

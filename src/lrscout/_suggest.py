@@ -1,29 +1,25 @@
-"""Rules that read a learning rate off a range-test curve."""
+"""Rules that read a learning rate off a range-test curve: pure functions of arrays.
+
+Each rule takes the learning rates and losses of a test (and, for ``auto``,
+facts about the run) and returns a learning rate, or raises
+:class:`~lrscout.NoSuggestionError` saying why the curve cannot support one.
+None of them knows :class:`~lrscout.RangeTestResult`, so a rule can be tested
+on a recorded curve and reused by any framework (fastai's suggestion
+functions have the same shape). ``RangeTestResult.suggest`` reads the run's
+facts from ``info`` and calls them.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 import numpy as np
+import numpy.typing as npt
 
-from ._validation import check_option
-
-if TYPE_CHECKING:
-    from ._result import RangeTestResult, Suggestion
+from ._errors import NoSuggestionError
 
 _MIN_POINTS = 5
-
-
-def suggest(result: RangeTestResult, method: str) -> Suggestion:
-    """Dispatch to the rule named ``method``; see :meth:`RangeTestResult.suggest`."""
-    from ._result import Suggestion
-
-    rules = {"auto": _auto, "valley": _valley, "steepest": _steepest, "minimum": _minimum}
-    name = check_option(method, "method", rules, where="suggest")
-    lr = rules[name](result)
-    return Suggestion(lr=lr, method=name, index=_nearest_index(result.lrs, lr))
 
 
 # The default rule's constants, chosen on the "design" half of
@@ -40,103 +36,104 @@ _SMOOTHING_WIDTH = 0.04
 _ADAPTIVE = frozenset({"Adam", "AdamW", "Adamax", "NAdam", "Nadam", "RAdam", "RMSprop"})
 
 
-@dataclass(frozen=True)
-class CurveReading:
-    """What the default rule reads off a range-test curve.
+def read_curve(
+    lrs: npt.ArrayLike, losses: npt.ArrayLike, *, num_steps: int | None = None, method: str = "auto"
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Locate the end of the fall on a curve: ``(lrs, smooth, minimum)``.
 
-    Attributes:
-        lrs: Learning rates up to the first non-finite loss.
-        smooth: Their losses, smoothed without lag (:func:`zero_lag_smooth`).
-        minimum: Index of the smoothed minimum, where the loss stops falling.
-        noise: Step-to-step scatter of ``log(loss)`` while it falls (robust
-            standard deviation of consecutive differences over the last
-            steps of the fall, divided by ``sqrt(2)``). The fall from the
-            first point to the minimum must exceed it, else the curve is
-            refused as showing no clear decrease.
-        momentum: ``result.info["momentum"]``, the heavy-ball momentum of the
-            optimizer the test ran with; 0 when not recorded.
-        batch_size: ``result.info["batch_size"]``; ``None`` when not recorded
-            or the whole set.
-        adaptive: Whether ``result.info["optimizer"]`` names an optimizer
-            that scales its steps by a running RMS of the gradient (Adam,
-            AdamW, Adamax, NAdam, RAdam, RMSprop).
-    """
-
-    lrs: np.ndarray
-    smooth: np.ndarray
-    minimum: int
-    noise: float
-    momentum: float
-    batch_size: int | None
-    adaptive: bool
-
-
-def read_curve(result: RangeTestResult, method: str = "auto") -> CurveReading:
-    """Locate the end of the fall and its noise on the curve of ``result``.
+    ``lrs`` and ``smooth`` run up to the first non-finite loss; ``smooth`` is
+    the loss smoothed without lag (:func:`zero_lag_smooth`, ``sigma`` = 4 %
+    of ``num_steps``, the planned length, which defaults to the recorded
+    one); ``minimum`` indexes its lowest point, where the loss stops falling.
+    The fall from the first point to the minimum must exceed the curve's
+    noise: the step-to-step scatter of ``log(loss)`` while it falls (robust
+    standard deviation of consecutive differences over the last 20 steps of
+    the fall, divided by ``sqrt(2)``).
 
     Raises:
-        ValueError: If fewer than 5 finite losses were recorded, or the
+        NoSuggestionError: If fewer than 5 finite losses were recorded, or the
             smoothed loss never fell by more than its noise.
     """
-    lrs, raw = _finite_prefix(result, method)
-    smooth = zero_lag_smooth(raw, sigma=max(1.0, _SMOOTHING_WIDTH * result.num_steps))
-    minimum = _descent_end(smooth, result, method)
+    rates, raw = _finite_prefix(lrs, losses, method)
+    planned = len(np.asarray(lrs)) if num_steps is None else num_steps
+    smooth = zero_lag_smooth(raw, sigma=max(1.0, _SMOOTHING_WIDTH * planned))
+    minimum = _descent_end(rates, smooth, method)
     offset = _log_offset(raw)
     log_raw, log_smooth = (raw, smooth) if offset is None else (np.log(raw + offset), np.log(smooth + offset))
     fall = float(log_smooth[0] - log_smooth[minimum])
     steps = np.diff(log_raw[max(0, minimum - 20) : minimum + 1])
     noise = 1.4826 * float(np.median(np.abs(steps))) / math.sqrt(2.0) if len(steps) > 2 else 0.0
     if fall <= noise:
-        raise ValueError(
+        raise NoSuggestionError(
             f"suggest: method {method!r} found no clear decrease of the loss: it fell by {fall:.3g} "
             f"(log scale) against step-to-step noise of {noise:.3g}. The batches may be too small "
             "or too few to see the trend: raise num_steps or the batch size, or pass a val_loader."
         )
-    return CurveReading(
-        lrs=lrs,
-        smooth=smooth,
-        minimum=minimum,
-        noise=noise,
-        momentum=_info_number(result, "momentum", 0.0, 1.0) or 0.0,
-        batch_size=_info_int(result, "batch_size"),
-        adaptive=result.info.get("optimizer") in _ADAPTIVE,
-    )
+    return rates, smooth, minimum
 
 
-def _auto(result: RangeTestResult) -> float:
+def auto(
+    lrs: npt.ArrayLike,
+    losses: npt.ArrayLike,
+    *,
+    num_steps: int | None = None,
+    optimizer: str | None = None,
+    momentum: float = 0.0,
+    batch_size: int | None = None,
+) -> float:
     """lrscout's default rule: the end of the fall, with a margin.
 
     .. math:: \\eta = \\frac{\\eta_{\\min}}{m \\cdot 10^{0.3 \\beta}\\,(1 + 2 / B)}
 
     ``eta_min`` is the learning rate at the minimum of the smoothed loss
-    (:func:`zero_lag_smooth`, ``sigma`` = 4 % of ``num_steps``): past it a
-    step does more harm than good to a model that has barely trained.
-    Training for longer at one rate needs a margin below it (the loss
-    surface sharpens as training goes on): ``m = 3``. Optimizers that divide
-    by a running RMS of the gradient (Adam and its kin, RMSprop;
-    ``result.info["optimizer"]``) get ``m = 6``: as training goes on the
-    gradients shrink, the RMS follows them down and the same rate takes
-    larger steps than the test saw. Heavy-ball momentum ``beta``
-    (``result.info["momentum"]``) widens the margin: the ramp outruns the
-    momentum buffer, so the test sees the instability late. Small batches
-    ``B`` (``result.info["batch_size"]``) widen it too, as McCandlish et
-    al.'s optimal step ``eta_max / (1 + B_noise / B)`` with a small noise
-    scale ``B_noise = 2``: a third for stochastic GD, nothing to speak of at 32.
+    (:func:`read_curve`): past it a step does more harm than good to a model
+    that has barely trained. Training for longer at one rate needs a margin
+    below it (the loss surface sharpens as training goes on): ``m = 3``.
+    Optimizers that divide by a running RMS of the gradient (``optimizer``
+    names Adam and its kin, or RMSprop) get ``m = 6``: as training goes on
+    the gradients shrink, the RMS follows them down and the same rate takes
+    larger steps than the test saw. Heavy-ball ``momentum`` widens the
+    margin: the ramp outruns the momentum buffer, so the test sees the
+    instability late. Small batches widen it too, as McCandlish et al.'s
+    optimal step ``eta_max / (1 + B_noise / B)`` with a small noise scale
+    ``B_noise = 2``: a third for stochastic GD, nothing to speak of at 32.
+
+    Args:
+        lrs: Learning rate of each step.
+        losses: Raw loss of each step.
+        num_steps: Planned steps of the test (sets the smoothing width);
+            ``None`` is ``len(lrs)``.
+        optimizer: The optimizer's class name (``"SGD"``, ``"Adam"``, ...).
+        momentum: Heavy-ball momentum in [0, 1).
+        batch_size: Samples per step; ``None`` is the whole set.
+
+    Returns:
+        The learning rate.
+
+    Raises:
+        NoSuggestionError: When the curve cannot support it (see
+            :func:`read_curve`) or the answer lies below the tested range.
+
+    Example:
+        >>> lrs = np.geomspace(1e-4, 10.0, 50)
+        >>> losses = 1.0 / (1.0 + 50.0 * lrs) + np.where(lrs > 1.0, lrs - 1.0, 0.0) ** 2
+        >>> round(auto(lrs, losses), 3), round(auto(lrs, losses, optimizer="Adam"), 3)
+        (0.199, 0.099)
     """
-    reading = read_curve(result, "auto")
-    batch = 1.0 + _AUTO_NOISE_BATCH / reading.batch_size if reading.batch_size else 1.0
-    base = _AUTO_ADAPTIVE_MARGIN if reading.adaptive else _AUTO_MARGIN
-    margin = base * math.pow(10.0, _AUTO_MOMENTUM * reading.momentum) * batch
-    lr = float(reading.lrs[reading.minimum]) / margin
-    if lr < result.lrs[0]:
-        raise ValueError(
-            f"suggest: method 'auto' gives lr={lr:.3g}, below the tested start_lr={result.lrs[0]:.3g}. "
+    rates, _, minimum = read_curve(lrs, losses, num_steps=num_steps, method="auto")
+    batch = 1.0 + _AUTO_NOISE_BATCH / batch_size if batch_size else 1.0
+    base = _AUTO_ADAPTIVE_MARGIN if optimizer in _ADAPTIVE else _AUTO_MARGIN
+    margin = base * math.pow(10.0, _AUTO_MOMENTUM * momentum) * batch
+    lr = float(rates[minimum]) / margin
+    if lr < rates[0]:
+        raise NoSuggestionError(
+            f"suggest: method 'auto' gives lr={lr:.3g}, below the tested start_lr={rates[0]:.3g}. "
             "Rerun with a smaller start_lr."
         )
     return lr
 
 
-def lr_range(result: RangeTestResult) -> tuple[float, float]:
+def lr_range(lr: float) -> tuple[float, float]:
     """``(base_lr, max_lr) = (lr / 4, 2 lr)`` around the default suggestion ``lr``.
 
     A cyclic or one-cycle schedule spends only part of the run at its peak,
@@ -146,20 +143,7 @@ def lr_range(result: RangeTestResult) -> tuple[float, float]:
     suggestion, bases of a quarter to a twenty-fifth of the peak) this one
     trained best under ``OneCycleLR`` on the suite.
     """
-    lr = _auto(result)
     return lr / 4.0, lr * 2.0
-
-
-def _info_number(result: RangeTestResult, key: str, low: float, high: float) -> float | None:
-    value = result.info.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value < high:
-        return None
-    return float(value)
-
-
-def _info_int(result: RangeTestResult, key: str) -> int | None:
-    value = result.info.get(key)
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 def _log_offset(losses: np.ndarray) -> float | None:
@@ -211,79 +195,96 @@ def _gaussian(y: np.ndarray, sigma: float) -> np.ndarray:
     return smooth
 
 
-def _finite_prefix(result: RangeTestResult, method: str) -> tuple[np.ndarray, np.ndarray]:
-    """The learning rates and raw losses up to the first non-finite loss."""
-    finite = np.isfinite(result.losses)
+def _finite_prefix(lrs: npt.ArrayLike, losses: npt.ArrayLike, method: str) -> tuple[np.ndarray, np.ndarray]:
+    """The learning rates and losses up to the first non-finite loss."""
+    rates = np.asarray(lrs, dtype=np.float64)
+    values = np.asarray(losses, dtype=np.float64)
+    if rates.shape != values.shape or rates.ndim != 1:
+        raise NoSuggestionError(
+            f"suggest: lrs and losses must be 1-D arrays of one length; got shapes {rates.shape} "
+            f"and {values.shape}."
+        )
+    finite = np.isfinite(values)
     n = len(finite) if finite.all() else int(np.argmin(finite))
     if n < _MIN_POINTS:
-        raise ValueError(
+        raise NoSuggestionError(
             f"suggest: method {method!r} needs at least {_MIN_POINTS} finite losses; the test recorded "
-            f"{n} (stop_reason={result.stop_reason!r}). Lower start_lr or raise num_steps so that "
-            "the loss is seen falling before it diverges."
+            f"{n}. Lower start_lr or raise num_steps so that the loss is seen falling before it diverges."
         )
-    return result.lrs[:n], result.losses[:n]
+    return rates[:n], values[:n]
 
 
-def _descent_end(smooth: np.ndarray, result: RangeTestResult, method: str) -> int:
+def _descent_end(lrs: np.ndarray, smooth: np.ndarray, method: str) -> int:
     """Index of the curve's minimum; raise when the loss never decreased."""
     stop = int(np.argmin(smooth))
     if stop < 2 or smooth[stop] >= smooth[0]:
-        raise _no_descent(result, len(smooth), method)
+        raise _no_descent(lrs, method)
     return stop
 
 
-def _no_descent(result: RangeTestResult, n: int, method: str) -> ValueError:
-    return ValueError(
-        f"suggest: method {method!r} found no decrease of the loss between lr={result.lrs[0]:.3g} and "
-        f"lr={result.lrs[n - 1]:.3g}. Try a smaller start_lr (the loss may already be "
+def _no_descent(lrs: np.ndarray, method: str) -> NoSuggestionError:
+    return NoSuggestionError(
+        f"suggest: method {method!r} found no decrease of the loss between lr={lrs[0]:.3g} and "
+        f"lr={lrs[-1]:.3g}. Try a smaller start_lr (the loss may already be "
         "diverging at the start), more num_steps, or check that the model trains at all."
     )
 
 
-def _steepest(result: RangeTestResult) -> float:
-    """Steepest fall of the stored (EMA) smoothed loss against ``log(lr)``.
+def steepest(lrs: npt.ArrayLike, smoothed: npt.ArrayLike) -> float:
+    """Steepest fall of the (EMA) smoothed loss against ``log(lr)``.
 
     The first tenth and the last twentieth of the points are skipped, as
     edge effects there are not the curve's shape.
+
+    Example:
+        >>> lrs = np.geomspace(1e-4, 1.0, 20)
+        >>> float(steepest(lrs, np.tanh(-np.log10(lrs) - 2.0) + 1.5)) == float(lrs[10])
+        True
     """
-    lrs, _ = _finite_prefix(result, "steepest")
-    smooth = result.smoothed_losses[: len(lrs)]
-    start = len(lrs) // 10
-    end = len(lrs) - max(1, len(lrs) // 20)
+    rates, smooth = _finite_prefix(lrs, smoothed, "steepest")
+    start = len(rates) // 10
+    end = len(rates) - max(1, len(rates) // 20)
     if end - start < 3:
-        raise ValueError(
+        raise NoSuggestionError(
             f"suggest: method 'steepest' needs more points after skipping the ends; the test recorded "
-            f"{len(lrs)}. Raise num_steps or lower start_lr."
+            f"{len(rates)}. Raise num_steps or lower start_lr."
         )
-    slope = np.gradient(smooth, np.log(lrs))[start:end]
+    slope = np.gradient(smooth, np.log(rates))[start:end]
     best = int(np.argmin(slope))
     if slope[best] >= 0:
-        raise _no_descent(result, len(lrs), "steepest")
-    return float(lrs[start + best])
+        raise _no_descent(rates, "steepest")
+    return float(rates[start + best])
 
 
-def _minimum(result: RangeTestResult) -> float:
-    """The learning rate of the lowest EMA-smoothed loss, divided by 10."""
-    lrs, _ = _finite_prefix(result, "minimum")
-    smooth = result.smoothed_losses[: len(lrs)]
-    _descent_end(smooth, result, "minimum")
-    lr = float(lrs[int(np.argmin(smooth))]) / 10.0
-    if lr < result.lrs[0]:
-        raise ValueError(
-            f"suggest: method 'minimum' gives lr={lr:.3g}, below the tested start_lr={result.lrs[0]:.3g}. "
+def minimum(lrs: npt.ArrayLike, smoothed: npt.ArrayLike) -> float:
+    """The learning rate of the lowest (EMA) smoothed loss, divided by 10.
+
+    Example:
+        >>> minimum([1e-3, 1e-2, 1e-1, 1.0, 10.0], [1.0, 0.8, 0.5, 0.4, 3.0])
+        0.1
+    """
+    rates, smooth = _finite_prefix(lrs, smoothed, "minimum")
+    _descent_end(rates, smooth, "minimum")
+    lr = float(rates[int(np.argmin(smooth))]) / 10.0
+    if lr < rates[0]:
+        raise NoSuggestionError(
+            f"suggest: method 'minimum' gives lr={lr:.3g}, below the tested start_lr={rates[0]:.3g}. "
             "Rerun with a start_lr at least 100 times smaller."
         )
     return lr
 
 
-def _valley(result: RangeTestResult) -> float:
-    """The middle (in ``log(lr)``) of the longest decreasing run of the EMA curve.
+def valley(lrs: npt.ArrayLike, smoothed: npt.ArrayLike) -> float:
+    """The middle (in ``log(lr)``) of the longest decreasing run of the (EMA) smoothed loss.
 
     The run is the longest strictly decreasing subsequence of the smoothed
     loss (fastai's "valley" idea); it ignores short bumps along the way.
+
+    Example:
+        >>> valley([1e-4, 1e-3, 1e-2, 1e-1, 1.0], [1.0, 0.9, 0.5, 0.4, 2.0])
+        0.001
     """
-    lrs, _ = _finite_prefix(result, "valley")
-    smooth = result.smoothed_losses[: len(lrs)]
+    rates, smooth = _finite_prefix(lrs, smoothed, "valley")
     n = len(smooth)
     length = np.ones(n, dtype=np.int64)
     first = np.arange(n)
@@ -295,10 +296,21 @@ def _valley(result: RangeTestResult) -> float:
             first[i] = first[j]
     end = int(np.argmax(length))
     if length[end] < 3:
-        raise _no_descent(result, n, "valley")
-    middle = math.sqrt(lrs[first[end]] * lrs[end])
-    return float(lrs[_nearest_index(lrs, middle)])
+        raise _no_descent(rates, "valley")
+    middle = math.sqrt(rates[first[end]] * rates[end])
+    return float(rates[nearest_index(rates, middle)])
 
 
-def _nearest_index(lrs: np.ndarray, lr: float) -> int:
-    return int(np.argmin(np.abs(np.log(lrs) - math.log(lr))))
+def nearest_index(lrs: npt.ArrayLike, lr: float) -> int:
+    """Index of the learning rate nearest to ``lr`` on a log scale."""
+    return int(np.argmin(np.abs(np.log(np.asarray(lrs, dtype=np.float64)) - math.log(lr))))
+
+
+#: The rules that read the stored (EMA) smoothed curve, by name.
+SMOOTHED_RULES: dict[str, Callable[[npt.ArrayLike, npt.ArrayLike], float]] = {
+    "valley": valley,
+    "steepest": steepest,
+    "minimum": minimum,
+}
+#: Every method ``RangeTestResult.suggest`` knows.
+METHODS = ("auto", *SMOOTHED_RULES)

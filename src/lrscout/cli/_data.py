@@ -9,19 +9,59 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._errors import InvalidArgumentError
+from .._validation import check_option, fail
 
 DATASETS = ("digits", "breast-cancer", "diabetes")
 
 
+TASKS = ("classification", "regression")
+
+
 @dataclass(frozen=True)
 class Dataset:
-    """Standardised features and targets ready for training."""
+    """Features and targets ready for training, checked here once for every framework.
+
+    Attributes:
+        name: What to call the data in reports.
+        X: ``(n_samples, n_features)`` finite ``float64`` features.
+        y: ``(n_samples,)``: ``int64`` labels ``0..K-1`` (``K >= 2``, each
+            present) for classification, finite floats for regression.
+        task: ``"classification"`` or ``"regression"``.
+        class_names: The original label of each class, for classification.
+    """
 
     name: str
     X: np.ndarray
     y: np.ndarray
-    task: str  # "classification" (y: int labels 0..K-1) or "regression" (y: float)
+    task: str
     class_names: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        where = "Dataset"
+        check_option(self.task, "task", TASKS, where=where)
+        X, y = np.asarray(self.X), np.asarray(self.y)
+        if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
+            fail(where, "X", "a 2-D array with at least one row and column", f"shape {X.shape}")
+        if not np.issubdtype(X.dtype, np.floating) or not np.all(np.isfinite(X)):
+            fail(where, "X", "finite floats", f"dtype {X.dtype}", "Drop or impute missing values first.")
+        if y.shape != (X.shape[0],):
+            fail(where, "y", f"of shape ({X.shape[0]},), one target per row of X", f"shape {y.shape}")
+        if self.task == "regression":
+            if not np.issubdtype(y.dtype, np.floating) or not np.all(np.isfinite(y)):
+                fail(where, "y", "finite floats for regression", f"dtype {y.dtype}")
+            return
+        if not np.issubdtype(y.dtype, np.integer) or len(y) == 0 or y.min() < 0:
+            fail(where, "y", "integer class labels 0..K-1 for classification", f"dtype {y.dtype}")
+        present = np.unique(y)
+        if len(present) < 2 or not np.array_equal(present, np.arange(len(present))):
+            fail(where, "y", "labels 0..K-1 with K >= 2, each present", present.tolist()[:10])
+        if self.class_names and len(self.class_names) != len(present):
+            fail(where, "class_names", f"one name per class ({len(present)})", self.class_names)
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes (0 for regression)."""
+        return int(self.y.max()) + 1 if self.task == "classification" else 0
 
     def describe(self) -> str:
         n, d = self.X.shape

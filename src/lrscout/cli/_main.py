@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from .._batching import gd_variant, steps_per_epoch
+from .._errors import InvalidArgumentError, NoSuggestionError
 from .._result import STOP_REASONS, RangeTestResult
+from .._version import __version__
 from ._data import DATASETS, Dataset, load_csv, load_dataset
+from ._find_lr import FindLRSettings, describe_model, load_runner
 
 
 class UsageError(Exception):
@@ -206,8 +211,6 @@ def _build_parser() -> _Parser:
 
 
 def _version() -> str:
-    from .. import __version__
-
     return __version__
 
 
@@ -225,15 +228,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "noise-scale":
             return _noise_scale(args, data)
         return _compare_variants(args, data)
-    except UsageError as error:
-        print(f"lrscout: error: {error}", file=sys.stderr)
-        return 2
-    except (ValueError, TypeError, ImportError) as error:
-        print(f"lrscout: error: {error}", file=sys.stderr)
+    except (UsageError, InvalidArgumentError, NoSuggestionError, OSError) as error:
+        # Only the user's mistakes and what the system refused become one line;
+        # anything else is a bug in lrscout and keeps its traceback.
+        print(f"lrscout: error: {_one_line(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("lrscout: interrupted", file=sys.stderr)
         return 130
+
+
+def _one_line(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.filename is not None and error.strerror:
+        return f"{error.filename}: {error.strerror}"
+    return " ".join(str(error).split())
 
 
 def _load_data(args: argparse.Namespace) -> Dataset:
@@ -264,18 +272,10 @@ def _find_lr(args: argparse.Namespace, data: Dataset) -> int:
         raise UsageError("--model mlp needs --framework pytorch or keras; numpy trains linear models")
     if args.num_steps < 2:
         raise UsageError(f"--num-steps must be at least 2; got {args.num_steps}")
-    n = len(data.X)
-    batch = args.batch_size
-    variant = gd_variant(batch, n)
-    print(
-        f"lrscout find-lr: {data.describe()}, features standardised\n"
-        f"model: {model} ({args.framework}), {variant} gradient descent, batch size "
-        f"{'full' if batch is None else batch}, {steps_per_epoch(n, batch)} steps per epoch"
-    )
-    settings: dict[str, Any] = dict(
-        task=data.task,
+    settings = FindLRSettings(
         model=model,
-        batch_size=batch,
+        batch_size=args.batch_size,
+        momentum=args.momentum,
         start_lr=args.start_lr,
         end_lr=args.end_lr,
         num_steps=args.num_steps,
@@ -283,9 +283,22 @@ def _find_lr(args: argparse.Namespace, data: Dataset) -> int:
         seed=args.seed,
         progress=not args.quiet,
     )
-    if args.momentum is not None:
-        settings["momentum"] = args.momentum
-    result = _run_framework(args.framework, data, settings)
+    n = len(data.X)
+    batch = args.batch_size
+    variant = gd_variant(batch, n)
+    print(
+        f"lrscout find-lr: {data.describe()}, features standardised\n"
+        f"model: {describe_model(args.framework, settings)}, {variant} gradient descent, batch size "
+        f"{'full' if batch is None else batch}, {steps_per_epoch(n, batch)} steps per epoch"
+    )
+    if args.framework == "keras":
+        _choose_keras_backend()
+    try:
+        run_find_lr = load_runner(args.framework)
+    except ImportError as error:
+        # The framework (or its extra) is not installed: say which, in one line.
+        raise UsageError(f"--framework {args.framework}: {error}") from None
+    result = run_find_lr(data, settings)
     _report(result)
     if args.json:
         result.to_json(args.json)
@@ -297,45 +310,12 @@ def _find_lr(args: argparse.Namespace, data: Dataset) -> int:
     return 0
 
 
-def _run_framework(framework: str, data: Dataset, settings: dict[str, Any]) -> RangeTestResult:
-    if framework == "numpy":
-        from ..models import LinearRegressor, SoftmaxClassifier, find_lr
-
-        estimator = SoftmaxClassifier if data.task == "classification" else LinearRegressor
-        model = estimator(
-            batch_size=settings["batch_size"],
-            momentum=settings.get("momentum", 0.0),
-            random_state=settings["seed"],
-        )
-        return find_lr(
-            model,
-            data.X,
-            data.y,
-            start_lr=settings["start_lr"],
-            end_lr=settings["end_lr"],
-            num_steps=settings["num_steps"],
-            mode=settings["mode"],
-            progress=settings["progress"],
-        )
-    if framework == "pytorch":
-        from ..pytorch import _cli as torch_cli
-
-        return torch_cli.run_find_lr(data.X, data.y, **settings)
-    _choose_keras_backend()
-    from ..keras import _cli as keras_cli
-
-    return keras_cli.run_find_lr(data.X, data.y, **settings)
-
-
 def _choose_keras_backend() -> None:
     """Let Keras run on an installed backend when KERAS_BACKEND is not set.
 
     Keras defaults to tensorflow, which lrscout does not need; a command-line
     user who has torch or jax installed should not have to know that.
     """
-    import importlib.util
-    import os
-
     if "KERAS_BACKEND" in os.environ or "keras" in sys.modules:
         return
     for name in ("tensorflow", "torch", "jax"):
@@ -353,7 +333,7 @@ def _report(result: RangeTestResult) -> None:
     try:
         chosen = result.suggestion
         base, peak = result.lr_range()
-    except ValueError as error:
+    except NoSuggestionError as error:
         print(f"no suggestion: {error}")
         return
     print(
@@ -364,7 +344,7 @@ def _report(result: RangeTestResult) -> None:
     for method in ("valley", "steepest", "minimum"):
         try:
             others.append(f"{method} {result.suggest(method).lr:.3g}")
-        except ValueError:
+        except NoSuggestionError:
             others.append(f"{method} n/a")
     print(f"other rules: {', '.join(others)}")
 
