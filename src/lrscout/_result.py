@@ -16,6 +16,7 @@ from ._errors import InvalidArgumentError
 from ._jsonio import check_header, decode_floats, encode_float, read_json, write_json
 from ._suggest import METHODS, SMOOTHED_RULES, auto, lr_range, nearest_index
 from ._validation import check_option
+from .plotting import plot_lr_schedule, plot_range_test
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -243,14 +244,10 @@ class RangeTestResult:
         Returns:
             The matplotlib ``Axes``.
         """
-        from .plotting import plot_range_test
-
         return plot_range_test(self, ax=ax, path=path, **kwargs)
 
     def plot_lr(self, ax: Axes | None = None, path: str | os.PathLike[str] | None = None) -> Axes:
         """Plot learning rate against step (log y for the exponential ramp)."""
-        from .plotting import plot_lr_schedule
-
         return plot_lr_schedule(self, ax=ax, path=path)
 
     # Files -----------------------------------------------------------------

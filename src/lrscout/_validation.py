@@ -108,3 +108,8 @@ def check_batch_size(value: Any, *, where: str, name: str = "batch_size") -> int
 def check_callable(value: Any, name: str, *, where: str) -> None:
     if not callable(value):
         fail(where, name, "callable", value, "")
+
+
+def number_text(x: float) -> str:
+    """A number for people: 3 significant digits, but no exponent for counts in the thousands."""
+    return f"{x:.0f}" if math.isfinite(x) and 1e3 <= abs(x) < 1e7 else f"{x:.3g}"

@@ -1,19 +1,106 @@
-"""Matplotlib drawings of lrscout results."""
+"""Matplotlib drawings of lrscout results.
+
+This layer sits below the results it draws: it imports none of them (the
+results call it from their ``plot`` methods), and reads what it needs from
+the object it is handed, described here by small protocols.
+"""
 
 from __future__ import annotations
 
+import math
 import os
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
-from .._errors import InvalidArgumentError
+import numpy as np
+
+from .._errors import InvalidArgumentError, NoSuggestionError
+from .._suggest import zero_lag_smooth
+from .._validation import number_text
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     from matplotlib.axes import Axes
 
-    from .._result import RangeTestResult
-    from ..models._compare import VariantComparison
+
+class _Suggestion(Protocol):
+    @property
+    def lr(self) -> float: ...
+    @property
+    def index(self) -> int: ...
+
+
+class RangeTestLike(Protocol):
+    """What :func:`plot_range_test` reads of a :class:`lrscout.RangeTestResult`."""
+
+    @property
+    def lrs(self) -> np.ndarray: ...
+    @property
+    def losses(self) -> np.ndarray: ...
+    @property
+    def smoothed_losses(self) -> np.ndarray: ...
+    @property
+    def stop_reason(self) -> str: ...
+    @property
+    def mode(self) -> str: ...
+    @property
+    def start_lr(self) -> float: ...
+    @property
+    def end_lr(self) -> float: ...
+
+    def __len__(self) -> int: ...
+    def lr_range(self) -> tuple[float, float]: ...
+    @property
+    def suggestion(self) -> _Suggestion: ...
+
+
+class NoiseScaleLike(Protocol):
+    """What :func:`plot_noise_scale` reads of a :class:`lrscout.NoiseScaleResult`."""
+
+    @property
+    def b_simple(self) -> float: ...
+    @property
+    def interval(self) -> tuple[float, float]: ...
+    @property
+    def confidence(self) -> float: ...
+    @property
+    def method(self) -> str: ...
+    @property
+    def n_samples(self) -> int | None: ...
+
+    @property
+    def history(self) -> np.ndarray: ...
+    @property
+    def suggested_batch_size(self) -> int | None: ...
+
+
+class _VariantRunLike(Protocol):
+    @property
+    def label(self) -> str: ...
+    @property
+    def initial_loss(self) -> float: ...
+    @property
+    def epoch_losses(self) -> np.ndarray: ...
+    @property
+    def epoch_times(self) -> np.ndarray: ...
+    @property
+    def loss_history(self) -> np.ndarray: ...
+    @property
+    def steps_per_epoch(self) -> int: ...
+
+    @property
+    def n_updates(self) -> int: ...
+    @property
+    def final_loss(self) -> float: ...
+
+
+class VariantComparisonLike(Protocol):
+    """What :func:`plot_variants` reads of a :class:`lrscout.VariantComparison`."""
+
+    @property
+    def epochs(self) -> int: ...
+
+    @property
+    def runs(self) -> Sequence[_VariantRunLike]: ...
 
 
 def require_matplotlib() -> Any:
@@ -41,7 +128,7 @@ def _save(ax: Axes, path: str | os.PathLike[str] | None) -> None:
 
 
 def plot_range_test(
-    result: RangeTestResult,
+    result: RangeTestLike,
     *,
     ax: Axes | None = None,
     path: str | os.PathLike[str] | None = None,
@@ -55,10 +142,6 @@ def plot_range_test(
     as a shaded band, when the curve allows them (a curve too short for a
     suggestion is still drawn, with a note in the legend).
     """
-    import numpy as np
-
-    from .._suggest import zero_lag_smooth
-
     ax = _new_axes(ax)
     finite = np.isfinite(result.losses)
     n = len(finite) if finite.all() else int(np.argmin(finite))
@@ -82,7 +165,7 @@ def plot_range_test(
                 chosen = result.suggestion
                 ax.axvline(chosen.lr, color="C3", linestyle="--", label=f"suggested lr {chosen.lr:.3g}")
                 ax.plot([chosen.lr], [curve[min(chosen.index, n - 1)]], "o", color="C3")
-        except ValueError as error:
+        except NoSuggestionError as error:
             ax.plot([], [], " ", label=f"no suggestion: {str(error).split('.')[0]}")
     ax.set_xscale("log")
     if n > 1:
@@ -102,11 +185,9 @@ def plot_range_test(
 
 
 def plot_lr_schedule(
-    result: RangeTestResult, *, ax: Axes | None = None, path: str | os.PathLike[str] | None = None
+    result: RangeTestLike, *, ax: Axes | None = None, path: str | os.PathLike[str] | None = None
 ) -> Axes:
     """Learning rate against step; log y for the exponential ramp."""
-    import numpy as np
-
     ax = _new_axes(ax)
     ax.plot(np.arange(1, len(result) + 1), result.lrs, color="C0")
     if result.mode == "exponential":
@@ -119,15 +200,59 @@ def plot_lr_schedule(
     return ax
 
 
+def plot_noise_scale(
+    result: NoiseScaleLike,
+    *,
+    ax: Axes | None = None,
+    path: str | os.PathLike[str] | None = None,
+    reference: float | None = None,
+    reference_label: str = "reference",
+    title: str | None = None,
+) -> Axes:
+    """The running estimate of ``b_simple`` against the big batches measured.
+
+    The final confidence interval is a band, the suggested batch size a
+    dashed line; ``reference`` (e.g. the exact value) a dotted one. For the
+    exact method only the lines are drawn.
+    """
+    ax = _new_axes(ax)
+    history = result.history
+    x = np.arange(1, len(history) + 1)
+    shown = np.isfinite(history) & (history > 0)
+    if len(history):
+        ax.plot(x[shown], history[shown], color="C0", linewidth=1.5, label="running estimate")
+        low, high = result.interval
+        if np.isfinite(low) and np.isfinite(high) and high > 0:
+            interval = f"{result.confidence:.0%} interval {number_text(low)} .. {number_text(high)}"
+            ax.axhspan(max(low, 1e-12), high, color="C0", alpha=0.15, label=interval)
+    if math.isfinite(result.b_simple) and result.b_simple > 0:
+        label = f"B_simple {number_text(result.b_simple)}"
+        ax.axhline(result.b_simple, color="C0", linewidth=0.8, label=label)
+    suggested = result.suggested_batch_size
+    if suggested is None and result.n_samples is not None:
+        suggested = result.n_samples
+    if suggested is not None:
+        ax.axhline(suggested, color="C3", linestyle="--", label=f"suggested batch size {suggested}")
+    if reference is not None:
+        label = f"{reference_label} {number_text(reference)}"
+        ax.axhline(reference, color="k", linestyle=":", label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel("big batches measured")
+    ax.set_ylabel("gradient noise scale B_simple (samples)")
+    ax.set_title(title or f"Gradient noise scale ({result.method})")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="best", fontsize="small")
+    _save(ax, path)
+    return ax
+
+
 def plot_variants(
-    comparison: VariantComparison,
+    comparison: VariantComparisonLike,
     *,
     path: str | os.PathLike[str] | None = None,
     axes: Sequence[Axes] | None = None,
 ) -> list[Axes]:
     """Loss per epoch, per update (log x) and per second for each variant."""
-    import numpy as np
-
     if axes is None:
         plt = require_matplotlib()
         _, grid = plt.subplots(1, 3, figsize=(15, 4.5), layout="constrained")
