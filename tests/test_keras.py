@@ -468,6 +468,31 @@ def test_find_lr_restores_after_keyboard_interrupt(digits):
     _assert_same_state(before, _state_of(model))
 
 
+@pytest.mark.parametrize("interrupt", [False, True], ids=["returns", "interrupted"])
+def test_find_lr_keeps_the_training_history(digits, interrupt):
+    X, y = digits
+    model = _classifier(keras.optimizers.SGD())
+    model.fit(X[:64], y[:64], batch_size=32, epochs=2, verbose=0)
+    history = model.history
+    recorded = {key: list(values) for key, values in history.history.items()}
+    assert len(recorded["loss"]) == 2
+    if interrupt:
+        with pytest.raises(KeyboardInterrupt):
+            find_lr(model, _Digits(X[:90], y[:90], 30, interrupt_at=5), num_steps=20)
+    else:
+        find_lr(model, X[:100], y[:100], num_steps=6, stop_on_divergence=False)
+    assert model.history is history
+    assert history.history == recorded
+
+
+def test_find_lr_gives_no_history_to_a_model_never_fitted(digits):
+    X, y = digits
+    model = _classifier(keras.optimizers.SGD())
+    assert not hasattr(model, "history")
+    find_lr(model, X[:64], y[:64], num_steps=4, stop_on_divergence=False)
+    assert not hasattr(model, "history")
+
+
 # Argument checks ------------------------------------------------------------------
 
 

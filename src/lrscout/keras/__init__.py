@@ -4,8 +4,8 @@ Needs Keras 3 with any backend (``pip install 'lrscout[keras]'``); importing
 this package without it raises ``ImportError`` saying so.
 """
 
+from ._find_lr import LRFinder as LRFinder
 from ._find_lr import find_lr as find_lr
-from ._finder import LRFinder as LRFinder
 from ._one_cycle import OneCycle as OneCycle
 
 __all__ = ["LRFinder", "OneCycle", "find_lr"]

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._keras import keras
-from ._state import copy_value
+from ._snapshot import copy_value
 
 
 class BatchLogs:

@@ -6,11 +6,12 @@ import math
 from typing import Any
 
 from .._result import RangeTestResult
-from .._schedules import one_cycle
-from .._validation import check_float, fail
+from .._schedules import Phase, one_cycle_phases
+from .._validation import check_float, check_option, fail
 from ._keras import keras
 
 ops = keras.ops
+_WHERE = "OneCycle"
 
 
 @keras.saving.register_keras_serializable(package="lrscout")
@@ -69,39 +70,26 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):  # type: ignore
         name: str = "OneCycle",
     ) -> None:
         super().__init__()
-        # The core factory checks every argument, with one message format.
-        one_cycle(
+        # The core's phase table, checked there with the core's rules and messages.
+        self._phases: list[Phase] = one_cycle_phases(
             max_lr,
             total_steps,
             pct_start=pct_start,
             div_factor=div_factor,
             final_div_factor=final_div_factor,
-            anneal_strategy=anneal_strategy,
             three_phase=three_phase,
+            where=_WHERE,
+        )
+        self.anneal_strategy = check_option(
+            anneal_strategy, "anneal_strategy", ("cos", "linear"), where=_WHERE
         )
         self.max_lr = float(max_lr)
         self.total_steps = int(total_steps)
         self.pct_start = float(pct_start)
         self.div_factor = float(div_factor)
         self.final_div_factor = float(final_div_factor)
-        self.anneal_strategy = str(anneal_strategy)
         self.three_phase = bool(three_phase)
         self.name = name
-        initial = self.max_lr / self.div_factor
-        minimum = initial / self.final_div_factor
-        n = self.total_steps
-        pct = self.pct_start
-        if self.three_phase:
-            ends = [pct * n - 1, 2 * pct * n - 2, n - 1.0]
-            values = [initial, self.max_lr, initial, minimum]
-        else:
-            ends = [pct * n - 1, n - 1.0]
-            values = [initial, self.max_lr, minimum]
-        starts = [0.0, *ends[:-1]]
-        self._phases = [
-            (start, end, values[i], values[i + 1])
-            for i, (start, end) in enumerate(zip(starts, ends, strict=True))
-        ]
 
     @classmethod
     def from_result(
@@ -125,20 +113,11 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):  # type: ignore
         Returns:
             The schedule.
         """
-        where = "OneCycle.from_result"
+        where = f"{_WHERE}.from_result"
         for name in ("max_lr", "div_factor"):
             if name in kwargs:
                 fail(where, name, "left out: the range sets it", kwargs[name], "")
-        given: Any = result
-        if isinstance(given, RangeTestResult):
-            base, peak = given.lr_range()
-        elif isinstance(given, (tuple, list)) and len(given) == 2:
-            base = check_float(given[0], "base_lr", where=where, positive=True)
-            peak = check_float(given[1], "max_lr", where=where, positive=True)
-            if peak < base:
-                fail(where, "max_lr", f">= base_lr ({base!r})", peak, "")
-        else:
-            fail(where, "result", "a RangeTestResult or a (base_lr, max_lr) pair", result, "")
+        base, peak = _lr_pair(result, where, name="result")
         return cls(peak, total_steps, div_factor=peak / base, **kwargs)
 
     def __call__(self, step: Any) -> Any:
@@ -146,9 +125,11 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):  # type: ignore
         out = None
         # The last phase first, then earlier phases take over where t <= their end,
         # so each step gets the first phase whose end it has not passed.
-        for index in reversed(range(len(self._phases))):
-            start, end, a, b = self._phases[index]
-            value = self._anneal(a, b, (t - start) / (end - start), (end - t) / (end - start))
+        for phase in reversed(self._phases):
+            start, end = phase.start, phase.end
+            value = self._anneal(
+                phase.start_lr, phase.end_lr, (t - start) / (end - start), (end - t) / (end - start)
+            )
             out = value if out is None else ops.where(t <= end, value, out)
         return out
 
@@ -179,3 +160,30 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):  # type: ignore
             "three_phase": self.three_phase,
             "name": self.name,
         }
+
+
+def _lr_pair(lr_range: Any, where: str, *, name: str = "lr_range") -> tuple[float, float]:
+    """``(base_lr, max_lr)`` from a range-test result or a pair, checked.
+
+    Args:
+        lr_range: A :class:`lrscout.RangeTestResult` (its ``lr_range()``) or
+            a ``(base_lr, max_lr)`` pair with ``0 < base_lr <= max_lr``.
+        where: The public entry point, for messages.
+        name: The argument's name at that entry point, for messages.
+
+    Returns:
+        ``(base_lr, max_lr)`` as floats.
+
+    Raises:
+        InvalidArgumentError: On anything else; ``ValueError`` from
+            ``lr_range()`` when the curve gives no range.
+    """
+    if isinstance(lr_range, RangeTestResult):
+        return lr_range.lr_range()
+    if not isinstance(lr_range, (tuple, list)) or len(lr_range) != 2:
+        fail(where, name, "a RangeTestResult or a (base_lr, max_lr) pair", lr_range, "")
+    base = check_float(lr_range[0], "base_lr", where=where, positive=True)
+    peak = check_float(lr_range[1], "max_lr", where=where, positive=True)
+    if peak < base:
+        fail(where, "max_lr", f">= base_lr ({base!r})", peak, "")
+    return base, peak

@@ -95,11 +95,6 @@ class LearningRateDriver:
         self._optimizer._learning_rate = self.variable
         self._replaced = current
 
-    @property
-    def replaced_schedule(self) -> bool:
-        """Whether a schedule or callable was swapped out for the test."""
-        return self._replaced is not None
-
     def set(self, lr: float) -> None:
         """Make ``lr`` the learning rate of the next training step."""
         self.variable.assign(lr)
