@@ -51,6 +51,26 @@ def check_header(data: Any, where: str, fmt: str, version: int, what: str) -> Ma
     return data
 
 
+def json_copy(info: Any, *, where: str, name: str = "info") -> dict[str, Any]:
+    """A deep copy of the mapping ``info`` through JSON, refusing what JSON cannot hold.
+
+    Example:
+        >>> json_copy({"batch_size": 32, "ratios": (1.0, 0.5)}, where="f")
+        {'batch_size': 32, 'ratios': [1.0, 0.5]}
+    """
+    if info is None:
+        return {}
+    if not isinstance(info, Mapping):
+        raise InvalidArgumentError(f"{where}: {name} must be a mapping of JSON values; got {info!r}.")
+    try:
+        copied: dict[str, Any] = json.loads(json.dumps(dict(info), allow_nan=False))
+    except (TypeError, ValueError, RecursionError) as error:
+        raise InvalidArgumentError(
+            f"{where}: {name} must hold JSON values only; got {info!r} ({type(error).__name__}: {error})."
+        ) from None
+    return copied
+
+
 def write_json(path: str | os.PathLike[str], data: Mapping[str, Any]) -> None:
     with open(path, "w", encoding="utf-8") as handle:
         json.dump(data, handle, indent=1, allow_nan=False)

@@ -26,7 +26,6 @@ possible steps and twice the fewest possible samples) is close to it.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 from collections.abc import Mapping
@@ -39,7 +38,7 @@ import numpy.typing as npt
 
 from ._batching import as_generator, gd_variant
 from ._errors import InvalidArgumentError
-from ._jsonio import check_header, decode_float, encode_float, read_json, write_json
+from ._jsonio import check_header, decode_float, encode_float, json_copy, read_json, write_json
 from ._lr_scaling import LRAdvice, rescale_lr
 from ._result import RangeTestResult
 from ._validation import check_float, check_int, check_option, fail
@@ -154,12 +153,7 @@ class NoiseScaleResult:
         for name in ("interval", "grad_norm_sq_interval", "trace_cov_interval"):
             low, high = getattr(self, name)
             object.__setattr__(self, name, (float(low), float(high)))
-        try:
-            info = json.loads(json.dumps(dict(self.info), allow_nan=False))
-        except (TypeError, ValueError) as error:
-            raise InvalidArgumentError(
-                f"{where}: info must hold JSON values only; got {self.info!r} ({error})."
-            ) from None
+        info = json_copy(self.info, where=where)
         object.__setattr__(self, "info", MappingProxyType(info))
 
     def __eq__(self, other: object) -> bool:

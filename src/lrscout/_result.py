@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -13,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._errors import InvalidArgumentError
-from ._jsonio import check_header, decode_floats, encode_float, read_json, write_json
+from ._jsonio import check_header, decode_floats, encode_float, json_copy, read_json, write_json
 from ._suggest import METHODS, SMOOTHED_RULES, auto, lr_range, nearest_index
-from ._validation import check_option
+from ._validation import check_float, check_option, fail
 from .plotting import plot_lr_schedule, plot_range_test
 
 if TYPE_CHECKING:
@@ -119,12 +118,7 @@ class RangeTestResult:
                 f"{where}: stop_reason must be one of {', '.join(map(repr, STOP_REASONS))}; "
                 f"got {self.stop_reason!r}."
             )
-        try:
-            info = json.loads(json.dumps(dict(self.info), allow_nan=False))
-        except (TypeError, ValueError) as error:
-            raise InvalidArgumentError(
-                f"{where}: info must hold JSON values only; got {self.info!r} ({error})."
-            ) from None
+        info = json_copy(self.info, where=where)
         for name, array in arrays.items():
             object.__setattr__(self, name, array)
         object.__setattr__(self, "info", MappingProxyType(info))
@@ -329,3 +323,36 @@ class RangeTestResult:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def lr_pair(lr_range: Any, where: str, *, name: str = "lr_range") -> tuple[float, float]:
+    """``(base_lr, max_lr)`` from a range-test result or a pair, checked.
+
+    Every one-cycle helper takes its range through here.
+
+    Args:
+        lr_range: A :class:`RangeTestResult` (its ``lr_range()``) or a
+            ``(base_lr, max_lr)`` pair with ``0 < base_lr <= max_lr``.
+        where: The public entry point, for messages.
+        name: The argument's name at that entry point, for messages.
+
+    Returns:
+        ``(base_lr, max_lr)`` as floats.
+
+    Raises:
+        InvalidArgumentError: On anything else.
+        NoSuggestionError: From ``lr_range()`` when the curve gives no range.
+
+    Example:
+        >>> lr_pair((0.01, 0.1), "one_cycle_scheduler")
+        (0.01, 0.1)
+    """
+    if isinstance(lr_range, RangeTestResult):
+        return lr_range.lr_range()
+    if not isinstance(lr_range, (tuple, list)) or len(lr_range) != 2:
+        fail(where, name, "a RangeTestResult or a (base_lr, max_lr) pair", lr_range)
+    base = check_float(lr_range[0], "base_lr", where=where, positive=True)
+    peak = check_float(lr_range[1], "max_lr", where=where, positive=True)
+    if peak < base:
+        fail(where, "max_lr", f">= base_lr ({base!r})", peak)
+    return base, peak

@@ -6,7 +6,6 @@ runs that ``fit`` itself and leaves the model as it was in every case.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._engine import RangeTestState, _progress_bar
 from .._errors import InvalidArgumentError
+from .._jsonio import json_copy
 from .._result import RangeTestResult, Suggestion
 from .._validation import check_batch_size, check_bool, check_float, check_int
 from ..plotting._plots import require_matplotlib
@@ -28,21 +28,6 @@ _FINDER = "LRFinder"
 _FIND_LR = "find_lr"
 # model.history before the test, when the model has none yet (a model never fitted).
 _NO_HISTORY = object()
-
-
-def _check_info(info: Mapping[str, Any] | None, *, where: str) -> dict[str, Any]:
-    """``info`` as a dict, checked now that it will fit in the result's JSON."""
-    if info is None:
-        return {}
-    if not isinstance(info, Mapping):
-        raise InvalidArgumentError(f"{where}: info must be a mapping of JSON values; got {info!r}.")
-    try:
-        json.dumps(dict(info), allow_nan=False)
-    except (TypeError, ValueError) as error:
-        raise InvalidArgumentError(
-            f"{where}: info must hold JSON values only; got {info!r} ({error})."
-        ) from None
-    return dict(info)
 
 
 class LRFinder(keras.callbacks.Callback):  # type: ignore[misc]
@@ -161,7 +146,7 @@ class LRFinder(keras.callbacks.Callback):  # type: ignore[misc]
         self.divergence_factor = probe.divergence_factor
         self.stop_on_divergence = probe.stop_on_divergence
         self.restore = check_bool(restore, "restore", where=_FINDER)
-        self._info = _check_info(info, where=_FINDER)
+        self._info = json_copy(info, where=_FINDER)
         self.history: dict[str, list[Any]] = {}
         self._state: RangeTestState | None = None
         self._snapshot: TrainingSnapshot | None = None
@@ -483,7 +468,7 @@ def find_lr(
     batch = check_batch_size(batch_size, where=_FIND_LR)
     shuffle = check_bool(shuffle, "shuffle", where=_FIND_LR)
     show = check_bool(progress, "progress", where=_FIND_LR)
-    extra = _check_info(info, where=_FIND_LR)
+    extra = json_copy(info, where=_FIND_LR)
 
     fit_kwargs: dict[str, Any] = {"verbose": 0, "shuffle": shuffle}
     if isinstance(x, keras.utils.PyDataset):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .._result import RangeTestResult
+from .._result import RangeTestResult, lr_pair
 from .._schedules import Phase, one_cycle_phases
-from .._validation import check_float, check_option, fail
+from .._validation import check_option, fail
 from ._keras import keras
 
 ops = keras.ops
@@ -117,7 +117,7 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):  # type: ignore
         for name in ("max_lr", "div_factor"):
             if name in kwargs:
                 fail(where, name, "left out: the range sets it", kwargs[name], "")
-        base, peak = _lr_pair(result, where, name="result")
+        base, peak = lr_pair(result, where, name="result")
         return cls(peak, total_steps, div_factor=peak / base, **kwargs)
 
     def __call__(self, step: Any) -> Any:
@@ -160,30 +160,3 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):  # type: ignore
             "three_phase": self.three_phase,
             "name": self.name,
         }
-
-
-def _lr_pair(lr_range: Any, where: str, *, name: str = "lr_range") -> tuple[float, float]:
-    """``(base_lr, max_lr)`` from a range-test result or a pair, checked.
-
-    Args:
-        lr_range: A :class:`lrscout.RangeTestResult` (its ``lr_range()``) or
-            a ``(base_lr, max_lr)`` pair with ``0 < base_lr <= max_lr``.
-        where: The public entry point, for messages.
-        name: The argument's name at that entry point, for messages.
-
-    Returns:
-        ``(base_lr, max_lr)`` as floats.
-
-    Raises:
-        InvalidArgumentError: On anything else; ``ValueError`` from
-            ``lr_range()`` when the curve gives no range.
-    """
-    if isinstance(lr_range, RangeTestResult):
-        return lr_range.lr_range()
-    if not isinstance(lr_range, (tuple, list)) or len(lr_range) != 2:
-        fail(where, name, "a RangeTestResult or a (base_lr, max_lr) pair", lr_range, "")
-    base = check_float(lr_range[0], "base_lr", where=where, positive=True)
-    peak = check_float(lr_range[1], "max_lr", where=where, positive=True)
-    if peak < base:
-        fail(where, "max_lr", f">= base_lr ({base!r})", peak, "")
-    return base, peak
