@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import shutil
+import tempfile
 from collections.abc import Mapping
-from typing import Any
+from typing import IO, Any, Union
 
 import numpy as np
 
@@ -71,14 +74,66 @@ def json_copy(info: Any, *, where: str, name: str = "info") -> dict[str, Any]:
     return copied
 
 
-def write_json(path: str | os.PathLike[str], data: Mapping[str, Any]) -> None:
-    with open(path, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=1, allow_nan=False)
-        handle.write("\n")
+PathOrFile = Union[str, "os.PathLike[str]", int, IO[str]]
+
+
+def write_text(target: PathOrFile, text: str, *, where: str) -> None:
+    """Write ``text`` to a path atomically, or to an open file or descriptor the caller keeps.
+
+    A path is written through a temporary file in the same folder, renamed
+    over the target only once everything is written: an error half way (a
+    full disk, an interrupt) leaves an existing file as it was. A file
+    descriptor (``int``) or an open text file is written in place and left
+    open: it belongs to the caller.
+    """
+    if isinstance(target, int) and not isinstance(target, bool):
+        with open(target, "w", encoding="utf-8", closefd=False) as handle:
+            handle.write(text)
+        return
+    if hasattr(target, "write"):
+        target.write(text)
+        return
+    if not isinstance(target, (str, os.PathLike)):
+        raise InvalidArgumentError(
+            f"{where}: path must be a path, an open text file or a file descriptor; got {target!r}."
+        )
+    path: Any = os.fspath(target)
+    if not isinstance(path, str) or not path:
+        raise InvalidArgumentError(f"{where}: path must be a non-empty text path; got {target!r}.")
+    folder = os.path.dirname(os.path.abspath(path))
+    handle_fd, temporary = tempfile.mkstemp(prefix=".lrscout-", suffix=".tmp", dir=folder)
+    try:
+        with open(handle_fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        if os.path.exists(path):
+            shutil.copymode(path, temporary)
+        else:
+            os.chmod(temporary, 0o666 & ~_umask())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_json(target: PathOrFile, data: Mapping[str, Any], *, where: str = "to_json") -> None:
+    """Serialise ``data`` fully first, then write it with :func:`write_text`."""
+    write_text(target, json.dumps(data, indent=1, allow_nan=False) + "\n", where=where)
 
 
 def read_json(path: str | os.PathLike[str], where: str) -> Any:
-    """Parse a JSON file; bare ``NaN`` / ``Infinity`` (not JSON) are refused."""
+    """Parse a JSON file; bare ``NaN`` / ``Infinity`` (not JSON) are refused.
+
+    Nesting deeper than Python's recursion limit and integers longer than
+    Python will parse are refused as not being an lrscout file, not raised
+    as ``RecursionError`` or an interpreter limit.
+    """
 
     def reject(constant: str) -> None:
         raise InvalidArgumentError(f"{where}: bare {constant} is not JSON; lrscout writes it as a string.")
@@ -86,5 +141,12 @@ def read_json(path: str | os.PathLike[str], where: str) -> Any:
     with open(path, encoding="utf-8") as handle:
         try:
             return json.load(handle, parse_constant=reject)
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise InvalidArgumentError(f"{where}: {os.fspath(path)!r} is not valid JSON ({error}).") from None
+        except InvalidArgumentError:
+            raise
+        except (ValueError, RecursionError) as error:
+            # JSONDecodeError and UnicodeDecodeError are ValueErrors, and so is
+            # Python's refusal of an integer with too many digits.
+            detail = "nested too deeply" if isinstance(error, RecursionError) else str(error)
+            raise InvalidArgumentError(
+                f"{where}: {os.fspath(path)!r} is not valid JSON ({detail})."
+            ) from None

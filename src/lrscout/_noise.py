@@ -38,7 +38,7 @@ import numpy.typing as npt
 
 from ._batching import as_generator, gd_variant
 from ._errors import InvalidArgumentError
-from ._jsonio import check_header, decode_float, encode_float, json_copy, read_json, write_json
+from ._jsonio import PathOrFile, check_header, decode_float, encode_float, json_copy, read_json, write_json
 from ._lr_scaling import LRAdvice, rescale_lr
 from ._result import RangeTestResult
 from ._validation import check_float, check_int, check_option, fail
@@ -325,9 +325,14 @@ class NoiseScaleResult:
         except KeyError as error:
             raise InvalidArgumentError(f"{where}: field {error.args[0]!r} is missing.") from None
 
-    def to_json(self, path: str | os.PathLike[str]) -> None:
-        """Write the result as JSON; :meth:`from_json` reads it back."""
-        write_json(path, self.to_dict())
+    def to_json(self, path: PathOrFile) -> None:
+        """Write the result as JSON; :meth:`from_json` reads it back.
+
+        Args:
+            path: A file path (written atomically), an open text file or a
+                file descriptor (written, left open).
+        """
+        write_json(path, self.to_dict(), where="NoiseScaleResult.to_json")
 
     @classmethod
     def from_json(cls, path: str | os.PathLike[str]) -> NoiseScaleResult:

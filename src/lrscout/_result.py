@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -12,9 +13,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._errors import InvalidArgumentError
-from ._jsonio import check_header, decode_floats, encode_float, json_copy, read_json, write_json
+from ._jsonio import (
+    PathOrFile,
+    check_header,
+    decode_floats,
+    encode_float,
+    json_copy,
+    read_json,
+    write_json,
+    write_text,
+)
+from ._schedules import RAMPS
 from ._suggest import METHODS, SMOOTHED_RULES, auto, lr_range, nearest_index
-from ._validation import check_float, check_option, fail
+from ._validation import check_float, check_int, check_option, fail
 from .plotting import plot_lr_schedule, plot_range_test
 
 if TYPE_CHECKING:
@@ -113,14 +124,36 @@ class RangeTestResult:
                 )
         if n and not (np.all(np.isfinite(arrays["lrs"])) and np.all(arrays["lrs"] > 0)):
             raise InvalidArgumentError(f"{where}: lrs must be positive and finite; got {arrays['lrs']!r}.")
-        if self.stop_reason not in STOP_REASONS:
+        if np.any(np.diff(arrays["lrs"]) <= 0):
+            raise InvalidArgumentError(f"{where}: lrs must be strictly increasing; got {arrays['lrs']!r}.")
+        settings: dict[str, Any] = {
+            "start_lr": check_float(self.start_lr, "start_lr", where=where, positive=True),
+            "end_lr": check_float(self.end_lr, "end_lr", where=where, positive=True),
+            "num_steps": check_int(
+                self.num_steps,
+                "num_steps",
+                where=where,
+                minimum=max(2, n),
+                fix="One entry per step that ran.",
+            ),
+            "mode": check_option(self.mode, "mode", RAMPS, where=where),
+            "smoothing": check_float(
+                self.smoothing, "smoothing", where=where, minimum=0.0, maximum=1.0, open_maximum=True
+            ),
+            "divergence_factor": check_float(
+                self.divergence_factor, "divergence_factor", where=where, minimum=1.0, open_minimum=True
+            ),
+        }
+        if settings["end_lr"] <= settings["start_lr"]:
+            fail(where, "end_lr", f"greater than start_lr ({settings['start_lr']!r})", self.end_lr)
+        if not isinstance(self.stop_reason, str) or self.stop_reason not in STOP_REASONS:
             raise InvalidArgumentError(
                 f"{where}: stop_reason must be one of {', '.join(map(repr, STOP_REASONS))}; "
                 f"got {self.stop_reason!r}."
             )
         info = json_copy(self.info, where=where)
-        for name, array in arrays.items():
-            object.__setattr__(self, name, array)
+        for name, value in {**arrays, **settings}.items():
+            object.__setattr__(self, name, value)
         object.__setattr__(self, "info", MappingProxyType(info))
 
     def __len__(self) -> int:
@@ -270,28 +303,14 @@ class RangeTestResult:
             raise InvalidArgumentError(
                 f"{where}: fields missing {sorted(missing)}, unexpected {sorted(extra)}."
             )
-        for name in ("start_lr", "end_lr", "smoothing", "divergence_factor"):
-            if isinstance(data[name], bool) or not isinstance(data[name], (int, float)):
-                raise InvalidArgumentError(f"{where}: {name} must be a number; got {data[name]!r}.")
-        if isinstance(data["num_steps"], bool) or not isinstance(data["num_steps"], int):
-            raise InvalidArgumentError(f"{where}: num_steps must be an integer; got {data['num_steps']!r}.")
-        for name in ("mode", "stop_reason"):
-            if not isinstance(data[name], str):
-                raise InvalidArgumentError(f"{where}: {name} must be a string; got {data[name]!r}.")
         if not isinstance(data["info"], dict):
-            raise InvalidArgumentError(f"{where}: info must be an object; got {data['info']!r}.")
+            fail(where, "info", "an object", data["info"])
         arrays = {
             name: decode_floats(data[name], name, where) for name in ("lrs", "losses", "smoothed_losses")
         }
         return cls(
             **arrays,
-            stop_reason=data["stop_reason"],
-            start_lr=float(data["start_lr"]),
-            end_lr=float(data["end_lr"]),
-            num_steps=data["num_steps"],
-            mode=data["mode"],
-            smoothing=float(data["smoothing"]),
-            divergence_factor=float(data["divergence_factor"]),
+            **{name: data[name] for name in cls._fields_settings()},
             info=data["info"],
         )
 
@@ -299,9 +318,15 @@ class RangeTestResult:
     def _fields_settings() -> tuple[str, ...]:
         return ("stop_reason", "start_lr", "end_lr", "num_steps", "mode", "smoothing", "divergence_factor")
 
-    def to_json(self, path: str | os.PathLike[str]) -> None:
-        """Write the result as JSON; :meth:`from_json` reads it back exactly."""
-        write_json(path, self.to_dict())
+    def to_json(self, path: PathOrFile) -> None:
+        """Write the result as JSON; :meth:`from_json` reads it back exactly.
+
+        Args:
+            path: A file path (written atomically: an existing file is
+                replaced only once the new one is complete), an open text
+                file or a file descriptor (written, left open).
+        """
+        write_json(path, self.to_dict(), where="RangeTestResult.to_json")
 
     @classmethod
     def from_json(cls, path: str | os.PathLike[str]) -> RangeTestResult:
@@ -312,13 +337,18 @@ class RangeTestResult:
         """
         return cls.from_dict(read_json(path, "RangeTestResult.from_json"))
 
-    def to_csv(self, path: str | os.PathLike[str]) -> None:
-        """Write ``step, lr, loss, smoothed_loss`` rows (floats at full precision)."""
-        with open(path, "w", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["step", "lr", "loss", "smoothed_loss"])
-            for step, row in enumerate(zip(self.lrs, self.losses, self.smoothed_losses, strict=True)):
-                writer.writerow([step, *(repr(float(x)) for x in row)])
+    def to_csv(self, path: PathOrFile) -> None:
+        """Write ``step, lr, loss, smoothed_loss`` rows (floats at full precision).
+
+        Args:
+            path: As for :meth:`to_json`.
+        """
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(["step", "lr", "loss", "smoothed_loss"])
+        for step, row in enumerate(zip(self.lrs, self.losses, self.smoothed_losses, strict=True)):
+            writer.writerow([step, *(repr(float(x)) for x in row)])
+        write_text(path, text.getvalue(), where="RangeTestResult.to_csv")
 
 
 def _is_number(value: Any) -> bool:
