@@ -10,6 +10,7 @@ implementation decides every number in the result.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -70,9 +71,10 @@ class RangeTestState:
         )
         self.stop_on_divergence = check_bool(stop_on_divergence, "stop_on_divergence", where=where)
         self.schedule: Schedule = RAMPS[self.mode](self.start_lr, self.end_lr, self.num_steps)
-        self._lrs: np.ndarray = np.asarray(self.schedule(np.arange(self.num_steps)))
-        # Python floats: lr_at runs once per training step.
-        self._lr_list: list[float] = self._lrs.tolist()
+        # The ramp is tabulated a block at a time, as the test reaches it: a
+        # huge num_steps costs nothing up front, and lr_at, which runs once
+        # per training step, is a list lookup (Python floats).
+        self._lr_blocks: list[list[float]] = []
         self.losses: list[float] = []
         self.smoothed: list[float] = []
         self._average = 0.0
@@ -90,7 +92,12 @@ class RangeTestState:
 
     def lr_at(self, step: int) -> float:
         """Learning rate of ``step`` (``0 <= step < num_steps``)."""
-        return self._lr_list[step]
+        block, offset = divmod(step, _BLOCK)
+        while block >= len(self._lr_blocks):
+            start = len(self._lr_blocks) * _BLOCK
+            stop = min(self.num_steps, start + _BLOCK)
+            self._lr_blocks.append(self.schedule(np.arange(start, stop)).tolist())
+        return self._lr_blocks[block][offset]
 
     def record(self, losses: Sequence[float]) -> bool:
         """Record the raw losses of the next steps; return ``True`` once stopped.
@@ -127,7 +134,7 @@ class RangeTestState:
         """The recorded test as an immutable :class:`RangeTestResult`."""
         n = len(self.losses)
         return RangeTestResult(
-            lrs=self._lrs[:n],
+            lrs=self.schedule(np.arange(n)),
             losses=np.asarray(self.losses, dtype=np.float64),
             smoothed_losses=np.asarray(self.smoothed, dtype=np.float64),
             stop_reason=self.stop_reason or STOP_ENDED,
@@ -141,8 +148,42 @@ class RangeTestState:
         )
 
 
+#: Steps of the ramp tabulated at a time.
+_BLOCK = 4096
+
+
+def as_loss(value: Any, *, source: str = "step_fn") -> float:
+    """A step's loss as a ``float``: a real number, or a one-element array or tensor.
+
+    Raises:
+        InvalidArgumentError: For anything else (``None``, a string, an array
+            of several elements), naming ``source`` and what it returned.
+    """
+    if not isinstance(value, bool) and isinstance(value, numbers.Real):
+        return float(value)
+    problem = None
+    if value is None or isinstance(value, (str, bytes, bool)) or not hasattr(value, "__float__"):
+        problem = "not a number"
+    elif (value.numel() if callable(getattr(value, "numel", None)) else getattr(value, "size", 1)) != 1:
+        problem = "not one element"
+    elif np.iscomplexobj(value):
+        problem = "complex"
+    if problem is not None:
+        raise InvalidArgumentError(
+            f"{source} must return the step's loss as a real number (a float, or a one-element "
+            f"array or tensor); got {_describe(value)} ({problem})."
+        )
+    return float(np.asarray(value).reshape(())) if isinstance(value, np.ndarray) else float(value)
+
+
+def _describe(value: Any) -> str:
+    shape = getattr(value, "shape", None)
+    kind = type(value).__name__
+    return f"{kind} of shape {tuple(shape)}" if shape is not None else f"{kind} {value!r:.60}"
+
+
 def _read_floats(pending: list[Any]) -> list[float]:
-    return [float(loss) for loss in pending]
+    return [as_loss(loss) for loss in pending]
 
 
 def range_test(
@@ -241,7 +282,13 @@ def range_test(
                 exhausted = False
             if pending and (exhausted or len(pending) == chunk or step == state.num_steps - 1):
                 recorded = state.step
-                stopped = state.record(read(pending))
+                values = read(pending)
+                if len(values) != len(pending):
+                    raise InvalidArgumentError(
+                        f"{where}: read_losses must return one loss per step it is given ({len(pending)}); "
+                        f"got {len(values)}."
+                    )
+                stopped = state.record(values)
                 pending = []
                 if bar is not None:
                     bar.update(state.step - recorded)

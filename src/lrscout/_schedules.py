@@ -113,10 +113,13 @@ def exponential_ramp(start_lr: float, end_lr: float, num_steps: int) -> Schedule
     b = check_float(end_lr, "end_lr", where=where, positive=True)
     n = check_int(num_steps, "num_steps", where=where, minimum=2)
     last = n - 1
-    log_ratio = math.log(b / a)
+    # A difference of logs: the ratio b / a itself may overflow (1e-10 .. 1e300).
+    log_ratio = math.log(b) - math.log(a)
 
     def formula(t: np.ndarray) -> np.ndarray:
-        return np.where(t == last, b, a * np.exp(log_ratio * (t / last)))
+        # The last step is end_lr exactly; the formula runs on the others only,
+        # so a ramp to the largest floats does not overflow on its way there.
+        return np.where(t == last, b, a * np.exp(log_ratio * (np.minimum(t, last - 1) / last)))
 
     return Schedule("exponential_ramp", n, formula)
 
