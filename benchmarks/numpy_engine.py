@@ -3,8 +3,9 @@
     python benchmarks/numpy_engine.py [--repeats 5]
 
 Prints, per data set and batch size, the time of one epoch for lrscout
-(compiled epoch loop, numba), for lrscout's pure NumPy path (used when numba
-is not installed), and, for batch size 1, scikit-learn's SGDClassifier /
+(``engine="numba"``, the compiled epoch loop), for lrscout's pure NumPy path
+(``engine="numpy"``, what ``"auto"`` runs when numba is not installed), and,
+for batch size 1, scikit-learn's SGDClassifier /
 SGDRegressor (log loss / squared loss, constant learning rate, no penalty)
 and the ratio. lrscout's time includes the loss on the whole set that fit
 records after every epoch.
@@ -17,13 +18,14 @@ from __future__ import annotations
 import argparse
 import time
 import warnings
+from functools import partial
 
 import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import SGDClassifier, SGDRegressor
 
-from lrscout.models import LinearRegressor, SoftmaxClassifier, _estimators
+from lrscout.models import LinearRegressor, SoftmaxClassifier
 
 
 def _seconds_per_epoch(make, X, y, epochs, repeats):
@@ -91,14 +93,11 @@ def main() -> None:
     print("-" * len(header))
     for name, X, y, estimator, lr, sklearn_model in tasks:
         for batch in (1, 32, None):
-
-            def ours(b=batch, make=estimator, rate=lr):
-                return make(lr=rate, batch_size=b, epochs=3, random_state=0)
-
-            fast = _seconds_per_epoch(ours, X, y, 3, args.repeats)
-            _estimators._USE_KERNELS = False
-            plain = _seconds_per_epoch(ours, X, y, 3, 1 if batch == 1 else args.repeats)
-            _estimators._USE_KERNELS = None
+            ours = partial(estimator, lr=lr, batch_size=batch, epochs=3, random_state=0)
+            fast = _seconds_per_epoch(partial(ours, engine="numba"), X, y, 3, args.repeats)
+            plain = _seconds_per_epoch(
+                partial(ours, engine="numpy"), X, y, 3, 1 if batch == 1 else args.repeats
+            )
             size = "full" if batch is None else str(batch)
             row = f"{name:32s} {size:>6s} {fast * 1e3:17.2f} {plain * 1e3:11.1f}"
             if batch == 1:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
 import lrscout
+import lrscout.models
 from lrscout import steps_per_epoch
 from lrscout.models import (
     DivergenceWarning,
@@ -17,12 +20,10 @@ from lrscout.models import (
 )
 
 
-@pytest.fixture(params=["compiled", "numpy"])
-def engine(request, monkeypatch):
-    """Run a test on the numba epoch loops and on the pure NumPy path."""
-    if request.param == "numpy":
-        monkeypatch.setattr(_estimators, "_USE_KERNELS", False)
-    else:
+@pytest.fixture(params=["numba", "numpy"])
+def engine(request):
+    """The ``engine`` to run a test on: the numba epoch loops, then the pure NumPy path."""
+    if request.param == "numba":
         pytest.importorskip("numba")
     return request.param
 
@@ -49,7 +50,7 @@ def _hessian_lambda_max(X):
 def test_batch_gd_converges_to_lstsq(engine):
     X, y = _regression()
     lam = _hessian_lambda_max(X)
-    model = LinearRegressor(lr=1.0 / lam, batch_size=None, epochs=3000).fit(X, y)
+    model = LinearRegressor(lr=1.0 / lam, batch_size=None, epochs=3000, engine=engine).fit(X, y)
     solution = np.linalg.lstsq(np.c_[X, np.ones(len(X))], y, rcond=None)[0]
     np.testing.assert_allclose(model.coef_, solution[:-1], rtol=1e-6)
     np.testing.assert_allclose(model.intercept_, solution[-1], rtol=1e-6)
@@ -62,7 +63,9 @@ def test_stochastic_gd_equals_a_naive_per_sample_loop(engine, momentum, schedule
     X, y = _regression(n=50, d=3)
     rates = lrscout.one_cycle(0.02, 150) if schedule else (lambda step: 0.01)
     lr = rates if schedule else 0.01
-    model = LinearRegressor(lr=lr, batch_size=1, epochs=3, shuffle=False, momentum=momentum).fit(X, y)
+    model = LinearRegressor(
+        lr=lr, batch_size=1, epochs=3, shuffle=False, momentum=momentum, engine=engine
+    ).fit(X, y)
     w, b, vw, vb, losses, step = np.zeros(3), 0.0, np.zeros(3), 0.0, [], 0
     for _ in range(3):
         for xi, yi in zip(X, y, strict=True):
@@ -79,28 +82,101 @@ def test_stochastic_gd_equals_a_naive_per_sample_loop(engine, momentum, schedule
     assert model.n_updates_ == 150
 
 
-def test_compiled_and_numpy_paths_agree(monkeypatch):
+def test_compiled_and_numpy_paths_agree():
     pytest.importorskip("numba")
     X, y = _classification()
     params = dict(lr=0.3, batch_size=7, epochs=4, momentum=0.9, alpha=0.01, random_state=3)
-    fast = SoftmaxClassifier(**params).fit(X, y)
-    monkeypatch.setattr(_estimators, "_USE_KERNELS", False)
-    slow = SoftmaxClassifier(**params).fit(X, y)
+    fast = SoftmaxClassifier(**params, engine="numba").fit(X, y)
+    slow = SoftmaxClassifier(**params, engine="numpy").fit(X, y)
     np.testing.assert_allclose(fast.coef_, slow.coef_, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(fast.loss_history_, slow.loss_history_, rtol=1e-10)
     np.testing.assert_allclose(fast.epoch_losses_, slow.epoch_losses_, rtol=1e-10)
     Xr, yr = _regression()
     reg = dict(lr=0.01, batch_size=9, epochs=3, momentum=0.5, alpha=0.1, random_state=1)
-    slow_r = LinearRegressor(**reg).fit(Xr, np.c_[yr, -yr])
-    monkeypatch.setattr(_estimators, "_USE_KERNELS", None)
-    fast_r = LinearRegressor(**reg).fit(Xr, np.c_[yr, -yr])
+    slow_r = LinearRegressor(**reg, engine="numpy").fit(Xr, np.c_[yr, -yr])
+    fast_r = LinearRegressor(**reg, engine="numba").fit(Xr, np.c_[yr, -yr])
     np.testing.assert_allclose(fast_r.coef_, slow_r.coef_, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(fast_r.loss_history_, slow_r.loss_history_, rtol=1e-10)
+    # "auto" is numba when it imports; the range test is NumPy whatever the engine.
+    assert np.array_equal(SoftmaxClassifier(**params).fit(X, y).coef_, fast.coef_)
+    assert find_lr(SoftmaxClassifier(**params, engine="numba"), X, y, num_steps=20) == find_lr(
+        SoftmaxClassifier(**params, engine="numpy"), X, y, num_steps=20
+    )
+
+
+@pytest.fixture
+def without_numba(monkeypatch):
+    """Make ``import numba`` fail, as where the ``fast`` extra is not installed."""
+    monkeypatch.setitem(sys.modules, "numba", None)
+    monkeypatch.delitem(sys.modules, "lrscout.models._kernels", raising=False)
+    monkeypatch.delattr(lrscout.models, "_kernels", raising=False)
+    _estimators._compiled_kernels.cache_clear()
+    yield
+    _estimators._compiled_kernels.cache_clear()
+
+
+def test_engine_numba_without_numba_names_the_extra(without_numba):
+    X, y = _regression(n=20, d=2)
+    with pytest.raises(ImportError, match=r'engine=\'numba\' needs numba.*pip install "lrscout\[fast\]"'):
+        LinearRegressor(engine="numba").fit(X, y)
+    auto = LinearRegressor(random_state=0).fit(X, y)
+    plain = LinearRegressor(random_state=0, engine="numpy").fit(X, y)
+    assert np.array_equal(auto.coef_, plain.coef_)
+    assert np.array_equal(auto.loss_history_, plain.loss_history_)
+
+
+def test_engine_is_a_checked_hyperparameter():
+    X, y = _regression(n=20, d=2)
+    model = LinearRegressor(engine="gpu")
+    assert model.get_params()["engine"] == "gpu" and repr(model) == "LinearRegressor(engine='gpu')"
+    message = r"LinearRegressor.fit: engine must be one of 'auto', 'numba', 'numpy'; got 'gpu'"
+    with pytest.raises(lrscout.InvalidArgumentError, match=message):
+        model.fit(X, y)
+    with pytest.raises(lrscout.InvalidArgumentError, match=r"find_lr: engine must be one of"):
+        find_lr(model, X, y)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"params": {"lr": -1.0}},
+        {"params": {"lr": lrscout.one_cycle(0.1, 5)}},
+        {"params": {"engine": "gpu"}},
+        {"params": {"epochs": 0}},
+        {"X": "nan"},
+        {"y": "short"},
+    ],
+    ids=["lr", "short-schedule", "engine", "epochs", "X-nan", "y-shape"],
+)
+@pytest.mark.parametrize("estimator", [LinearRegressor, SoftmaxClassifier])
+def test_a_refused_fit_leaves_the_fitted_model_as_it_was(estimator, change):
+    X, y = _regression(n=40, d=3) if estimator is LinearRegressor else _classification(n=40, d=3)
+    model = estimator(lr=0.05, batch_size=8, epochs=2, random_state=0).fit(X, y)
+    coef, intercept = np.copy(model.coef_), np.copy(model.intercept_)
+    model.set_params(**change.get("params", {}))
+    before = _snapshot(model)
+    bad_X = np.where(X > 1, np.nan, X) if change.get("X") else X
+    bad_y = y[:-1] if change.get("y") else y
+    with pytest.raises(lrscout.InvalidArgumentError):
+        model.fit(bad_X, bad_y)
+    assert np.array_equal(model.coef_, coef) and np.array_equal(model.intercept_, intercept)
+    _assert_same(before, _snapshot(model))
+
+
+def test_refit_on_new_features_and_new_classes_starts_fresh():
+    X, labels = _classification(n=60, d=3, k=3)
+    model = SoftmaxClassifier(lr=0.1, batch_size=8, epochs=2, random_state=0).fit(X, labels)
+    wider = np.c_[X, X[:, :1]]
+    refit = model.fit(wider, np.array(["a", "b"])[labels % 2])
+    fresh = SoftmaxClassifier(lr=0.1, batch_size=8, epochs=2, random_state=0)
+    fresh.fit(wider, np.array(["a", "b"])[labels % 2])
+    assert refit.classes_.tolist() == ["a", "b"] and refit.coef_.shape == (2, 4)
+    assert np.array_equal(refit.coef_, fresh.coef_)
 
 
 def test_last_partial_batch_averages_over_its_own_size(engine):
     X, y = _regression(n=10, d=2)
-    model = LinearRegressor(lr=0.05, batch_size=4, epochs=1, shuffle=False).fit(X, y)
+    model = LinearRegressor(lr=0.05, batch_size=4, epochs=1, shuffle=False, engine=engine).fit(X, y)
     w, b = np.zeros(2), 0.0
     for idx in (slice(0, 4), slice(4, 8), slice(8, 10)):
         r = X[idx] @ w + b - y[idx]

@@ -13,7 +13,7 @@ from .._batching import gd_variant, steps_per_epoch
 from .._errors import InvalidArgumentError
 from .._result import RangeTestResult
 from .._validation import check_batch_size, check_float, check_int
-from ._estimators import GDEstimator
+from ._estimators import GDEstimator, check_estimator
 from ._find_lr import find_lr
 
 if TYPE_CHECKING:
@@ -159,11 +159,7 @@ def compare_variants(
         [1, 64, 8]
     """
     where = "compare_variants"
-    if not isinstance(model, GDEstimator):
-        raise InvalidArgumentError(
-            f"{where}: model must be an lrscout.models estimator (LinearRegressor, SoftmaxClassifier); "
-            f"got {type(model).__name__}."
-        )
+    model = check_estimator(model, where=where)
     n_epochs = check_int(epochs, "epochs", where=where, minimum=1)
     if isinstance(batch_sizes, (str, bytes)) or not isinstance(batch_sizes, Sequence) or not batch_sizes:
         raise InvalidArgumentError(

@@ -2,77 +2,77 @@
 
 The ``batch_size`` hyperparameter picks the variant: ``None`` updates once per
 pass over the data (batch GD), ``1`` once per sample (stochastic GD), ``k``
-once per ``k`` samples (mini-batch GD). Gradients are analytic and vectorised
-over each batch; with numba installed, whole epochs run compiled.
+once per ``k`` samples (mini-batch GD). Gradients are analytic; the
+``engine`` hyperparameter runs each epoch as one compiled loop (numba) or
+vectorised over each batch (NumPy).
 """
 
 from __future__ import annotations
 
 import abc
+import functools
 import inspect
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 from .._batching import as_generator, steps_per_epoch
 from .._errors import InvalidArgumentError
-from .._validation import check_batch_size, check_bool, check_float, check_int
+from .._validation import check_batch_size, check_bool, check_float, check_int, check_option
 
-_USE_KERNELS: bool | None = None
+ENGINES = ("auto", "numba", "numpy")
 
 
 class DivergenceWarning(RuntimeWarning):
     """Training ended with a non-finite loss: the learning rate was too high."""
 
 
-def _kernels() -> Any:
-    """The compiled epoch loops, or ``None`` when numba is not installed."""
-    global _USE_KERNELS
-    if _USE_KERNELS is False:
-        return None
+@functools.cache
+def _compiled_kernels() -> ModuleType | None:
+    """The compiled epoch loops, or ``None`` when numba does not import.
+
+    Loaded and compiled (or read from numba's cache) once per process, so
+    that the first ``epoch_times_`` entry measures training, not compilation.
+    """
     try:
-        from . import _kernels as kernels
+        from . import _kernels
     except ImportError:
-        _USE_KERNELS = False
         return None
-    if not _USE_KERNELS:
-        # Compile (or load from numba's cache) now, so that the first
-        # epoch_times_ entry measures training and not compilation.
-        X, order, W, b = np.zeros((2, 1)), np.arange(2), np.zeros((2, 1)), np.zeros(2)
-        rates = np.zeros(2)
-        kernels.linear_epoch(
-            X,
-            X.copy(),
-            order,
-            1,
-            W[:1],
-            b[:1],
-            W[:1].copy(),
-            b[:1].copy(),
-            rates,
-            0.0,
-            0.0,
-            True,
-            np.zeros(2),
+    _kernels.compile_now()
+    return _kernels
+
+
+def check_estimator(model: Any, *, where: str, fix: str = "") -> GDEstimator:
+    """Return ``model`` if it is an lrscout.models estimator, else raise.
+
+    Raises:
+        InvalidArgumentError: ``model`` is not a :class:`GDEstimator`.
+    """
+    if not isinstance(model, GDEstimator):
+        raise InvalidArgumentError(
+            f"{where}: model must be an lrscout.models estimator (a GDEstimator such as "
+            f"LinearRegressor or SoftmaxClassifier); got {type(model).__name__}.{' ' + fix if fix else ''}"
         )
-        kernels.softmax_epoch(
-            X, order, order, 1, W, b, W.copy(), b.copy(), rates, 0.0, 0.0, True, np.zeros(2)
-        )
-        _USE_KERNELS = True
-    return kernels
+    return model
 
 
 class GDEstimator(abc.ABC):
     """Shared machinery: hyperparameters, parameter state, the update rule.
 
-    Subclasses define the loss (``_loss_grad``), how targets are encoded
-    (``_encode_targets``) and the compiled epoch (``_kernel_name``).
+    Every subclass's per-example gradient has the form ``(r_i x_i^T, r_i)``
+    (weights, intercept) plus the L2 term ``alpha W``. Subclasses define the
+    residuals ``r_i`` and the data loss (``_residuals_and_loss``), how targets
+    are encoded (``_encode_targets``), how the trained ``(W, b)`` is stored
+    (``_set_fitted``) and the compiled epoch (``_kernel_name``).
     """
 
     _kernel_name = ""
+    coef_: np.ndarray
+    intercept_: float | np.ndarray
 
     def __init__(
         self,
@@ -85,6 +85,7 @@ class GDEstimator(abc.ABC):
         fit_intercept: bool = True,
         shuffle: bool = True,
         random_state: int | np.random.Generator | None = None,
+        engine: str = "auto",
     ) -> None:
         self.lr = lr
         self.batch_size = batch_size
@@ -94,6 +95,7 @@ class GDEstimator(abc.ABC):
         self.fit_intercept = fit_intercept
         self.shuffle = shuffle
         self.random_state = random_state
+        self.engine = engine
 
     # scikit-learn estimator protocol ----------------------------------------
 
@@ -146,6 +148,7 @@ class GDEstimator(abc.ABC):
                 minimum=0,
                 fix="Pass a non-negative int, a numpy.random.Generator or None.",
             )
+        check_option(self.engine, "engine", ENGINES, where=where)
 
     @staticmethod
     def _check_X(X: Any, where: str, n_features: int | None = None) -> np.ndarray:
@@ -177,26 +180,62 @@ class GDEstimator(abc.ABC):
     # Subclass hooks -------------------------------------------------------------
 
     @abc.abstractmethod
-    def _encode_targets(self, y: Any, n_samples: int, where: str) -> tuple[np.ndarray, int, dict[str, Any]]:
+    def _encode_targets(
+        self, y: Any, n_samples: int, where: str, *, fresh: bool
+    ) -> tuple[np.ndarray, int, dict[str, Any]]:
         """Targets as the loss wants them, the number of outputs, and the
         attributes that ``fit`` sets from them (``classes_``, ...).
 
-        Must not change ``self``: ``find_lr`` encodes targets too.
+        ``fresh`` (``fit``) ignores what an earlier fit learned; otherwise
+        targets are encoded as the fitted model knows them. Must not change
+        ``self``: ``fit`` validates everything before it forgets.
         """
 
     @abc.abstractmethod
-    def _loss_grad(
-        self, W: np.ndarray, b: np.ndarray, X: np.ndarray, T: np.ndarray, *, grad: bool = True
-    ) -> tuple[float, np.ndarray, np.ndarray]:
-        """Objective on batch ``(X, T)`` and its gradients (empty when ``grad=False``)."""
+    def _residuals_and_loss(
+        self, W: np.ndarray, b: np.ndarray, X: np.ndarray, T: np.ndarray
+    ) -> tuple[np.ndarray, float]:
+        """Residual ``r_i`` of every example (rows, ``(m, k)``) and the mean data loss.
+
+        The data part of the gradient of example ``i`` is ``(r_i x_i^T, r_i)``.
+        """
 
     # Training -----------------------------------------------------------------
 
-    def _prepare(self, X: Any, y: Any, where: str) -> tuple[np.ndarray, np.ndarray, int, dict[str, Any]]:
+    def _prepare(
+        self, X: Any, y: Any, where: str, *, fresh: bool = False
+    ) -> tuple[np.ndarray, np.ndarray, int, dict[str, Any]]:
+        """Check the hyperparameters, ``X`` and ``y``; return ``X``, the encoded
+        targets, the number of outputs and the attributes ``fit`` would set.
+
+        Unless ``fresh``, ``X`` and ``y`` must match the fitted model, if any.
+        """
         self._check_params(where)
-        state = self._state()
+        state = None if fresh else self._state()
         array = self._check_X(X, where, None if state is None else state[0].shape[1])
-        return (array, *self._encode_targets(y, array.shape[0], where))
+        return (array, *self._encode_targets(y, array.shape[0], where, fresh=fresh))
+
+    def _initial_params(self, n_outputs: int, n_features: int) -> tuple[np.ndarray, np.ndarray]:
+        """Copies of the fitted ``(W, b)``, else zeros as ``fit`` starts from."""
+        state = self._state()
+        return (np.zeros((n_outputs, n_features)), np.zeros(n_outputs)) if state is None else state
+
+    def _loss_grad(
+        self, W: np.ndarray, b: np.ndarray, X: np.ndarray, T: np.ndarray, *, grad: bool = True
+    ) -> tuple[float, np.ndarray, np.ndarray]:
+        """Objective on batch ``(X, T)`` and its gradients (empty when ``grad=False``).
+
+        .. math:: \\nabla_W L = \\frac{1}{m} R^T X + \\alpha W, \\quad
+                  \\nabla_b L = \\frac{1}{m} \\sum_i r_i
+        """
+        R, data_loss = self._residuals_and_loss(W, b, X, T)
+        loss = data_loss + _penalty(W, self.alpha)
+        if not grad:
+            return loss, W[:0], b[:0]
+        gW = R.T @ X / X.shape[0]
+        if self.alpha:
+            gW += self.alpha * W
+        return loss, gW, R.mean(axis=0)
 
     def _objective(self, W: np.ndarray, b: np.ndarray, X: np.ndarray, T: np.ndarray) -> float:
         return self._loss_grad(W, b, X, T, grad=False)[0]
@@ -211,36 +250,68 @@ class GDEstimator(abc.ABC):
 
         Returns:
             ``self``.
+
+        Raises:
+            InvalidArgumentError: A hyperparameter, ``X`` or ``y`` is invalid
+                (a ``ValueError`` and a ``TypeError``). A refused fit leaves
+                the model as it was.
+            ImportError: ``engine="numba"`` and numba does not import.
         """
         where = f"{type(self).__name__}.fit"
+        X_, T, n_outputs, fitted = self._prepare(X, y, where, fresh=True)
+        n = X_.shape[0]
+        batch = n if self.batch_size is None else min(int(self.batch_size), n)
+        lrs = self._learning_rates(int(self.epochs) * steps_per_epoch(n, batch), where)
+        epoch_fn = self._epoch_fn(where)
+        # Only now that everything is checked may the earlier fit go.
         self._forget()
-        X_, T, n_outputs, fitted = self._prepare(X, y, where)
-        W = np.zeros((n_outputs, X_.shape[1]))
-        b = np.zeros(n_outputs)
         for name, value in fitted.items():
             setattr(self, name, value)
-        self._train(X_, T, W, b, where)
+        W = np.zeros((n_outputs, X_.shape[1]))
+        b = np.zeros(n_outputs)
+        self._train(X_, T, W, b, batch, lrs, epoch_fn, where)
         return self
+
+    def _epoch_fn(self, where: str) -> Callable[..., None] | None:
+        """The compiled epoch loop that ``engine`` asks for, or ``None`` for NumPy."""
+        if self.engine == "numpy":
+            return None
+        kernels = _compiled_kernels()
+        if kernels is None:
+            if self.engine == "numba":
+                raise ImportError(
+                    f"{where}: engine='numba' needs numba, which does not import here. "
+                    'Install it with pip install "lrscout[fast]", or use engine="auto" or "numpy".'
+                )
+            return None
+        epoch_fn: Callable[..., None] = getattr(kernels, self._kernel_name)
+        return epoch_fn
 
     def _forget(self) -> None:
         """Drop what an earlier fit learned, so a refit starts fresh."""
         for name in [n for n in vars(self) if n.endswith("_") and not n.startswith("_")]:
             delattr(self, name)
 
-    def _train(self, X: np.ndarray, T: np.ndarray, W: np.ndarray, b: np.ndarray, where: str) -> None:
+    def _train(
+        self,
+        X: np.ndarray,
+        T: np.ndarray,
+        W: np.ndarray,
+        b: np.ndarray,
+        batch: int,
+        lrs: np.ndarray,
+        epoch_fn: Callable[..., None] | None,
+        where: str,
+    ) -> None:
         n = X.shape[0]
-        batch = n if self.batch_size is None else min(int(self.batch_size), n)
         steps = steps_per_epoch(n, batch)
         epochs = int(self.epochs)
-        lrs = self._learning_rates(epochs * steps, where)
         rng = as_generator(self.random_state, where=where)
         momentum, alpha, intercept = float(self.momentum), float(self.alpha), bool(self.fit_intercept)
         VW, Vb = np.zeros_like(W), np.zeros_like(b)
         history = np.empty(epochs * steps)
         epoch_losses = np.empty(epochs)
         epoch_times = np.empty(epochs)
-        kernels = _kernels()
-        epoch_fn = None if kernels is None else getattr(kernels, self._kernel_name)
         with np.errstate(over="ignore", invalid="ignore"):
             for epoch in range(epochs):
                 order = rng.permutation(n) if self.shuffle else np.arange(n)
@@ -316,43 +387,27 @@ class GDEstimator(abc.ABC):
     def _set_fitted(self, W: np.ndarray, b: np.ndarray) -> None:
         """Store the trained ``(W, b)`` as ``coef_`` and ``intercept_``."""
 
-    @abc.abstractmethod
     def _state(self) -> tuple[np.ndarray, np.ndarray] | None:
         """``(W, b)`` as 2-D / 1-D copies when fitted, else ``None``."""
-
-    def _step_fn(
-        self, X: np.ndarray, T: np.ndarray, n_outputs: int, batch_size: int | None, rng: np.random.Generator
-    ) -> Callable[[float], float]:
-        """A range-test ``step_fn`` that trains a private copy of the parameters.
-
-        Starts from the fitted parameters when there are any, else from
-        zeros as ``fit`` does; draws batches epoch after epoch, reshuffled
-        per epoch when ``shuffle`` is set.
-        """
-        n, d = X.shape
-        state = self._state()
-        W, b = (np.zeros((n_outputs, d)), np.zeros(n_outputs)) if state is None else state
-        VW, Vb = np.zeros_like(W), np.zeros_like(b)
-        batches = _batch_stream(n, n if batch_size is None else min(batch_size, n), bool(self.shuffle), rng)
-        momentum = float(self.momentum)
-
-        def step_fn(lr: float) -> float:
-            idx = next(batches)
-            return self._update(W, b, VW, Vb, X[idx], T[idx], lr, momentum)
-
-        return step_fn
-
-
-def _batch_stream(n: int, batch: int, shuffle: bool, rng: np.random.Generator) -> Iterator[np.ndarray]:
-    steps = steps_per_epoch(n, batch)
-    while True:
-        order = rng.permutation(n) if shuffle else np.arange(n)
-        for step in range(steps):
-            yield order[step * batch : (step + 1) * batch]
+        if not hasattr(self, "coef_"):
+            return None
+        W = np.atleast_2d(self.coef_).copy()
+        return W, np.atleast_1d(np.asarray(self.intercept_, dtype=np.float64)).copy()
 
 
 def _penalty(W: np.ndarray, alpha: float) -> float:
     return 0.5 * alpha * float(np.vdot(W, W)) if alpha else 0.0
+
+
+def _softmax_parts(W: np.ndarray, b: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``Z``, the logits less each row's maximum, ``exp(Z)`` and its row sums ``s``.
+
+    ``softmax = exp(Z) / s`` and ``log softmax = Z - log s``, without overflow.
+    """
+    Z = X @ W.T + b
+    Z -= Z.max(axis=1, keepdims=True)
+    E = np.exp(Z)
+    return Z, E, E.sum(axis=1)
 
 
 class LinearRegressor(GDEstimator):
@@ -377,6 +432,13 @@ class LinearRegressor(GDEstimator):
         fit_intercept: Learn an intercept.
         shuffle: Reshuffle the samples every epoch.
         random_state: Seed or ``numpy.random.Generator`` for the shuffling.
+        engine: How ``fit`` runs an epoch: ``"numba"``, as one compiled loop
+            (needs numba: ``pip install "lrscout[fast]"``; ``fit`` raises
+            ``ImportError`` without it); ``"numpy"``, vectorised over each
+            batch; ``"auto"`` (default), numba when it imports, else NumPy.
+            The two agree to rounding (their sums run in another order).
+            :func:`lrscout.models.find_lr` and :func:`lrscout.models.noise_scale`
+            always use NumPy.
 
     Attributes:
         coef_: ``(n_features,)``, or ``(n_targets, n_features)`` for 2-D ``y``.
@@ -392,10 +454,10 @@ class LinearRegressor(GDEstimator):
 
     _kernel_name = "linear_epoch"
     _single_target: bool
-    coef_: np.ndarray
-    intercept_: float | np.ndarray
 
-    def _encode_targets(self, y: Any, n_samples: int, where: str) -> tuple[np.ndarray, int, dict[str, Any]]:
+    def _encode_targets(
+        self, y: Any, n_samples: int, where: str, *, fresh: bool
+    ) -> tuple[np.ndarray, int, dict[str, Any]]:
         try:
             targets = np.asarray(y, dtype=np.float64)
         except (TypeError, ValueError):
@@ -410,18 +472,12 @@ class LinearRegressor(GDEstimator):
         T = np.ascontiguousarray(targets.reshape(n_samples, -1))
         return T, T.shape[1], {"_single_target": targets.ndim == 1}
 
-    def _loss_grad(
-        self, W: np.ndarray, b: np.ndarray, X: np.ndarray, T: np.ndarray, *, grad: bool = True
-    ) -> tuple[float, np.ndarray, np.ndarray]:
-        R = X @ W.T + b - T
-        m = X.shape[0]
-        loss = 0.5 * float(np.vdot(R, R)) / m + _penalty(W, self.alpha)
-        if not grad:
-            return loss, W[:0], b[:0]
-        gW = R.T @ X / m
-        if self.alpha:
-            gW += self.alpha * W
-        return loss, gW, R.mean(axis=0)
+    def _residuals_and_loss(
+        self, W: np.ndarray, b: np.ndarray, X: np.ndarray, T: np.ndarray
+    ) -> tuple[np.ndarray, float]:
+        """``W x_i + b - y_i`` and half the mean squared residual."""
+        R: np.ndarray = X @ W.T + b - T
+        return R, 0.5 * float(np.vdot(R, R)) / X.shape[0]
 
     def _set_fitted(self, W: np.ndarray, b: np.ndarray) -> None:
         if self._single_target:
@@ -430,13 +486,6 @@ class LinearRegressor(GDEstimator):
         else:
             self.coef_ = W.copy()
             self.intercept_ = b.copy()
-
-    def _state(self) -> tuple[np.ndarray, np.ndarray] | None:
-        if not hasattr(self, "coef_"):
-            return None
-        return np.atleast_2d(self.coef_).copy(), np.atleast_1d(
-            np.asarray(self.intercept_, dtype=np.float64)
-        ).copy()
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted targets, ``X @ coef_.T + intercept_``."""
@@ -485,14 +534,16 @@ class SoftmaxClassifier(GDEstimator):
     coef_: np.ndarray
     intercept_: np.ndarray
 
-    def _encode_targets(self, y: Any, n_samples: int, where: str) -> tuple[np.ndarray, int, dict[str, Any]]:
+    def _encode_targets(
+        self, y: Any, n_samples: int, where: str, *, fresh: bool
+    ) -> tuple[np.ndarray, int, dict[str, Any]]:
         labels = np.asarray(y)
         if labels.ndim != 1 or labels.shape[0] != n_samples:
             raise InvalidArgumentError(
                 f"{where}: y must be a 1-D array of {n_samples} class labels to match X; "
                 f"got shape {labels.shape}."
             )
-        if hasattr(self, "classes_"):
+        if not fresh and hasattr(self, "classes_"):
             classes = self.classes_
             encoded = np.searchsorted(classes, labels)
             unknown = (encoded >= len(classes)) | (classes[np.minimum(encoded, len(classes) - 1)] != labels)
@@ -509,43 +560,29 @@ class SoftmaxClassifier(GDEstimator):
             )
         return np.ascontiguousarray(encoded.astype(np.int64)), len(classes), {"classes_": classes}
 
-    def _loss_grad(
-        self, W: np.ndarray, b: np.ndarray, X: np.ndarray, T: np.ndarray, *, grad: bool = True
-    ) -> tuple[float, np.ndarray, np.ndarray]:
-        Z = X @ W.T + b
-        Z -= Z.max(axis=1, keepdims=True)
-        E = np.exp(Z)
-        total = E.sum(axis=1)
-        m = X.shape[0]
-        rows = np.arange(m)
-        loss = float(np.mean(np.log(total) - Z[rows, T])) + _penalty(W, self.alpha)
-        if not grad:
-            return loss, W[:0], b[:0]
-        P = E / total[:, None]
-        P[rows, T] -= 1.0
-        gW = P.T @ X / m
-        if self.alpha:
-            gW += self.alpha * W
-        return loss, gW, P.mean(axis=0)
+    def _residuals_and_loss(
+        self, W: np.ndarray, b: np.ndarray, X: np.ndarray, T: np.ndarray
+    ) -> tuple[np.ndarray, float]:
+        """``softmax(W x_i + b) - onehot(y_i)`` and the mean cross-entropy."""
+        Z, E, total = _softmax_parts(W, b, X)
+        rows = np.arange(X.shape[0])
+        loss = float(np.mean(np.log(total) - Z[rows, T]))
+        E /= total[:, None]
+        E[rows, T] -= 1.0
+        return E, loss
 
     def _set_fitted(self, W: np.ndarray, b: np.ndarray) -> None:
         self.coef_ = W.copy()
         self.intercept_ = b.copy()
 
-    def _state(self) -> tuple[np.ndarray, np.ndarray] | None:
-        if not hasattr(self, "coef_"):
-            return None
-        return self.coef_.copy(), self.intercept_.copy()
-
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, columns in the order of ``classes_``."""
         where = "SoftmaxClassifier.predict_proba"
         self._check_fitted(where)
-        Z = self._check_X(X, where, self.coef_.shape[1]) @ self.coef_.T + self.intercept_
-        Z -= Z.max(axis=1, keepdims=True)
-        E = np.exp(Z)
-        probabilities: np.ndarray = E / E.sum(axis=1, keepdims=True)
-        return probabilities
+        X_ = self._check_X(X, where, self.coef_.shape[1])
+        _, E, total = _softmax_parts(self.coef_, self.intercept_, X_)
+        E /= total[:, None]
+        return E
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class of each sample."""

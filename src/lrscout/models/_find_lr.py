@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
-from .._batching import as_generator, gd_variant
+from .._batching import as_generator, gd_variant, minibatches
 from .._engine import range_test
-from .._errors import InvalidArgumentError
 from .._result import RangeTestResult
 from .._validation import check_batch_size
-from ._estimators import GDEstimator
+from ._estimators import GDEstimator, check_estimator
 
+# Default of the arguments that fall back to the model's own hyperparameter.
 _FROM_MODEL: Any = object()
 
 
@@ -36,11 +37,13 @@ def find_lr(
 
     Each step draws the next batch (epoch after epoch), computes the loss and
     gradient, and updates with the step's learning rate and the model's
-    momentum. The test starts from the fitted parameters when the model is
-    fitted, else from zeros as ``fit`` would; ``model`` is not changed.
+    momentum, in NumPy whatever the model's ``engine``. The test starts from
+    the fitted parameters when the model is fitted, else from zeros as
+    ``fit`` would; ``model`` is not changed.
 
     Args:
-        model: A :class:`LinearRegressor` or :class:`SoftmaxClassifier`.
+        model: An lrscout.models estimator: :class:`LinearRegressor`,
+            :class:`SoftmaxClassifier` or another :class:`GDEstimator`.
         X: Training inputs, ``(n_samples, n_features)``.
         y: Training targets.
         batch_size: Samples per step; defaults to ``model.batch_size``
@@ -53,6 +56,10 @@ def find_lr(
     Returns:
         The :class:`lrscout.RangeTestResult`.
 
+    Raises:
+        InvalidArgumentError: On a bad argument, or a hyperparameter of
+            ``model`` that ``fit`` would refuse.
+
     Example:
         >>> from lrscout.models import LinearRegressor
         >>> rng = np.random.default_rng(0)
@@ -63,12 +70,9 @@ def find_lr(
         (100, True)
     """
     where = "find_lr"
-    if not isinstance(model, GDEstimator):
-        raise InvalidArgumentError(
-            f"{where}: model must be an lrscout.models estimator (LinearRegressor, SoftmaxClassifier); "
-            f"got {type(model).__name__}. For PyTorch use lrscout.pytorch.find_lr, "
-            "for Keras lrscout.keras.find_lr."
-        )
+    model = check_estimator(
+        model, where=where, fix="For PyTorch use lrscout.pytorch.find_lr, for Keras lrscout.keras.find_lr."
+    )
     batch = model.batch_size if batch_size is _FROM_MODEL else batch_size
     batch = check_batch_size(batch, where=where)
     seed = model.random_state if random_state is _FROM_MODEL else random_state
@@ -82,10 +86,11 @@ def find_lr(
         "n_samples": n,
         "variant": gd_variant(batch, n),
         "momentum": float(model.momentum),
+        "rerun_hint": "lrscout.models.rerun_find_lr(model, X, y, result, batch_size={batch_size})",
     }
     with np.errstate(over="ignore", invalid="ignore"):
         return range_test(
-            model._step_fn(X_, T, n_outputs, batch, rng),
+            _step_fn(model, X_, T, n_outputs, batch, rng),
             start_lr=start_lr,
             end_lr=end_lr,
             num_steps=num_steps,
@@ -96,3 +101,37 @@ def find_lr(
             progress=progress,
             info=info,
         )
+
+
+def _step_fn(
+    model: GDEstimator,
+    X: np.ndarray,
+    T: np.ndarray,
+    n_outputs: int,
+    batch_size: int | None,
+    rng: np.random.Generator,
+) -> Callable[[float], float]:
+    """A range-test ``step_fn`` that trains a private copy of the model's parameters.
+
+    Starts from the fitted parameters when there are any, else from zeros as
+    ``fit`` does; draws batches epoch after epoch, reshuffled per epoch when
+    the model's ``shuffle`` is set. Each step is the model's own NumPy update.
+    """
+    W, b = model._initial_params(n_outputs, X.shape[1])
+    VW, Vb = np.zeros_like(W), np.zeros_like(b)
+    batches = _batch_stream(X.shape[0], batch_size, bool(model.shuffle), rng)
+    momentum = float(model.momentum)
+
+    def step_fn(lr: float) -> float:
+        idx = next(batches)
+        return model._update(W, b, VW, Vb, X[idx], T[idx], lr, momentum)
+
+    return step_fn
+
+
+def _batch_stream(
+    n_samples: int, batch_size: int | None, shuffle: bool, rng: np.random.Generator
+) -> Iterator[np.ndarray]:
+    """The batches of one epoch after another, without end."""
+    while True:
+        yield from minibatches(n_samples, batch_size, shuffle=shuffle, random_state=rng)

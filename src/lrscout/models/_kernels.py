@@ -108,6 +108,15 @@ def softmax_epoch(
         _apply(gW, gb, W, b, VW, Vb, 1.0 / (stop - start), lrs[step], momentum, alpha, fit_intercept)
 
 
+def compile_now() -> None:
+    """Compile both epoch loops (or load them from numba's cache) on tiny inputs."""
+    X, order, rates, losses = np.zeros((2, 1)), np.arange(2), np.zeros(2), np.zeros(2)
+    W, b = np.zeros((1, 1)), np.zeros(1)
+    linear_epoch(X, X.copy(), order, 1, W, b, W.copy(), b.copy(), rates, 0.0, 0.0, True, losses)
+    W, b = np.zeros((2, 1)), np.zeros(2)
+    softmax_epoch(X, order, order, 1, W, b, W.copy(), b.copy(), rates, 0.0, 0.0, True, losses)
+
+
 @njit(inline="always")
 def _penalty(W: np.ndarray, alpha: float) -> float:
     """``0.5 * alpha * |W|^2``, the L2 term of the objective."""

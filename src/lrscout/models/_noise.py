@@ -11,10 +11,8 @@ from .._errors import InvalidArgumentError
 from .._noise import NoiseScaleResult, _check_bootstrap, draw_big_batch, estimate_noise_scale, exact_result
 from .._result import RangeTestResult
 from .._validation import check_int, check_option
-from ._estimators import GDEstimator, LinearRegressor, SoftmaxClassifier
-from ._find_lr import find_lr
-
-_FROM_MODEL: Any = object()
+from ._estimators import GDEstimator, check_estimator
+from ._find_lr import _FROM_MODEL, find_lr
 
 METHODS = ("exact", "two-batch")
 
@@ -35,10 +33,10 @@ def noise_scale(
     """Gradient noise scale of a NumPy model at its current parameters.
 
     The parameters are the fitted ones when the model is fitted, else zeros
-    (where ``fit`` starts); ``model`` is not changed. Both models' per-example
-    gradients have the form ``g_i = (r_i x_i^T, r_i)`` (weights, intercept),
-    with ``r_i`` the residual ``W x_i + b - y_i`` (least squares) or
-    ``softmax(W x_i + b) - onehot(y_i)`` (cross-entropy), so
+    (where ``fit`` starts); ``model`` is not changed. Every lrscout.models
+    estimator's per-example gradient has the form ``g_i = (r_i x_i^T, r_i)``
+    (weights, intercept), with ``r_i`` the residual ``W x_i + b - y_i``
+    (least squares) or ``softmax(W x_i + b) - onehot(y_i)`` (cross-entropy), so
 
     .. math:: \\lVert g_i \\rVert^2 = \\lVert r_i \\rVert^2 (\\lVert x_i \\rVert^2 + 1)
 
@@ -56,7 +54,8 @@ def noise_scale(
     population correction for ``n = len(X)`` included).
 
     Args:
-        model: A :class:`LinearRegressor` or :class:`SoftmaxClassifier`.
+        model: An lrscout.models estimator: :class:`LinearRegressor`,
+            :class:`SoftmaxClassifier` or another :class:`GDEstimator`.
         X: Inputs, ``(n_samples, n_features)``, ``n_samples >= 2``.
         y: Targets.
         method: ``"exact"`` or ``"two-batch"``.
@@ -89,21 +88,16 @@ def noise_scale(
         True
     """
     where = "models.noise_scale"
-    if not isinstance(model, (LinearRegressor, SoftmaxClassifier)):
-        raise InvalidArgumentError(
-            f"{where}: model must be an lrscout.models LinearRegressor or SoftmaxClassifier; "
-            f"got {type(model).__name__}. For PyTorch use lrscout.pytorch.noise_scale."
-        )
+    model = check_estimator(model, where=where, fix="For PyTorch use lrscout.pytorch.noise_scale.")
     how = check_option(method, "method", METHODS, where=where)
     X_, T, n_outputs, _ = model._prepare(X, y, where)
     n, d = X_.shape
     check_int(n, "the number of samples", where=where, minimum=2)
-    state = model._state()
-    W, b = (np.zeros((n_outputs, d)), np.zeros(n_outputs)) if state is None else state
+    W, b = model._initial_params(n_outputs, d)
     info = {
         "framework": "numpy",
         "model": type(model).__name__,
-        "fitted": state is not None,
+        "fitted": hasattr(model, "coef_"),
         "fit_intercept": bool(model.fit_intercept),
         "alpha": float(model.alpha),
     }
@@ -155,25 +149,12 @@ def _batch_sq_norm(model: GDEstimator, W: np.ndarray, b: np.ndarray, X: np.ndarr
     return total
 
 
-def _residuals(model: GDEstimator, W: np.ndarray, b: np.ndarray, X: np.ndarray, T: np.ndarray) -> np.ndarray:
-    """``r_i`` of every example, rows of an ``(n, k)`` array (see :func:`noise_scale`)."""
-    Z = X @ W.T + b
-    if isinstance(model, LinearRegressor):
-        residuals: np.ndarray = Z - T
-        return residuals
-    Z -= Z.max(axis=1, keepdims=True)
-    P: np.ndarray = np.exp(Z)
-    P /= P.sum(axis=1, keepdims=True)
-    P[np.arange(len(T)), T] -= 1.0
-    return P
-
-
 def _exact_stats(
     model: GDEstimator, W: np.ndarray, b: np.ndarray, X: np.ndarray, T: np.ndarray
 ) -> tuple[float, float]:
     """``(|G|^2, tr(Sigma))`` from the closed-form per-example gradients."""
     n = X.shape[0]
-    R = _residuals(model, W, b, X, T)
+    R, _ = model._residuals_and_loss(W, b, X, T)
     intercept = bool(model.fit_intercept)
     data_gW = R.T @ X / n
     data_gb = R.mean(axis=0)
@@ -245,6 +226,6 @@ def rerun_find_lr(
         mode=previous.mode,
         smoothing=previous.smoothing,
         divergence_factor=previous.divergence_factor,
-        random_state=random_state if random_state is not _FROM_MODEL else model.random_state,
+        random_state=random_state,
         progress=progress,
     )
