@@ -221,7 +221,7 @@ class RangeTestResult:
         if name == "auto":
             lr = auto(self.lrs, self.losses, num_steps=self.num_steps, **self._run_facts())
         else:
-            lr = SMOOTHED_RULES[name](self.lrs, self.smoothed_losses)
+            lr = SMOOTHED_RULES[name](self.lrs, self.losses, self.smoothed_losses)
         return Suggestion(lr=lr, method=name, index=nearest_index(self.lrs, lr))
 
     def _run_facts(self) -> dict[str, Any]:
@@ -305,14 +305,10 @@ class RangeTestResult:
             )
         if not isinstance(data["info"], dict):
             fail(where, "info", "an object", data["info"])
-        arrays = {
-            name: decode_floats(data[name], name, where) for name in ("lrs", "losses", "smoothed_losses")
-        }
-        return cls(
-            **arrays,
-            **{name: data[name] for name in cls._fields_settings()},
-            info=data["info"],
-        )
+        fields: dict[str, Any] = {name: data[name] for name in cls._fields_settings()}
+        for name in ("lrs", "losses", "smoothed_losses"):
+            fields[name] = decode_floats(data[name], name, where)
+        return cls(**fields, info=data["info"])
 
     @staticmethod
     def _fields_settings() -> tuple[str, ...]:

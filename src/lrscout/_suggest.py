@@ -20,6 +20,7 @@ import numpy.typing as npt
 from ._errors import NoSuggestionError
 
 _MIN_POINTS = 5
+_MIN_FALL = 1e-6
 
 
 # The default rule's constants, chosen on the "design" half of
@@ -58,18 +59,25 @@ def read_curve(
     planned = len(np.asarray(lrs)) if num_steps is None else num_steps
     smooth = zero_lag_smooth(raw, sigma=max(1.0, _SMOOTHING_WIDTH * planned))
     minimum = _descent_end(rates, smooth, method)
+    _require_fall(raw, smooth, minimum, method)
+    return rates, smooth, minimum
+
+
+def _require_fall(raw: np.ndarray, smooth: np.ndarray, minimum: int, method: str) -> None:
+    """Refuse a curve whose fall to ``minimum`` is not above its step-to-step noise."""
     offset = _log_offset(raw)
     log_raw, log_smooth = (raw, smooth) if offset is None else (np.log(raw + offset), np.log(smooth + offset))
     fall = float(log_smooth[0] - log_smooth[minimum])
     steps = np.diff(log_raw[max(0, minimum - 20) : minimum + 1])
     noise = 1.4826 * float(np.median(np.abs(steps))) / math.sqrt(2.0) if len(steps) > 2 else 0.0
-    if fall <= noise:
+    # The floor keeps floating-point rounding on a flat, noiseless curve from
+    # counting as a fall: a millionth on the log scale is no signal to act on.
+    if fall <= max(noise, _MIN_FALL):
         raise NoSuggestionError(
             f"suggest: method {method!r} found no clear decrease of the loss: it fell by {fall:.3g} "
             f"(log scale) against step-to-step noise of {noise:.3g}. The batches may be too small "
             "or too few to see the trend: raise num_steps or the batch size, or pass a val_loader."
         )
-    return rates, smooth, minimum
 
 
 def auto(
@@ -230,7 +238,22 @@ def _no_descent(lrs: np.ndarray, method: str) -> NoSuggestionError:
     )
 
 
-def steepest(lrs: npt.ArrayLike, smoothed: npt.ArrayLike) -> float:
+def _smoothed_fall(
+    lrs: npt.ArrayLike, losses: npt.ArrayLike, smoothed: npt.ArrayLike, method: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """The finite part of the stored (EMA) curve, once the raw curve shows a real fall.
+
+    Every rule needs one: on a flat curve the EMA's rounding noise would pass
+    the strict comparisons of the peer rules, which would then answer.
+    """
+    rates, raw = _finite_prefix(lrs, losses, method)
+    smooth = zero_lag_smooth(raw)
+    _require_fall(raw, smooth, _descent_end(rates, smooth, method), method)
+    ema = np.asarray(smoothed, dtype=np.float64)[: len(rates)]
+    return rates, ema
+
+
+def steepest(lrs: npt.ArrayLike, losses: npt.ArrayLike, smoothed: npt.ArrayLike) -> float:
     """Steepest fall of the (EMA) smoothed loss against ``log(lr)``.
 
     The first tenth and the last twentieth of the points are skipped, as
@@ -238,10 +261,11 @@ def steepest(lrs: npt.ArrayLike, smoothed: npt.ArrayLike) -> float:
 
     Example:
         >>> lrs = np.geomspace(1e-4, 1.0, 20)
-        >>> float(steepest(lrs, np.tanh(-np.log10(lrs) - 2.0) + 1.5)) == float(lrs[10])
+        >>> curve = np.tanh(-np.log10(lrs) - 2.0) + 1.5
+        >>> float(steepest(lrs, curve, curve)) == float(lrs[10])
         True
     """
-    rates, smooth = _finite_prefix(lrs, smoothed, "steepest")
+    rates, smooth = _smoothed_fall(lrs, losses, smoothed, "steepest")
     start = len(rates) // 10
     end = len(rates) - max(1, len(rates) // 20)
     if end - start < 3:
@@ -256,14 +280,15 @@ def steepest(lrs: npt.ArrayLike, smoothed: npt.ArrayLike) -> float:
     return float(rates[start + best])
 
 
-def minimum(lrs: npt.ArrayLike, smoothed: npt.ArrayLike) -> float:
+def minimum(lrs: npt.ArrayLike, losses: npt.ArrayLike, smoothed: npt.ArrayLike) -> float:
     """The learning rate of the lowest (EMA) smoothed loss, divided by 10.
 
     Example:
-        >>> minimum([1e-3, 1e-2, 1e-1, 1.0, 10.0], [1.0, 0.8, 0.5, 0.4, 3.0])
+        >>> curve = [1.0, 0.8, 0.5, 0.4, 3.0]
+        >>> minimum([1e-3, 1e-2, 1e-1, 1.0, 10.0], curve, curve)
         0.1
     """
-    rates, smooth = _finite_prefix(lrs, smoothed, "minimum")
+    rates, smooth = _smoothed_fall(lrs, losses, smoothed, "minimum")
     _descent_end(rates, smooth, "minimum")
     lr = float(rates[int(np.argmin(smooth))]) / 10.0
     if lr < rates[0]:
@@ -274,17 +299,18 @@ def minimum(lrs: npt.ArrayLike, smoothed: npt.ArrayLike) -> float:
     return lr
 
 
-def valley(lrs: npt.ArrayLike, smoothed: npt.ArrayLike) -> float:
+def valley(lrs: npt.ArrayLike, losses: npt.ArrayLike, smoothed: npt.ArrayLike) -> float:
     """The middle (in ``log(lr)``) of the longest decreasing run of the (EMA) smoothed loss.
 
     The run is the longest strictly decreasing subsequence of the smoothed
     loss (fastai's "valley" idea); it ignores short bumps along the way.
 
     Example:
-        >>> valley([1e-4, 1e-3, 1e-2, 1e-1, 1.0], [1.0, 0.9, 0.5, 0.4, 2.0])
+        >>> curve = [1.0, 0.9, 0.5, 0.4, 2.0]
+        >>> valley([1e-4, 1e-3, 1e-2, 1e-1, 1.0], curve, curve)
         0.001
     """
-    rates, smooth = _finite_prefix(lrs, smoothed, "valley")
+    rates, smooth = _smoothed_fall(lrs, losses, smoothed, "valley")
     n = len(smooth)
     length = np.ones(n, dtype=np.int64)
     first = np.arange(n)
@@ -307,7 +333,7 @@ def nearest_index(lrs: npt.ArrayLike, lr: float) -> int:
 
 
 #: The rules that read the stored (EMA) smoothed curve, by name.
-SMOOTHED_RULES: dict[str, Callable[[npt.ArrayLike, npt.ArrayLike], float]] = {
+SMOOTHED_RULES: dict[str, Callable[[npt.ArrayLike, npt.ArrayLike, npt.ArrayLike], float]] = {
     "valley": valley,
     "steepest": steepest,
     "minimum": minimum,
