@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import csv
+import io
+import math
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -83,21 +86,31 @@ def load_dataset(name: str) -> Dataset:
     return _prepare(name, np.asarray(X, dtype=np.float64), np.asarray(y), task)
 
 
+#: Delimiters the CSV reader recognises (comma, semicolon as Excel writes it in
+#: many locales, tab, pipe).
+DELIMITERS = ",;\t|"
+#: The largest field the CSV reader accepts (the csv module's default is 128 KiB).
+MAX_FIELD = 64 * 1024 * 1024
+
+
 def load_csv(path: str, target: str | None, task: str) -> Dataset:
     """A CSV file with a header row; ``target`` names the column to predict.
 
-    Every other column must be numeric. ``task="auto"`` treats a target with
-    non-numeric values, or at most 20 distinct integer values, as class labels.
+    Read with the standard library's ``csv`` module (no pandas needed for a
+    table of numbers): UTF-8 with or without the byte-order mark Excel writes,
+    the delimiter sniffed among :data:`DELIMITERS`, blank lines skipped,
+    fields of any length. Every other column must be numeric, with no empty
+    cell. ``task="auto"`` treats a target with non-numeric values, or at most
+    20 distinct integer values, as class labels; numeric labels are compared
+    as numbers (``"1"`` and ``"1.0"`` are one class).
+
+    Raises:
+        InvalidArgumentError: Naming ``--csv`` or ``--target`` and, for a bad
+            cell, its line and column.
     """
     if not os.path.isfile(path):
         raise InvalidArgumentError(f"--csv: no such file: {path!r}.")
-    with open(path, encoding="utf-8", newline="") as handle:
-        rows = list(csv.reader(handle))
-    if len(rows) < 3:
-        raise InvalidArgumentError(
-            f"--csv: {path!r} needs a header row and at least 2 data rows; it has {len(rows)} rows."
-        )
-    header, body = rows[0], [row for row in rows[1:] if row]
+    header, body, lines = _read_table(path)
     if target is None:
         raise InvalidArgumentError(
             f"--target is required with --csv; choose one of the columns: {', '.join(header)}."
@@ -106,21 +119,109 @@ def load_csv(path: str, target: str | None, task: str) -> Dataset:
         raise InvalidArgumentError(
             f"--target: no column {target!r} in {path!r}; columns: {', '.join(header)}."
         )
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise InvalidArgumentError(
+            f"--csv: {path!r} names columns more than once: {', '.join(map(repr, repeated))}. "
+            "Rename them so that each column, the target above all, is named once."
+        )
     column = header.index(target)
-    for number, row in enumerate(body, start=2):
-        if len(row) != len(header):
-            raise InvalidArgumentError(
-                f"--csv: line {number} of {path!r} has {len(row)} fields; the header has {len(header)}."
-            )
     features = [i for i in range(len(header)) if i != column]
     if not features:
         raise InvalidArgumentError(f"--csv: {path!r} has no feature columns besides the target {target!r}.")
+    X = np.empty((len(body), len(features)))
+    for r, (row, line) in enumerate(zip(body, lines, strict=True)):
+        for c, i in enumerate(features):
+            X[r, c] = _number(row[i], path, line, header[i])
+    raw = [row[column].strip() for row in body]
+    for value, line in zip(raw, lines, strict=True):
+        if not value:
+            raise InvalidArgumentError(f"--csv: {path!r} line {line}, column {target!r}: the cell is empty.")
+    chosen = _infer_task(raw, task)
+    if chosen == "classification":
+        y, names = _labels(raw)
+        return _prepare(os.path.basename(path), X, y, chosen, names)
+    return _prepare(os.path.basename(path), X, np.array([float(v) for v in raw]), chosen)
+
+
+def _read_table(path: str) -> tuple[list[str], list[list[str]], list[int]]:
+    """Header, data rows and their line numbers, every row as long as the header."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    if b"\x00" in data:
+        raise InvalidArgumentError(f"--csv: {path!r} is not a text file (it holds NUL bytes).")
     try:
-        X = np.array([[float(row[i]) for i in features] for row in body])
-    except ValueError as error:
-        raise InvalidArgumentError(f"--csv: every feature column must be numeric ({error}).") from None
-    raw = [row[column] for row in body]
-    return _prepare(os.path.basename(path), X, np.asarray(raw), _infer_task(raw, task))
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise InvalidArgumentError(
+            f"--csv: {path!r} is not UTF-8 text (byte {data[error.start]:#04x} at offset {error.start}). "
+            "Save it as UTF-8 (in Excel: CSV UTF-8)."
+        ) from None
+    try:
+        dialect: Any = csv.Sniffer().sniff(text[:65536], delimiters=DELIMITERS)
+    except csv.Error:
+        dialect = csv.excel
+    previous = csv.field_size_limit(MAX_FIELD)
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""), dialect)
+        rows: list[tuple[int, list[str]]] = []
+        for row in reader:
+            if any(cell.strip() for cell in row):
+                rows.append((reader.line_num, row))
+    except csv.Error as error:
+        raise InvalidArgumentError(f"--csv: {path!r} is not a readable CSV file ({error}).") from None
+    finally:
+        csv.field_size_limit(previous)
+    if len(rows) < 3:
+        raise InvalidArgumentError(
+            f"--csv: {path!r} needs a header row and at least 2 data rows; it has {len(rows)} rows."
+        )
+    header = [name.strip() for name in rows[0][1]]
+    for line, row in rows[1:]:
+        if len(row) != len(header):
+            raise InvalidArgumentError(
+                f"--csv: line {line} of {path!r} has {len(row)} fields; the header has {len(header)}."
+            )
+    return header, [row for _, row in rows[1:]], [line for line, _ in rows[1:]]
+
+
+def _number(cell: str, path: str, line: int, column: str) -> float:
+    text = cell.strip()
+    if not text:
+        raise InvalidArgumentError(
+            f"--csv: {path!r} line {line}, column {column!r}: the cell is empty. "
+            "Fill or drop missing values first."
+        )
+    try:
+        value = float(text)
+    except ValueError:
+        raise InvalidArgumentError(
+            f"--csv: every feature column must be numeric; {path!r} line {line}, column {column!r} "
+            f"holds {text[:40]!r}."
+        ) from None
+    if not math.isfinite(value):
+        raise InvalidArgumentError(
+            f"--csv: {path!r} line {line}, column {column!r}: {text[:40]!r} is not a finite number."
+        )
+    return value
+
+
+def _labels(values: list[str]) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Class indices ``0..K-1`` and a name per class; numeric labels compare as numbers."""
+    try:
+        keys: list[Any] = [float(v) for v in values]
+    except ValueError:
+        keys = list(values)
+    classes = sorted(set(keys))
+    index = {key: i for i, key in enumerate(classes)}
+    names = tuple(_label_name(key) for key in classes)
+    return np.array([index[key] for key in keys], dtype=np.int64), names
+
+
+def _label_name(key: Any) -> str:
+    if isinstance(key, float) and key.is_integer():
+        return str(int(key))
+    return str(key)
 
 
 def _infer_task(values: list[str], task: str) -> str:
@@ -132,23 +233,46 @@ def _infer_task(values: list[str], task: str) -> str:
         return "classification"
     if task != "auto":
         return task
-    integral = bool(np.all(numbers == np.round(numbers)))
+    finite = bool(np.all(np.isfinite(numbers)))
+    integral = finite and bool(np.all(numbers == np.round(numbers)))
     return "classification" if integral and len(np.unique(numbers)) <= 20 else "regression"
 
 
-def _prepare(name: str, X: np.ndarray, y: np.ndarray, task: str) -> Dataset:
+def _standardise(values: np.ndarray, name: str, what: str) -> np.ndarray:
+    """Zero mean and unit spread per column, without overflow for huge values.
+
+    Each column is first divided by its largest magnitude, so its mean and
+    variance stay finite for values up to the largest float.
+    """
+    scale = np.max(np.abs(values), axis=0)
+    scaled = values / np.where(scale > 0, scale, 1.0)
+    centred = scaled - scaled.mean(axis=0)
+    spread = centred.std(axis=0)
+    out: np.ndarray = centred / np.where(spread > 0, spread, 1.0)
+    if not np.all(np.isfinite(out)):
+        raise InvalidArgumentError(f"{name}: the {what} could not be standardised (not finite).")
+    return out
+
+
+def _prepare(
+    name: str, X: np.ndarray, y: np.ndarray, task: str, class_names: tuple[str, ...] | None = None
+) -> Dataset:
     if not np.all(np.isfinite(X)):
         raise InvalidArgumentError(
             f"{name}: the features hold NaN or infinite values; clean or impute them first."
         )
-    spread = X.std(axis=0)
-    X = (X - X.mean(axis=0)) / np.where(spread > 0, spread, 1.0)
+    X = _standardise(X, name, "features")
     if task == "classification":
-        classes, labels = np.unique(y, return_inverse=True)
-        if len(classes) < 2:
+        if class_names is None:
+            classes, labels = np.unique(y, return_inverse=True)
+            class_names = tuple(str(c) for c in classes)
+            y = labels
+        if len(class_names) < 2:
             raise InvalidArgumentError(
-                f"{name}: the target must hold at least 2 classes; got {classes.tolist()!r}."
+                f"{name}: the target must hold at least 2 classes; got {list(class_names)!r}."
             )
-        return Dataset(name, X, labels.astype(np.int64), task, tuple(str(c) for c in classes))
-    values = y.astype(np.float64)
-    return Dataset(name, X, (values - values.mean()) / (values.std() or 1.0), task)
+        return Dataset(name, X, np.asarray(y, dtype=np.int64), task, class_names)
+    values = np.asarray(y, dtype=np.float64)
+    if not np.all(np.isfinite(values)):
+        raise InvalidArgumentError(f"{name}: the target holds NaN or infinite values.")
+    return Dataset(name, X, _standardise(values[:, None], name, "target")[:, 0], task)

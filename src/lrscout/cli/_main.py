@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import io
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -38,6 +39,16 @@ def _batch_size(text: str) -> int | None:
     return value
 
 
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer in [0, 2**32); got {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be an integer in [0, 2**32); got {text!r}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -65,7 +76,7 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
         help="with --csv: what the target is (default: inferred)",
     )
     parser.add_argument(
-        "--seed", type=int, default=0, help="seed for initial weights and batch order (default: 0)"
+        "--seed", type=_seed, default=0, help="seed for initial weights and batch order (default: 0)"
     )
 
 
@@ -222,12 +233,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return 0
+        _check_outputs(args)
         data = _load_data(args)
         if args.command == "find-lr":
             return _find_lr(args, data)
         if args.command == "noise-scale":
             return _noise_scale(args, data)
         return _compare_variants(args, data)
+    except BrokenPipeError:
+        # The reader went away (lrscout ... | head): stop quietly, as Unix tools do.
+        _silence_stdout()
+        return 141
     except (UsageError, InvalidArgumentError, NoSuggestionError, OSError) as error:
         # Only the user's mistakes and what the system refused become one line;
         # anything else is a bug in lrscout and keeps its traceback.
@@ -244,12 +260,74 @@ def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split())
 
 
+def _silence_stdout() -> None:
+    """Point stdout at the null device so the interpreter's final flush raises nothing."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        pass
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Refuse, before any work, an output that cannot be written or would overwrite something.
+
+    ``--plot`` without a suffix becomes ``.png`` (what matplotlib writes), so
+    the report names the file actually written.
+    """
+    inputs = {"--csv": args.csv} if getattr(args, "csv", None) else {}
+    outputs: dict[str, str] = {}
+    plot = getattr(args, "plot", None)
+    if plot is not None and plot.lower() != "none":
+        if not os.path.splitext(plot)[1]:
+            plot = args.plot = plot + ".png"
+        _check_plot_format(plot)
+        outputs["--plot"] = plot
+    json_path = getattr(args, "json", None)
+    if json_path is not None:
+        outputs["--json"] = json_path
+    seen: dict[str, str] = {os.path.realpath(path): option for option, path in inputs.items()}
+    for option, path in outputs.items():
+        if not path.strip():
+            raise UsageError(f"{option} must be a file path; got {path!r}")
+        real = os.path.realpath(path)
+        if real in seen:
+            raise UsageError(f"{option} {path!r} is the same file as {seen[real]}; choose another path")
+        seen[real] = option
+        folder = os.path.dirname(os.path.abspath(path))
+        if os.path.isdir(path):
+            raise UsageError(f"{option} {path!r} is a folder; give a file path")
+        if not os.path.isdir(folder):
+            raise UsageError(f"{option} {path!r}: the folder {folder!r} does not exist")
+        if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+            raise UsageError(f"{option} {path!r}: permission denied")
+    if getattr(args, "task", "auto") != "auto" and args.csv is None:
+        raise UsageError("--task needs --csv (the bundled data sets know their tasks)")
+
+
+def _check_plot_format(path: str) -> None:
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    suffix = os.path.splitext(path)[1].lstrip(".").lower()
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if suffix not in formats:
+        raise UsageError(
+            f"--plot {path!r}: matplotlib cannot write .{suffix} files; use one of "
+            f"{', '.join('.' + name for name in sorted(formats))}"
+        )
+
+
 def _load_data(args: argparse.Namespace) -> Dataset:
     if args.csv is not None:
         return load_csv(args.csv, args.target, args.task)
     if args.target is not None:
         raise UsageError("--target needs --csv (the bundled data sets know their targets)")
     return load_dataset(args.dataset)
+
+
+def _plain(text: str) -> str:
+    """``text`` for a matplotlib title: a ``$`` from a file name must not start math mode."""
+    return text.replace("$", r"\$")
 
 
 def _write_plot(option: str, draw: Callable[[str], object]) -> None:
@@ -261,8 +339,10 @@ def _write_plot(option: str, draw: Callable[[str], object]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    draw(option)
-    plt.close("all")
+    try:
+        draw(option)
+    finally:
+        plt.close("all")
     print(f"plot: {option}")
 
 
@@ -304,7 +384,8 @@ def _find_lr(args: argparse.Namespace, data: Dataset) -> int:
         result.to_json(args.json)
         print(f"result: {args.json}")
     title = (
-        f"LR range test: {data.name}, {model} ({args.framework}), batch {'full' if batch is None else batch}"
+        f"LR range test: {_plain(data.name)}, {model} ({args.framework}), "
+        f"batch {'full' if batch is None else batch}"
     )
     _write_plot(args.plot, lambda path: result.plot(path=path, title=title))
     return 0
@@ -439,7 +520,7 @@ def _noise_scale(args: argparse.Namespace, data: Dataset) -> int:
         }
         dataclasses.replace(result, info=info).to_json(args.json)
         print(f"result: {args.json}")
-    title = f"Gradient noise scale: {data.name}, {estimator.__name__}, " + (
+    title = f"Gradient noise scale: {_plain(data.name)}, {estimator.__name__}, " + (
         f"after {args.epochs} epochs" if args.epochs else "initial weights"
     )
     _write_plot(
