@@ -11,13 +11,13 @@ from ._engine import RangeTestState as RangeTestState
 from ._engine import range_test as range_test
 from ._errors import InvalidArgumentError as InvalidArgumentError
 from ._errors import NoSuggestionError as NoSuggestionError
+from ._lr_scaling import LRAdvice as LRAdvice
+from ._lr_scaling import rescale_lr as rescale_lr
+from ._lr_scaling import scale_lr as scale_lr
 from ._noise import NoiseScaleResult as NoiseScaleResult
 from ._noise import estimate_noise_scale as estimate_noise_scale
 from ._noise import exact_noise_scale as exact_noise_scale
 from ._noise import expected_batch_sq_norm as expected_batch_sq_norm
-from ._lr_scaling import LRAdvice as LRAdvice
-from ._lr_scaling import rescale_lr as rescale_lr
-from ._lr_scaling import scale_lr as scale_lr
 from ._result import STOP_REASONS as STOP_REASONS
 from ._result import RangeTestResult as RangeTestResult
 from ._result import Suggestion as Suggestion
