@@ -141,20 +141,52 @@ class NoiseScaleResult:
 
     def __post_init__(self) -> None:
         where = "NoiseScaleResult"
-        check_option(self.method, "method", ("two-batch", "exact"), where=where)
+        method = check_option(self.method, "method", ("two-batch", "exact"), where=where)
+        values: dict[str, Any] = {
+            # Estimates may be inf (a ratio over a non-positive |G|^2) or NaN.
+            "b_simple": _real(self.b_simple, "b_simple", where),
+            "grad_norm_sq": _real(self.grad_norm_sq, "grad_norm_sq", where),
+            "trace_cov": _real(self.trace_cov, "trace_cov", where),
+            "confidence": check_float(
+                self.confidence, "confidence", where=where, minimum=0.0, maximum=1.0, open_minimum=True
+            ),
+        }
+        for name in ("interval", "grad_norm_sq_interval", "trace_cov_interval"):
+            pair = getattr(self, name)
+            if isinstance(pair, (str, bytes)) or not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                fail(where, name, "a (low, high) pair of numbers", pair)
+            low, high = _real(pair[0], f"{name}[0]", where), _real(pair[1], f"{name}[1]", where)
+            if low > high:
+                fail(where, name, "a pair with low <= high", pair)
+            values[name] = (low, high)
+        if self.n_samples is not None:
+            values["n_samples"] = check_int(self.n_samples, "n_samples", where=where, minimum=2)
+        if method == "exact":
+            for name in ("small_batch", "big_batch"):
+                if getattr(self, name) is not None:
+                    fail(where, name, "None for the exact method", getattr(self, name))
+        else:
+            small = check_int(self.small_batch, "small_batch", where=where, minimum=1)
+            big = check_int(self.big_batch, "big_batch", where=where, minimum=small + 1)
+            if self.n_samples is not None and big > self.n_samples:
+                fail(where, "big_batch", f"at most n_samples ({self.n_samples})", big)
+            values.update(small_batch=small, big_batch=big)
         for name in ("pair_grad_norm_sq", "pair_trace_cov"):
-            array = np.array(getattr(self, name), dtype=np.float64, copy=True).reshape(-1)
+            try:
+                array = np.array(getattr(self, name), dtype=np.float64, copy=True)
+            except (TypeError, ValueError):
+                fail(where, name, "an array of numbers", getattr(self, name))
+            if array.ndim != 1 or not np.all(np.isfinite(array)):
+                fail(where, name, "a 1-D array of finite numbers", f"shape {array.shape}")
             array.flags.writeable = False
-            object.__setattr__(self, name, array)
-        if len(self.pair_grad_norm_sq) != len(self.pair_trace_cov):
+            values[name] = array
+        if len(values["pair_grad_norm_sq"]) != len(values["pair_trace_cov"]):
             raise InvalidArgumentError(
                 f"{where}: pair_grad_norm_sq and pair_trace_cov must have the same length."
             )
-        for name in ("interval", "grad_norm_sq_interval", "trace_cov_interval"):
-            low, high = getattr(self, name)
-            object.__setattr__(self, name, (float(low), float(high)))
-        info = json_copy(self.info, where=where)
-        object.__setattr__(self, "info", MappingProxyType(info))
+        values["info"] = MappingProxyType(json_copy(self.info, where=where))
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, NoiseScaleResult):
@@ -305,6 +337,14 @@ class NoiseScaleResult:
         """Rebuild a result from :meth:`to_dict` output (derived values are recomputed)."""
         where = "NoiseScaleResult.from_dict"
         data = check_header(data, where, _FORMAT, _VERSION, "noise-scale result")
+        derived = {"format", "version", "suggested_batch_size", "reasoning"}
+        fields = {f.name for f in dataclasses.fields(cls)}
+        extra = set(data) - fields - derived
+        if extra:
+            raise InvalidArgumentError(f"{where}: unexpected fields {sorted(extra)}.")
+        for name in ("pair_grad_norm_sq", "pair_trace_cov"):
+            if not isinstance(data.get(name), list):
+                fail(where, name, "a list of numbers", data.get(name))
         try:
             return cls(
                 b_simple=_decode(data["b_simple"]),
@@ -313,7 +353,7 @@ class NoiseScaleResult:
                 interval=_decode_pair(data["interval"]),
                 grad_norm_sq_interval=_decode_pair(data["grad_norm_sq_interval"]),
                 trace_cov_interval=_decode_pair(data["trace_cov_interval"]),
-                confidence=float(data["confidence"]),
+                confidence=data["confidence"],
                 method=data["method"],
                 small_batch=data["small_batch"],
                 big_batch=data["big_batch"],
@@ -338,6 +378,13 @@ class NoiseScaleResult:
     def from_json(cls, path: str | os.PathLike[str]) -> NoiseScaleResult:
         """Read a result written by :meth:`to_json` (plain JSON; nothing is unpickled)."""
         return cls.from_dict(read_json(path, "NoiseScaleResult.from_json"))
+
+
+def _real(value: Any, name: str, where: str) -> float:
+    """``value`` as a float: a real number (inf and NaN included), not a bool or a string."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        fail(where, name, "a real number", value)
+    return float(value)
 
 
 def _decode(value: Any) -> float:
