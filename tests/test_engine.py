@@ -174,3 +174,27 @@ def test_quadratic_stops_above_the_stability_limit(momentum):
     )
     assert result.stop_reason in ("diverged", "non-finite")
     assert result.lrs[-1] > limit
+
+
+def test_a_huge_plan_costs_nothing_up_front():
+    # num_steps=10**13 used to tabulate the whole ramp (80 TB) before the first step.
+    calls = []
+
+    def step_fn(lr):
+        if len(calls) == 5:
+            raise StopIteration
+        calls.append(lr)
+        return 1.0
+
+    result = range_test(step_fn, start_lr=1e-7, end_lr=10.0, num_steps=10**13)
+    assert (len(result), result.stop_reason, result.num_steps) == (5, "ended", 10**13)
+    assert np.array_equal(result.lrs, exponential_ramp(1e-7, 10.0, 10**13)(np.arange(5)))
+    assert calls == result.lrs.tolist()
+
+
+def test_a_ramp_to_the_largest_floats_stays_finite():
+    # log(end / start) overflowed for end_lr / start_lr > 1.8e308.
+    ramp = exponential_ramp(1e-300, 1e300, 5)(np.arange(5))
+    assert np.all(np.isfinite(ramp))
+    assert ramp[0] == 1e-300 and ramp[-1] == 1e300
+    assert np.allclose(np.log10(ramp), [-300, -150, 0, 150, 300])

@@ -387,3 +387,16 @@ def test_compare_variants_with_given_learning_rates():
     comparison = compare_variants(LinearRegressor(), X, y, epochs=2, batch_sizes=(None, 10), lr=[0.1, 0.01])
     assert [run.lr for run in comparison.runs] == [0.1, 0.01]
     assert all(run.range_test is None for run in comparison.runs)
+
+
+def test_score_reads_a_column_of_targets_as_the_targets():
+    # A column used to broadcast against the predictions to n x n and score 0.5.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 2))
+    y = X @ [1.0, -1.0]
+    model = LinearRegressor(batch_size=None, lr=0.5, epochs=200).fit(X, y)
+    assert model.score(X, y.reshape(-1, 1)) == model.score(X, y)
+    assert model.score(X, y) > 0.999
+    labels = (y > 0).astype(int)
+    classifier = SoftmaxClassifier(lr=0.5, epochs=20, random_state=0).fit(X, labels)
+    assert classifier.score(X, labels.reshape(-1, 1)) == classifier.score(X, labels)

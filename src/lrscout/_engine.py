@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 
 from ._errors import InvalidArgumentError
+from ._jsonio import json_copy
 from ._result import STOP_COMPLETED, STOP_DIVERGED, STOP_ENDED, STOP_NON_FINITE, RangeTestResult
-from ._schedules import RAMPS, Schedule
-from ._validation import check_bool, check_callable, check_float, check_int, check_option
+from ._schedules import MAX_STEPS, RAMPS, Schedule
+from ._validation import check_bool, check_callable, check_float, check_int, check_option, fail
 
 
 class RangeTestState:
@@ -56,6 +57,8 @@ class RangeTestState:
                 f"{where}: end_lr must be greater than start_lr ({self.start_lr!r}); got {self.end_lr!r}."
             )
         self.num_steps = check_int(num_steps, "num_steps", where=where, minimum=2)
+        if self.num_steps > MAX_STEPS:
+            fail(where, "num_steps", f"at most {MAX_STEPS} (a 64-bit count)", num_steps)
         self.mode = check_option(mode, "mode", RAMPS, where=where)
         self.smoothing = check_float(
             smoothing,
@@ -265,6 +268,7 @@ def range_test(
         where=where,
     )
     chunk = check_int(sync_every, "sync_every", where=where, minimum=1)
+    facts = json_copy(info, where=where)
     if read_losses is not None:
         check_callable(read_losses, "read_losses", where=where)
     read = read_losses or _read_floats
@@ -304,7 +308,7 @@ def range_test(
     finally:
         if bar is not None:
             bar.close()
-    return state.result(info)
+    return state.result(facts)
 
 
 def _progress_bar(total: int) -> Any:

@@ -23,7 +23,7 @@ from ._jsonio import (
     write_json,
     write_text,
 )
-from ._schedules import RAMPS
+from ._schedules import MAX_STEPS, RAMPS
 from ._suggest import METHODS, SMOOTHED_RULES, auto, lr_range, nearest_index
 from ._validation import check_float, check_int, check_option, fail
 from .plotting import plot_lr_schedule, plot_range_test
@@ -144,6 +144,8 @@ class RangeTestResult:
                 self.divergence_factor, "divergence_factor", where=where, minimum=1.0, open_minimum=True
             ),
         }
+        if settings["num_steps"] > MAX_STEPS:
+            fail(where, "num_steps", f"at most {MAX_STEPS} (a 64-bit count)", self.num_steps)
         if settings["end_lr"] <= settings["start_lr"]:
             fail(where, "end_lr", f"greater than start_lr ({settings['start_lr']!r})", self.end_lr)
         if not isinstance(self.stop_reason, str) or self.stop_reason not in STOP_REASONS:

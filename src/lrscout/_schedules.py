@@ -17,6 +17,10 @@ import numpy.typing as npt
 from ._errors import InvalidArgumentError
 from ._validation import check_bool, check_float, check_int, check_option
 
+#: The most steps a ramp or a range test may plan: a 64-bit count (a range
+#: test tabulates its ramp lazily, so a large plan costs nothing up front).
+MAX_STEPS = 2**63 - 1
+
 
 class Schedule:
     """A learning rate as a pure function of the step, ``0 <= step < num_steps``."""

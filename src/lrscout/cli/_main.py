@@ -279,6 +279,8 @@ def _check_outputs(args: argparse.Namespace) -> None:
     outputs: dict[str, str] = {}
     plot = getattr(args, "plot", None)
     if plot is not None and plot.lower() != "none":
+        if os.path.isdir(plot):
+            raise UsageError(f"--plot {plot!r} is a folder; give a file path")
         if not os.path.splitext(plot)[1]:
             plot = args.plot = plot + ".png"
         _check_plot_format(plot)

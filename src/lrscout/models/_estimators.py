@@ -22,7 +22,7 @@ import numpy as np
 
 from .._batching import as_generator, steps_per_epoch
 from .._errors import InvalidArgumentError
-from .._validation import check_batch_size, check_bool, check_float, check_int, check_option
+from .._validation import check_batch_size, check_bool, check_float, check_int, check_option, fail
 
 ENGINES = ("auto", "numba", "numpy")
 
@@ -498,7 +498,7 @@ class LinearRegressor(GDEstimator):
     def score(self, X: Any, y: Any) -> float:
         """Coefficient of determination R^2 (averaged over targets)."""
         predicted = self.predict(X)
-        truth = np.asarray(y, dtype=np.float64).reshape(predicted.shape)
+        truth = _score_targets(y, predicted.shape, "LinearRegressor.score")
         residual = ((truth - predicted) ** 2).sum(axis=0)
         total = ((truth - truth.mean(axis=0)) ** 2).sum(axis=0)
         return float(np.mean(1.0 - residual / total))
@@ -538,6 +538,7 @@ class SoftmaxClassifier(GDEstimator):
         self, y: Any, n_samples: int, where: str, *, fresh: bool
     ) -> tuple[np.ndarray, int, dict[str, Any]]:
         labels = np.asarray(y)
+        _check_labels(labels, where)
         if labels.ndim != 1 or labels.shape[0] != n_samples:
             raise InvalidArgumentError(
                 f"{where}: y must be a 1-D array of {n_samples} class labels to match X; "
@@ -592,4 +593,41 @@ class SoftmaxClassifier(GDEstimator):
 
     def score(self, X: Any, y: Any) -> float:
         """Accuracy."""
-        return float(np.mean(self.predict(X) == np.asarray(y)))
+        predicted = self.predict(X)
+        labels = np.asarray(y)
+        if labels.shape == (len(predicted), 1):
+            labels = labels[:, 0]
+        if labels.shape != predicted.shape:
+            fail(
+                "SoftmaxClassifier.score",
+                "y",
+                f"a 1-D array of {len(predicted)} labels, one per row of X",
+                f"shape {labels.shape}",
+            )
+        return float(np.mean(predicted == labels))
+
+
+def _check_labels(labels: np.ndarray, where: str) -> None:
+    """Refuse missing labels (``None``, NaN) and labels that cannot be ordered."""
+    if labels.dtype.kind == "f" and not np.all(np.isfinite(labels)):
+        fail(where, "y", "class labels without NaN or infinite values", "NaN or inf", "Drop those rows.")
+    if labels.dtype.kind == "O":
+        if any(label is None or (isinstance(label, float) and label != label) for label in labels.ravel()):
+            fail(where, "y", "class labels without None or NaN", "a missing label", "Drop those rows.")
+        try:
+            np.unique(labels)
+        except TypeError:
+            fail(where, "y", "labels of one kind that can be sorted", "mixed types", "Use str or int labels.")
+
+
+def _score_targets(y: Any, shape: tuple[int, ...], where: str) -> np.ndarray:
+    """``y`` as floats of exactly the predictions' shape (a column is not broadcast to n x n)."""
+    try:
+        truth = np.asarray(y, dtype=np.float64)
+    except (TypeError, ValueError):
+        fail(where, "y", "an array of numbers", type(y).__name__)
+    if len(shape) == 1 and truth.shape == (shape[0], 1):
+        truth = truth[:, 0]  # A column of one target, as scikit-learn's scorers accept it.
+    if truth.shape != shape:
+        fail(where, "y", f"of shape {shape}, like the predictions", f"shape {truth.shape}")
+    return truth
