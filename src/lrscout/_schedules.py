@@ -118,12 +118,14 @@ def exponential_ramp(start_lr: float, end_lr: float, num_steps: int) -> Schedule
     n = check_int(num_steps, "num_steps", where=where, minimum=2)
     last = n - 1
     # A difference of logs: the ratio b / a itself may overflow (1e-10 .. 1e300).
-    log_ratio = math.log(b) - math.log(a)
+    log_a = math.log(a)
+    log_ratio = math.log(b) - log_a
 
     def formula(t: np.ndarray) -> np.ndarray:
-        # The last step is end_lr exactly; the formula runs on the others only,
-        # so a ramp to the largest floats does not overflow on its way there.
-        return np.where(t == last, b, a * np.exp(log_ratio * (np.minimum(t, last - 1) / last)))
+        # In log space, so that no intermediate overflows on a ramp across the
+        # whole float range; both ends are exact.
+        inner = np.exp(log_a + log_ratio * (t / last))
+        return np.where(t == 0, a, np.where(t == last, b, inner))
 
     return Schedule("exponential_ramp", n, formula)
 
