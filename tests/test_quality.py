@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -38,3 +39,12 @@ def test_imports_point_down_the_layers():
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 kept, 0 broken" in done.stdout
+
+
+def test_readme_layout_matches_the_tree():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"`(lrscout/[\w/]+\.py)`", section))
+    package = ROOT / "src" / "lrscout"
+    present = {f"lrscout/{path.relative_to(package).as_posix()}" for path in package.rglob("*.py")}
+    assert listed == present, {"missing from README": present - listed, "gone from src": listed - present}
