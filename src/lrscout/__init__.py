@@ -9,6 +9,7 @@ from ._batching import minibatches as minibatches
 from ._batching import steps_per_epoch as steps_per_epoch
 from ._engine import RangeTestState as RangeTestState
 from ._engine import range_test as range_test
+from ._errors import CurveWarning as CurveWarning
 from ._errors import InvalidArgumentError as InvalidArgumentError
 from ._errors import NoSuggestionError as NoSuggestionError
 from ._lr_scaling import LRAdvice as LRAdvice
@@ -31,6 +32,7 @@ from .models import compare_variants as compare_variants
 
 __all__ = [
     "STOP_REASONS",
+    "CurveWarning",
     "InvalidArgumentError",
     "LRAdvice",
     "NoSuggestionError",

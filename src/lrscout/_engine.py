@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from ._errors import InvalidArgumentError
+from ._errors import CurveWarning, InvalidArgumentError
 from ._jsonio import json_copy
 from ._result import STOP_COMPLETED, STOP_DIVERGED, STOP_ENDED, STOP_NON_FINITE, RangeTestResult
 from ._schedules import MAX_STEPS, RAMPS, Schedule
+from ._suggest import diagnose
 from ._validation import check_bool, check_callable, check_float, check_int, check_option, fail
 
 
@@ -133,14 +135,24 @@ class RangeTestState:
             if t + 1 == self.num_steps:
                 self.stop_reason = STOP_COMPLETED
 
-    def result(self, info: Mapping[str, Any] | None = None) -> RangeTestResult:
-        """The recorded test as an immutable :class:`RangeTestResult`."""
+    def result(
+        self, info: Mapping[str, Any] | None = None, *, short_fix: str | None = None
+    ) -> RangeTestResult:
+        """The recorded test as an immutable :class:`RangeTestResult`, its curve diagnosed.
+
+        Args:
+            info: Facts about the run, JSON values.
+            short_fix: How to run every planned step, in the words of the
+                integration, for the "ran short" warning.
+        """
         n = len(self.losses)
+        lrs = self.schedule(np.arange(n))
+        stop_reason = self.stop_reason or STOP_ENDED
         return RangeTestResult(
-            lrs=self.schedule(np.arange(n)),
+            lrs=lrs,
             losses=np.asarray(self.losses, dtype=np.float64),
             smoothed_losses=np.asarray(self.smoothed, dtype=np.float64),
-            stop_reason=self.stop_reason or STOP_ENDED,
+            stop_reason=stop_reason,
             start_lr=self.start_lr,
             end_lr=self.end_lr,
             num_steps=self.num_steps,
@@ -148,7 +160,22 @@ class RangeTestState:
             smoothing=self.smoothing,
             divergence_factor=self.divergence_factor,
             info=dict(info or {}),
+            warnings=diagnose(
+                lrs,
+                self.losses,
+                num_steps=self.num_steps,
+                end_lr=self.end_lr,
+                stop_reason=stop_reason,
+                short_fix=short_fix,
+            ),
         )
+
+
+def warn_about(result: RangeTestResult, *, stacklevel: int = 2) -> RangeTestResult:
+    """Emit each of ``result.warnings`` as a :class:`~lrscout.CurveWarning`; return ``result``."""
+    for message in result.warnings:
+        warnings.warn(message, CurveWarning, stacklevel=stacklevel + 1)
+    return result
 
 
 #: Steps of the ramp tabulated at a time.
@@ -308,7 +335,7 @@ def range_test(
     finally:
         if bar is not None:
             bar.close()
-    return state.result(facts)
+    return warn_about(state.result(facts))
 
 
 def _progress_bar(total: int) -> Any:

@@ -29,3 +29,15 @@ class NoSuggestionError(ValueError):
     by more than its noise, or the rule's answer lies outside the tested
     range. The message says what to change in the test.
     """
+
+
+class CurveWarning(UserWarning):
+    """A range-test curve cannot fully support a suggestion.
+
+    Emitted once per finding when a test ends: it ran short of its planned
+    steps, the loss never turned up before ``end_lr``, the fall is hardly
+    above the step-to-step noise, or the loss rose from the start. The same
+    messages stay on the result (``RangeTestResult.warnings``), its JSON
+    file and its plot, and the command line prints them. Filter them like
+    any warning: ``warnings.simplefilter("ignore", lrscout.CurveWarning)``.
+    """

@@ -82,6 +82,8 @@ class RangeTestResult:
         start_lr, end_lr, num_steps, mode, smoothing, divergence_factor:
             The settings the test ran with.
         info: Facts about the run (framework, batch size, ...), JSON values.
+        warnings: What the curve cannot support (:class:`lrscout.CurveWarning`
+            messages, see ``lrscout._suggest.diagnose``); empty when nothing.
 
     Example:
         >>> lrs = np.geomspace(1e-4, 1.0, 5)
@@ -104,6 +106,7 @@ class RangeTestResult:
     smoothing: float
     divergence_factor: float
     info: Mapping[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         where = "RangeTestResult"
@@ -154,6 +157,12 @@ class RangeTestResult:
                 f"got {self.stop_reason!r}."
             )
         info = json_copy(self.info, where=where)
+        notes: Any = self.warnings
+        if isinstance(notes, (str, bytes)) or not isinstance(notes, (tuple, list)):
+            fail(where, "warnings", "a tuple of strings", notes)
+        if not all(isinstance(note, str) for note in notes):
+            fail(where, "warnings", "a tuple of strings", notes)
+        settings["warnings"] = tuple(notes)
         for name, value in {**arrays, **settings}.items():
             object.__setattr__(self, name, value)
         object.__setattr__(self, "info", MappingProxyType(info))
@@ -171,6 +180,7 @@ class RangeTestResult:
             )
             and self._settings() == other._settings()
             and dict(self.info) == dict(other.info)
+            and self.warnings == other.warnings
         )
 
     __hash__ = None  # type: ignore[assignment]
@@ -179,7 +189,7 @@ class RangeTestResult:
         span = f"{self.lrs[0]:.3g}..{self.lrs[-1]:.3g}" if len(self) else "empty"
         return (
             f"RangeTestResult({len(self)}/{self.num_steps} steps, lr {span}, "
-            f"stop_reason={self.stop_reason!r})"
+            f"stop_reason={self.stop_reason!r}{f', {len(self.warnings)} warnings' if self.warnings else ''})"
         )
 
     def _settings(self) -> dict[str, Any]:
@@ -288,6 +298,7 @@ class RangeTestResult:
             "version": _VERSION,
             **self._settings(),
             "info": dict(self.info),
+            "warnings": list(self.warnings),
             "lrs": [float(x) for x in self.lrs],
             "losses": [encode_float(x) for x in self.losses],
             "smoothed_losses": [encode_float(x) for x in self.smoothed_losses],
@@ -300,6 +311,7 @@ class RangeTestResult:
         data = check_header(data, where, _FORMAT, _VERSION, "result")
         expected = {"format", "version", "info", "lrs", "losses", "smoothed_losses", *cls._fields_settings()}
         missing = expected - set(data)
+        expected.add("warnings")  # optional: files written before it existed have none
         extra = set(data) - expected
         if missing or extra:
             raise InvalidArgumentError(
@@ -310,7 +322,7 @@ class RangeTestResult:
         fields: dict[str, Any] = {name: data[name] for name in cls._fields_settings()}
         for name in ("lrs", "losses", "smoothed_losses"):
             fields[name] = decode_floats(data[name], name, where)
-        return cls(**fields, info=data["info"])
+        return cls(**fields, info=data["info"], warnings=data.get("warnings", ()))
 
     @staticmethod
     def _fields_settings() -> tuple[str, ...]:

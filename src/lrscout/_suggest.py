@@ -21,6 +21,12 @@ from ._errors import NoSuggestionError
 
 _MIN_POINTS = 5
 _MIN_FALL = 1e-6
+# A fall of fewer than three noise widths could be chance (the three-sigma
+# convention); the rules still answer above one width, with a warning.
+_NOISY_FALL = 3.0
+# "At the edge": the smoothed minimum among the last 5 % of the points (at
+# least the last 3) or, for "from the start", among the first 5 % (at least 2).
+_EDGE = 0.05
 
 
 # The default rule's constants, chosen on the "design" half of
@@ -63,13 +69,19 @@ def read_curve(
     return rates, smooth, minimum
 
 
-def _require_fall(raw: np.ndarray, smooth: np.ndarray, minimum: int, method: str) -> None:
-    """Refuse a curve whose fall to ``minimum`` is not above its step-to-step noise."""
+def _fall_and_noise(raw: np.ndarray, smooth: np.ndarray, minimum: int) -> tuple[float, float]:
+    """The fall of ``log(loss)`` to ``minimum`` and the step-to-step noise around it."""
     offset = _log_offset(raw)
     log_raw, log_smooth = (raw, smooth) if offset is None else (np.log(raw + offset), np.log(smooth + offset))
     fall = float(log_smooth[0] - log_smooth[minimum])
     steps = np.diff(log_raw[max(0, minimum - 20) : minimum + 1])
     noise = 1.4826 * float(np.median(np.abs(steps))) / math.sqrt(2.0) if len(steps) > 2 else 0.0
+    return fall, noise
+
+
+def _require_fall(raw: np.ndarray, smooth: np.ndarray, minimum: int, method: str) -> None:
+    """Refuse a curve whose fall to ``minimum`` is not above its step-to-step noise."""
+    fall, noise = _fall_and_noise(raw, smooth, minimum)
     # The floor keeps floating-point rounding on a flat, noiseless curve from
     # counting as a fall: a millionth on the log scale is no signal to act on.
     if fall <= max(noise, _MIN_FALL):
@@ -139,6 +151,82 @@ def auto(
             "Rerun with a smaller start_lr."
         )
     return lr
+
+
+def diagnose(
+    lrs: npt.ArrayLike,
+    losses: npt.ArrayLike,
+    *,
+    num_steps: int,
+    end_lr: float,
+    stop_reason: str,
+    short_fix: str | None = None,
+) -> tuple[str, ...]:
+    """What a curve cannot support, in words: one message per finding, each with its fix.
+
+    Findings (each message starts with its name, so it can be matched):
+        ``"ran short"``: the test ended (data or epochs ran out) before its
+        ``num_steps`` without diverging; ``short_fix`` says how to run them
+        all (default: more data or fewer steps).
+        ``"never turned up"``: no divergence, and the smoothed loss is lowest
+        in the last 5 % of the points: the suggestion comes from the edge of
+        the tested range. Raise ``end_lr``.
+        ``"diverging from the start"``: the smoothed loss is lowest in the
+        first 5 % of the points and rises after. Lower ``start_lr``.
+        ``"too noisy"``: the fall is under three times the step-to-step
+        noise. Bigger batches or more steps.
+
+    Example:
+        >>> lrs = np.geomspace(1e-4, 1e-2, 50)
+        >>> diagnose(lrs, 1.0 / (1.0 + 100 * lrs), num_steps=50, end_lr=1e-2, stop_reason="completed")[0][:15]
+        'never turned up'
+    """
+    rates = np.asarray(lrs, dtype=np.float64)
+    values = np.asarray(losses, dtype=np.float64)
+    notes = []
+    n = len(values)
+    if stop_reason == "ended" and n < num_steps:
+        last = f"{rates[-1]:.3g}" if n else "none"
+        notes.append(
+            f"ran short: {n} of the {num_steps} planned steps ran (the ramp stopped at lr={last}, "
+            f"short of end_lr={end_lr:.3g}) and the loss did not diverge, so the curve may stop before "
+            f"its turn. {short_fix or 'Give the test more batches, or plan fewer num_steps.'}"
+        )
+    finite = np.isfinite(values)
+    count = n if finite.all() else int(np.argmin(finite))
+    if count < _MIN_POINTS:
+        if stop_reason in ("diverged", "non-finite"):
+            notes.append(_from_the_start(rates, count))
+        return tuple(notes)
+    raw = values[:count]
+    smooth = zero_lag_smooth(raw, sigma=max(1.0, _SMOOTHING_WIDTH * num_steps))
+    minimum = int(np.argmin(smooth))
+    edge = max(3, math.ceil(_EDGE * count))
+    if minimum < max(2, math.ceil(_EDGE * count)) and smooth[-1] > smooth[minimum]:
+        notes.append(_from_the_start(rates, minimum + 1))
+        return tuple(notes)
+    if stop_reason not in ("diverged", "non-finite") and minimum >= count - edge:
+        notes.append(
+            f"never turned up: the loss was still falling at the last step (lr={rates[count - 1]:.3g}) "
+            "and never diverged, so any suggestion comes from the edge of the tested range. "
+            f"Raise end_lr (e.g. to {10 * rates[count - 1]:.3g})."
+        )
+    fall, noise = _fall_and_noise(raw, smooth, minimum)
+    if noise > 0 and fall < _NOISY_FALL * noise:
+        notes.append(
+            f"too noisy: the loss fell by {fall:.3g} (log scale) against step-to-step noise of "
+            f"{noise:.3g}, too little to place a suggestion firmly. Use bigger batches, more steps "
+            "(num_steps), or a validation set."
+        )
+    return tuple(notes)
+
+
+def _from_the_start(lrs: np.ndarray, upto: int) -> str:
+    top = f" .. {lrs[upto - 1]:.3g}" if upto > 1 else ""
+    return (
+        f"diverging from the start: the loss is lowest in the first steps (lr {lrs[0]:.3g}{top}) and "
+        f"rises after, so the test saw no fall to read. Lower start_lr (e.g. to {lrs[0] / 100:.3g})."
+    )
 
 
 def lr_range(lr: float) -> tuple[float, float]:

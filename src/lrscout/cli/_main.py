@@ -7,11 +7,12 @@ import importlib.util
 import io
 import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from .._batching import gd_variant, steps_per_epoch
-from .._errors import InvalidArgumentError, NoSuggestionError
+from .._errors import CurveWarning, InvalidArgumentError, NoSuggestionError
 from .._result import STOP_REASONS, RangeTestResult
 from .._version import __version__
 from ._data import DATASETS, Dataset, load_csv, load_dataset
@@ -380,7 +381,10 @@ def _find_lr(args: argparse.Namespace, data: Dataset) -> int:
     except ImportError as error:
         # The framework (or its extra) is not installed: say which, in one line.
         raise UsageError(f"--framework {args.framework}: {error}") from None
-    result = run_find_lr(data, settings)
+    with warnings.catch_warnings():
+        # The report prints the curve's warnings itself, next to the suggestion.
+        warnings.simplefilter("ignore", CurveWarning)
+        result = run_find_lr(data, settings)
     _report(result)
     if args.json:
         result.to_json(args.json)
@@ -413,6 +417,8 @@ def _report(result: RangeTestResult) -> None:
         f"{len(result)} of {result.num_steps} steps)\n"
         f"stopped: {result.stop_reason} ({STOP_REASONS[result.stop_reason]})"
     )
+    for message in result.warnings:
+        print(f"warning: {message}")
     try:
         chosen = result.suggestion
         base, peak = result.lr_range()

@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .._engine import RangeTestState, _progress_bar
+from .._engine import RangeTestState, _progress_bar, warn_about
 from .._errors import InvalidArgumentError
 from .._jsonio import json_copy
 from .._result import RangeTestResult, Suggestion
@@ -223,6 +223,8 @@ class LRFinder(keras.callbacks.Callback):  # type: ignore[misc]
 
     def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
         self._end_test()
+        if self._state is not None:
+            warn_about(self.result)
 
     def _end_test(self) -> None:
         """Put the model back as it was (idempotent; also called by ``find_lr`` on errors)."""
@@ -272,7 +274,23 @@ class LRFinder(keras.callbacks.Callback):  # type: ignore[misc]
             **self._optimizer_info,
             **self._info,
         }
-        return self._state.result(info)
+        return self._state.result(info, short_fix=self._short_fix())
+
+    def _short_fix(self) -> str:
+        """How to let ``fit`` run every planned step, for the "ran short" warning."""
+        params = self.params or {}
+        fit_epochs, fit_steps = params.get("epochs"), params.get("steps")
+        if self.epochs is not None and fit_epochs is not None and fit_epochs < self.epochs:
+            return (
+                f"fit ran {fit_epochs} epoch(s) of the {self.epochs} the finder planned: "
+                f"pass epochs={self.epochs} to fit."
+            )
+        if self.steps_per_epoch is not None and fit_steps is not None and fit_steps < self.steps_per_epoch:
+            return (
+                f"fit runs {fit_steps} steps per epoch, the finder planned {self.steps_per_epoch}: "
+                "pass the finder the steps_per_epoch that fit runs (or leave it None)."
+            )
+        return "Let fit run every planned step (more epochs or data), or plan fewer (num_steps=...)."
 
     @property
     def suggestion(self) -> Suggestion:

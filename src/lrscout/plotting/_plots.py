@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -40,6 +41,8 @@ class RangeTestLike(Protocol):
     def smoothed_losses(self) -> np.ndarray: ...
     @property
     def stop_reason(self) -> str: ...
+    @property
+    def warnings(self) -> tuple[str, ...]: ...
     @property
     def mode(self) -> str: ...
     @property
@@ -156,6 +159,7 @@ def plot_range_test(
     )
     curve = zero_lag_smooth(result.losses[:n]) if n else result.losses[:0]
     ax.plot(result.lrs[:n], curve, color="C0", linewidth=2.0, label="smoothed loss")
+    notes = [f"warning: {message}" for message in result.warnings]
     if suggestion or lr_range:
         try:
             if lr_range:
@@ -166,7 +170,7 @@ def plot_range_test(
                 ax.axvline(chosen.lr, color="C3", linestyle="--", label=f"suggested lr {chosen.lr:.3g}")
                 ax.plot([chosen.lr], [curve[min(chosen.index, n - 1)]], "o", color="C3")
         except NoSuggestionError as error:
-            ax.plot([], [], " ", label=f"no suggestion: {str(error).split('.')[0]}")
+            notes.insert(0, f"no suggestion: {str(error).removeprefix('suggest: ')}")
     ax.set_xscale("log")
     if n > 1:
         # Frame the descent: from the lowest smoothed loss to the starting
@@ -180,8 +184,26 @@ def plot_range_test(
     ax.set_title(title or f"LR range test ({result.stop_reason}, {len(result)} steps)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="best", fontsize="small")
+    if notes:
+        _note(ax, notes)
     _save(ax, path)
     return ax
+
+
+def _note(ax: Axes, notes: Sequence[str]) -> None:
+    """Whole messages, wrapped, in a box at the bottom left of the axes (no math mode)."""
+    text = "\n".join(textwrap.fill(note, width=95) for note in notes)
+    ax.text(
+        0.01,
+        0.02,
+        text.replace("$", r"\$"),
+        transform=ax.transAxes,
+        fontsize="x-small",
+        va="bottom",
+        ha="left",
+        color="C3",
+        bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.85, "edgecolor": "C3"},
+    )
 
 
 def plot_lr_schedule(

@@ -1,0 +1,144 @@
+"""Curve warnings: what a range-test curve cannot support is said, kept, drawn and printed."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import lrscout
+from lrscout import CurveWarning, RangeTestResult
+from lrscout._suggest import diagnose
+from lrscout.cli import main
+from lrscout.models import SoftmaxClassifier, find_lr
+
+LRS = np.geomspace(1e-5, 10.0, 100)
+# Falls from lr ~1e-3, lowest near 0.3, rises past it: a curve with a clear turn.
+GOOD = 1.0 / (1.0 + 30.0 * LRS) + np.where(LRS > 0.3, (LRS - 0.3) ** 2, 0.0)
+
+
+def _kinds(notes):
+    return [note.split(":")[0] for note in notes]
+
+
+def test_a_clear_curve_draws_no_warning():
+    assert diagnose(LRS, GOOD, num_steps=100, end_lr=10.0, stop_reason="diverged") == ()
+
+
+def test_a_curve_still_falling_at_end_lr_never_turned_up():
+    falling = 1.0 / (1.0 + 30.0 * LRS)
+    notes = diagnose(LRS, falling, num_steps=100, end_lr=10.0, stop_reason="completed")
+    assert _kinds(notes) == ["never turned up"]
+    assert "Raise end_lr (e.g. to 100)" in notes[0]
+
+
+def test_a_short_run_says_how_many_steps_and_the_fix():
+    notes = diagnose(LRS[:40], GOOD[:40], num_steps=100, end_lr=10.0, stop_reason="ended", short_fix="Do X.")
+    assert _kinds(notes)[0] == "ran short"
+    assert "40 of the 100 planned steps" in notes[0] and notes[0].endswith("Do X.")
+
+
+def test_a_curve_rising_from_the_start_asks_for_a_lower_start():
+    rising = np.linspace(1.0, 3.0, 100)
+    notes = diagnose(LRS, rising, num_steps=100, end_lr=10.0, stop_reason="completed")
+    assert _kinds(notes) == ["diverging from the start"]
+    assert "Lower start_lr (e.g. to 1e-07)" in notes[0]
+
+
+def test_a_fall_inside_the_noise_is_too_noisy():
+    rng = np.random.default_rng(0)
+    noisy = GOOD * np.exp(0.8 * rng.standard_normal(100))
+    notes = diagnose(LRS, noisy, num_steps=100, end_lr=10.0, stop_reason="completed")
+    assert "too noisy" in _kinds(notes)
+
+
+def test_range_test_warns_keeps_and_round_trips(tmp_path):
+    def step_fn(lr):  # gradient descent on w^2/2 far below its limit lr = 2: never turns up
+        step_fn.w -= lr * step_fn.w
+        return 0.5 * step_fn.w**2
+
+    step_fn.w = 1.0
+    with pytest.warns(CurveWarning, match="never turned up"):
+        result = lrscout.range_test(step_fn, start_lr=1e-6, end_lr=0.01, num_steps=60)
+    assert _kinds(result.warnings) == ["never turned up"]
+    result.to_json(tmp_path / "r.json")
+    assert RangeTestResult.from_json(tmp_path / "r.json").warnings == result.warnings
+    assert "1 warnings" in repr(result)
+
+
+def test_a_run_out_of_data_warns_ran_short():
+    losses = iter(np.linspace(2.0, 1.0, 30))
+
+    with pytest.warns(CurveWarning, match="ran short: 30 of the 100 planned steps"):
+        result = lrscout.range_test(lambda lr: next(losses), num_steps=100)
+    assert result.stop_reason == "ended"
+
+
+def test_keras_short_fit_names_the_epochs_to_pass():
+    pytest.importorskip("keras")
+    import os
+
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    import keras
+
+    from lrscout.keras import LRFinder
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 3)).astype("float32")
+    y = x @ np.array([[1.0], [-2.0], [0.5]], dtype="float32")
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(), loss="mse")
+    finder = LRFinder(min_lr=1e-4, max_lr=1e-2, steps_per_epoch=4, epochs=3)
+    with pytest.warns(CurveWarning, match="fit ran 1 epoch"):
+        model.fit(x, y, batch_size=16, callbacks=[finder], verbose=0)
+    assert "pass epochs=3 to fit" in finder.result.warnings[0]
+
+
+def test_the_plot_shows_the_warning_whole(tmp_path):
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    falling = 1.0 / (1.0 + 30.0 * LRS)
+    result = RangeTestResult(
+        lrs=LRS,
+        losses=falling,
+        smoothed_losses=falling,
+        stop_reason="completed",
+        start_lr=1e-5,
+        end_lr=10.0,
+        num_steps=100,
+        mode="exponential",
+        smoothing=0.0,
+        divergence_factor=4.0,
+        warnings=diagnose(LRS, falling, num_steps=100, end_lr=10.0, stop_reason="completed"),
+    )
+    ax = result.plot()
+    shown = " ".join(text.get_text().replace("\n", " ") for text in ax.texts)
+    assert "warning: never turned up" in shown and "Raise end_lr (e.g. to 100)." in shown
+    matplotlib.pyplot.close("all")
+
+
+def test_the_cli_prints_the_warning_once(tmp_path, capsys):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CurveWarning)
+        argv = [
+            "find-lr",
+            "--end-lr",
+            "1e-2",
+            "--plot",
+            "none",
+            "--quiet",
+            "--json",
+            str(tmp_path / "r.json"),
+        ]
+        assert main(argv) == 0
+    out = capsys.readouterr()
+    assert out.out.count("warning: never turned up") == 1 and "CurveWarning" not in out.err
+    assert RangeTestResult.from_json(tmp_path / "r.json").warnings[0].startswith("never turned up")
+
+
+def test_models_find_lr_warns_when_the_range_is_too_short():
+    X = np.random.default_rng(0).normal(size=(200, 4))
+    y = (X[:, 0] > 0).astype(int)
+    with pytest.warns(CurveWarning, match="never turned up"):
+        find_lr(SoftmaxClassifier(batch_size=None), X, y, start_lr=1e-5, end_lr=1e-2, num_steps=50)
