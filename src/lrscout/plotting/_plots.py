@@ -170,6 +170,7 @@ def plot_range_test(
                 ax.axvline(chosen.lr, color="C3", linestyle="--", label=f"suggested lr {chosen.lr:.3g}")
                 ax.plot([chosen.lr], [curve[min(chosen.index, n - 1)]], "o", color="C3")
         except NoSuggestionError as error:
+            ax.plot([], [], " ", label="no suggestion (why: in the box)")
             notes.insert(0, f"no suggestion: {str(error).removeprefix('suggest: ')}")
     ax.set_xscale("log")
     if n > 1:
