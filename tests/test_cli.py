@@ -48,6 +48,7 @@ def test_find_lr_options_reach_the_range_test(tmp_path, capsys):
         "40",
         "--mode",
         "linear",
+        "--no-extend",
         "--plot",
         "none",
         "--json",
@@ -216,7 +217,9 @@ def test_runners_are_seeded_and_leave_global_rng_alone(framework, task, model):
 
 def test_keras_runner_full_batch_regression():
     pytest.importorskip("keras")
-    settings = FindLRSettings(batch_size=None, start_lr=1e-3, end_lr=1.0, num_steps=8, mode="linear")
+    settings = FindLRSettings(
+        batch_size=None, start_lr=1e-3, end_lr=1.0, num_steps=8, mode="linear", extend=False
+    )
     result = load_runner("keras")(_tiny("regression"), settings)
     assert (len(result), result.info["batch_size"], result.info["steps_per_epoch"]) == (8, 60, 1)
     assert result.losses[-1] < result.losses[0]

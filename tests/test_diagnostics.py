@@ -75,6 +75,9 @@ def test_a_run_out_of_data_warns_ran_short():
     assert result.stop_reason == "ended"
 
 
+@pytest.mark.filterwarnings(
+    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
+)
 def test_keras_short_fit_names_the_epochs_to_pass():
     pytest.importorskip("keras")
     import os
@@ -125,6 +128,7 @@ def test_the_cli_prints_the_warning_once(tmp_path, capsys):
             "find-lr",
             "--end-lr",
             "1e-2",
+            "--no-extend",
             "--plot",
             "none",
             "--quiet",
@@ -142,3 +146,66 @@ def test_models_find_lr_warns_when_the_range_is_too_short():
     y = (X[:, 0] > 0).astype(int)
     with pytest.warns(CurveWarning, match="never turned up"):
         find_lr(SoftmaxClassifier(batch_size=None), X, y, start_lr=1e-5, end_lr=1e-2, num_steps=50)
+
+
+# The range finds its own end ---------------------------------------------------------
+
+
+def test_extend_keeps_the_ratio_past_end_lr_until_divergence():
+    # Gradient descent on w^2/2 diverges past lr = 2; the plan stops at 0.5.
+    def step_fn(lr):
+        loss = 0.5 * step_fn.w**2
+        step_fn.w -= lr * step_fn.w
+        return loss
+
+    step_fn.w = 1.0
+    result = lrscout.range_test(step_fn, start_lr=1e-3, end_lr=0.5, num_steps=60, extend=True)
+    assert result.stop_reason == "diverged" and result.lrs[-1] > 2.0
+    assert result.info["extension"]["planned_end_lr"] == 0.5
+    assert result.info["extension"]["planned_num_steps"] == 60
+    assert result.lrs[59] == 0.5 and len(result) == 60 + result.info["extension"]["extra_steps"]
+    ratios = result.lrs[1:] / result.lrs[:-1]
+    assert np.allclose(ratios, ratios[0], rtol=1e-9)
+    assert (result.end_lr, result.num_steps) == (result.lrs[-1], len(result))
+    assert result.warnings == ()
+
+
+def test_extend_stops_at_end_lr_when_the_loss_has_turned():
+    def step_fn(lr):
+        loss = 0.5 * step_fn.w**2
+        step_fn.w -= lr * step_fn.w
+        return loss
+
+    step_fn.w = 1.0
+    result = lrscout.range_test(step_fn, start_lr=1e-3, end_lr=100.0, num_steps=60, extend=True)
+    assert "extension" not in result.info and result.end_lr == 100.0
+
+
+def test_extension_is_capped_at_num_steps_more():
+    result = lrscout.range_test(
+        lambda lr: 1.0 / (1.0 + lr), start_lr=1e-3, end_lr=1.0, num_steps=30, extend=True
+    )
+    assert len(result) == 60 and result.stop_reason == "completed"
+    assert result.info["extension"]["extra_steps"] == 30
+    assert result.lrs[-1] == pytest.approx(1.0 * 1000.0 ** (30 / 29), rel=1e-9)
+    assert result.warnings[0].startswith("never turned up")
+
+
+def test_full_batch_logistic_regression_finds_its_end_and_trains_well():
+    # Well conditioned, full batch: the loss is still falling at the default end_lr = 10.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(500, 5))
+    y = (X @ rng.normal(size=5) + 0.5 * rng.normal(size=500) > 0).astype(int)
+    model = SoftmaxClassifier(batch_size=None)
+    with pytest.warns(CurveWarning, match="never turned up"):
+        planned = find_lr(model, X, y, extend=False)
+    result = find_lr(model, X, y)
+    assert planned.stop_reason == "completed" and planned.lrs[-1] == 10.0
+    assert result.stop_reason in ("diverged", "non-finite") and result.info["extension"]["extra_steps"] > 0
+    assert result.warnings == ()
+
+    def trained(lr):
+        return SoftmaxClassifier(batch_size=None, lr=lr, epochs=100).fit(X, y).epoch_losses_[-1]
+
+    best = min(trained(lr) for lr in np.geomspace(0.1, 100.0, 13))
+    assert trained(result.suggestion.lr) <= 1.1 * best

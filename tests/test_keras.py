@@ -400,7 +400,14 @@ def test_find_lr_runs_num_steps_and_leaves_the_model(digits):
     _warm_up(model, X, y)
     before = _state_of(model)
     result = find_lr(
-        model, X[:100], y[:100], start_lr=1e-4, end_lr=1e-1, num_steps=10, stop_on_divergence=False
+        model,
+        X[:100],
+        y[:100],
+        start_lr=1e-4,
+        end_lr=1e-1,
+        num_steps=10,
+        stop_on_divergence=False,
+        extend=False,
     )
     assert isinstance(result, lrscout.RangeTestResult)
     assert (len(result), result.stop_reason, result.mode) == (10, "completed", "exponential")
@@ -415,7 +422,9 @@ def test_find_lr_runs_num_steps_and_leaves_the_model(digits):
 def test_find_lr_full_batch_and_progress(digits, capsys):
     X, y = digits
     model = _classifier(keras.optimizers.SGD())
-    result = find_lr(model, X[:50], y[:50], batch_size=None, num_steps=3, progress=True, info={"run": 1})
+    result = find_lr(
+        model, X[:50], y[:50], batch_size=None, num_steps=3, extend=False, progress=True, info={"run": 1}
+    )
     assert (len(result), result.info["batch_size"], result.info["run"]) == (3, 50, 1)
     assert "LR range test" in capsys.readouterr().err
 
@@ -443,7 +452,7 @@ def test_find_lr_with_pydataset(digits):
     # The optimizer is not built yet: fit builds it, and the test leaves it
     # built with its momentum at zero, as a first fit would find it.
     before = _state_of(model)
-    result = find_lr(model, _Digits(X[:90], y[:90], 40), num_steps=7, stop_on_divergence=False)
+    result = find_lr(model, _Digits(X[:90], y[:90], 40), num_steps=7, stop_on_divergence=False, extend=False)
     assert (len(result), result.info["steps_per_epoch"], result.info["batch_size"]) == (7, 3, None)
     after = _state_of(model)
     old = len(before["optimizer"])

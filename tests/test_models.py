@@ -334,11 +334,13 @@ def test_full_batch_range_test_stops_exactly_past_the_stability_limit(momentum):
     X, y = _regression()
     limit = 2 * (1 + momentum) / _hessian_lambda_max(X)
     model = LinearRegressor(batch_size=None, momentum=momentum)
-    below = find_lr(model, X, y, start_lr=0.9 * limit, end_lr=0.99 * limit, num_steps=300, mode="linear")
+    # extend=False: these tests are about the planned range only.
+    kw = {"num_steps": 300, "extend": False}
+    below = find_lr(model, X, y, start_lr=0.9 * limit, end_lr=0.99 * limit, mode="linear", **kw)
     assert below.stop_reason == "completed"
-    far_below = find_lr(model, X, y, start_lr=1e-6, end_lr=0.99 * limit, num_steps=300)
+    far_below = find_lr(model, X, y, start_lr=1e-6, end_lr=0.99 * limit, **kw)
     assert far_below.stop_reason == "completed"
-    above = find_lr(model, X, y, start_lr=0.9 * limit, end_lr=1.5 * limit, num_steps=300, mode="linear")
+    above = find_lr(model, X, y, start_lr=0.9 * limit, end_lr=1.5 * limit, mode="linear", **kw)
     assert above.stop_reason in ("diverged", "non-finite")
     assert above.lrs[-1] > limit
 

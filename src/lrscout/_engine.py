@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -21,7 +22,7 @@ from ._errors import CurveWarning, InvalidArgumentError
 from ._jsonio import json_copy
 from ._result import STOP_COMPLETED, STOP_DIVERGED, STOP_ENDED, STOP_NON_FINITE, RangeTestResult
 from ._schedules import MAX_STEPS, RAMPS, Schedule
-from ._suggest import diagnose
+from ._suggest import diagnose, turned_up
 from ._validation import check_bool, check_callable, check_float, check_int, check_option, fail
 
 
@@ -50,6 +51,7 @@ class RangeTestState:
         smoothing: float,
         divergence_factor: float,
         stop_on_divergence: bool = True,
+        extend: bool = False,
         where: str = "range_test",
     ) -> None:
         self.start_lr = check_float(start_lr, "start_lr", where=where, positive=True)
@@ -75,7 +77,11 @@ class RangeTestState:
             divergence_factor, "divergence_factor", where=where, minimum=1.0, open_minimum=True
         )
         self.stop_on_divergence = check_bool(stop_on_divergence, "stop_on_divergence", where=where)
+        self.extend = check_bool(extend, "extend", where=where)
         self.schedule: Schedule = RAMPS[self.mode](self.start_lr, self.end_lr, self.num_steps)
+        self._extension = self._extension_ramp() if self.extend else None
+        #: The most steps the test may run: ``num_steps``, plus the extension's.
+        self.max_steps = self.num_steps + (0 if self._extension is None else self._extension.num_steps - 1)
         # The ramp is tabulated a block at a time, as the test reaches it: a
         # huge num_steps costs nothing up front, and lr_at, which runs once
         # per training step, is a list lookup (Python floats).
@@ -95,13 +101,42 @@ class RangeTestState:
     def done(self) -> bool:
         return self.stop_reason is not None
 
+    def _extension_ramp(self) -> Schedule | None:
+        """The ramp past ``end_lr``: the same ratio (or increment) per step, ``num_steps`` more steps.
+
+        Shortened so that no rate overflows; ``None`` if not one step fits.
+        """
+        n = self.num_steps
+        if self.mode == "exponential":
+            per_step = (math.log(self.end_lr) - math.log(self.start_lr)) / (n - 1)
+            room = (math.log(sys.float_info.max) - math.log(self.end_lr)) / per_step
+        else:
+            per_step = (self.end_lr - self.start_lr) / (n - 1)
+            room = (sys.float_info.max - self.end_lr) / per_step
+        extra = n if room >= n else math.floor(room)
+        if self.mode == "exponential":
+            end = math.exp(math.log(self.end_lr) + per_step * extra)
+        else:
+            end = self.end_lr + per_step * extra
+        if extra < 1 or not math.isfinite(end) or end <= self.end_lr:
+            return None
+        return RAMPS[self.mode](self.end_lr, end, extra + 1)
+
     def lr_at(self, step: int) -> float:
-        """Learning rate of ``step`` (``0 <= step < num_steps``)."""
+        """Learning rate of ``step`` (``0 <= step < max_steps``)."""
         block, offset = divmod(step, _BLOCK)
         while block >= len(self._lr_blocks):
             start = len(self._lr_blocks) * _BLOCK
-            stop = min(self.num_steps, start + _BLOCK)
-            self._lr_blocks.append(self.schedule(np.arange(start, stop)).tolist())
+            stop = min(self.max_steps, start + _BLOCK)
+            steps = np.arange(start, stop)
+            if self._extension is None or stop <= self.num_steps:
+                rates = self.schedule(steps)
+            else:
+                # Step num_steps - 1 is the extension's step 0: end_lr itself.
+                inside = steps[steps < self.num_steps]
+                past = steps[steps >= self.num_steps] - (self.num_steps - 1)
+                rates = np.concatenate([self.schedule(inside), self._extension(past)])
+            self._lr_blocks.append(rates.tolist())
         return self._lr_blocks[block][offset]
 
     def record(self, losses: Sequence[float]) -> bool:
@@ -132,7 +167,10 @@ class RangeTestState:
             self.stop_reason = STOP_DIVERGED
         else:
             self._best = min(self._best, smooth)
-            if t + 1 == self.num_steps:
+            if t + 1 == self.max_steps:
+                self.stop_reason = STOP_COMPLETED
+            elif t + 1 == self.num_steps and turned_up(self.losses, num_steps=self.num_steps):
+                # With extend, the ramp goes on past end_lr only while the loss has not turned up.
                 self.stop_reason = STOP_COMPLETED
 
     def result(
@@ -146,25 +184,37 @@ class RangeTestState:
                 integration, for the "ran short" warning.
         """
         n = len(self.losses)
-        lrs = self.schedule(np.arange(n))
+        if n:
+            self.lr_at(n - 1)  # the handed-out rates, exactly
+        lrs = np.array([rate for block in self._lr_blocks for rate in block][:n], dtype=np.float64)
         stop_reason = self.stop_reason or STOP_ENDED
+        facts = dict(info or {})
+        end_lr, num_steps = self.end_lr, self.num_steps
+        if n > self.num_steps:
+            # The test went past end_lr: the result describes the ramp that ran.
+            facts["extension"] = {
+                "planned_end_lr": self.end_lr,
+                "planned_num_steps": self.num_steps,
+                "extra_steps": n - self.num_steps,
+            }
+            end_lr, num_steps = float(lrs[-1]), n
         return RangeTestResult(
             lrs=lrs,
             losses=np.asarray(self.losses, dtype=np.float64),
             smoothed_losses=np.asarray(self.smoothed, dtype=np.float64),
             stop_reason=stop_reason,
             start_lr=self.start_lr,
-            end_lr=self.end_lr,
-            num_steps=self.num_steps,
+            end_lr=end_lr,
+            num_steps=num_steps,
             mode=self.mode,
             smoothing=self.smoothing,
             divergence_factor=self.divergence_factor,
-            info=dict(info or {}),
+            info=facts,
             warnings=diagnose(
                 lrs,
                 self.losses,
-                num_steps=self.num_steps,
-                end_lr=self.end_lr,
+                num_steps=num_steps,
+                end_lr=end_lr,
                 stop_reason=stop_reason,
                 short_fix=short_fix,
             ),
@@ -226,6 +276,7 @@ def range_test(
     smoothing: float = 0.98,
     divergence_factor: float = 4.0,
     stop_on_divergence: bool = True,
+    extend: bool = False,
     sync_every: int = 1,
     read_losses: Callable[[list[Any]], Sequence[float]] | None = None,
     progress: bool = False,
@@ -253,6 +304,14 @@ def range_test(
             (> 1) of its best value.
         stop_on_divergence: ``False`` runs all ``num_steps`` unless a loss is
             not finite.
+        extend: When the smoothed loss has not turned up by ``end_lr`` (its
+            minimum lies in the last 5 % of the steps), keep ramping at the
+            same ratio per step (the same increment for a linear ramp) until
+            the test stops on divergence, for at most ``num_steps`` more
+            steps (the cap: twice the planned range on the ramp's scale, and
+            never past the largest float). The result then describes the
+            ramp that ran (``end_lr`` its last rate, ``num_steps`` its steps)
+            and ``info["extension"]`` keeps the plan and the extra steps.
         sync_every: Read losses in chunks of this many steps. Divergence is
             then decided at chunk ends; the steps run past the stop are not
             recorded, so the result does not depend on this value.
@@ -292,6 +351,7 @@ def range_test(
         smoothing=smoothing,
         divergence_factor=divergence_factor,
         stop_on_divergence=stop_on_divergence,
+        extend=extend,
         where=where,
     )
     chunk = check_int(sync_every, "sync_every", where=where, minimum=1)
@@ -303,7 +363,7 @@ def range_test(
     bar = _progress_bar(state.num_steps) if show else None
     pending: list[Any] = []
     try:
-        for step in range(state.num_steps):
+        for step in range(state.max_steps):
             try:
                 pending.append(step_fn(state.lr_at(step)))
             except StopIteration:
@@ -311,7 +371,9 @@ def range_test(
                 exhausted = True
             else:
                 exhausted = False
-            if pending and (exhausted or len(pending) == chunk or step == state.num_steps - 1):
+            # The planned end is read at once: extend decides there whether to go on.
+            end = step in (state.num_steps - 1, state.max_steps - 1)
+            if pending and (exhausted or len(pending) == chunk or end):
                 recorded = state.step
                 values = read(pending)
                 if len(values) != len(pending):
@@ -322,6 +384,8 @@ def range_test(
                 stopped = state.record(values)
                 pending = []
                 if bar is not None:
+                    if state.step > state.num_steps and bar.total != state.max_steps:
+                        bar.total = state.max_steps
                     bar.update(state.step - recorded)
                     bar.set_postfix(
                         lr=f"{state.lr_at(state.step - 1):.2e}",

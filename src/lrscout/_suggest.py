@@ -153,6 +153,28 @@ def auto(
     return lr
 
 
+def turned_up(losses: npt.ArrayLike, *, num_steps: int) -> bool:
+    """Whether the smoothed loss has its minimum before the last 5 % of the points (at least 3).
+
+    The range test asks it at ``end_lr`` to decide whether to keep ramping
+    (``extend=True``); :func:`diagnose` asks it to say "never turned up".
+    Non-finite losses count as turned up: the loss blew up.
+
+    Example:
+        >>> turned_up(np.linspace(2.0, 1.0, 40), num_steps=40)
+        False
+        >>> turned_up(np.r_[np.linspace(2.0, 1.0, 30), np.linspace(1.0, 3.0, 10)], num_steps=40)
+        True
+    """
+    values = np.asarray(losses, dtype=np.float64)
+    if not np.all(np.isfinite(values)):
+        return True
+    if len(values) < _MIN_POINTS:
+        return False
+    smooth = zero_lag_smooth(values, sigma=max(1.0, _SMOOTHING_WIDTH * num_steps))
+    return int(np.argmin(smooth)) < len(values) - max(3, math.ceil(_EDGE * len(values)))
+
+
 def diagnose(
     lrs: npt.ArrayLike,
     losses: npt.ArrayLike,
@@ -201,11 +223,10 @@ def diagnose(
     raw = values[:count]
     smooth = zero_lag_smooth(raw, sigma=max(1.0, _SMOOTHING_WIDTH * num_steps))
     minimum = int(np.argmin(smooth))
-    edge = max(3, math.ceil(_EDGE * count))
     if minimum < max(2, math.ceil(_EDGE * count)) and smooth[-1] > smooth[minimum]:
         notes.append(_from_the_start(rates, minimum + 1))
         return tuple(notes)
-    if stop_reason not in ("diverged", "non-finite") and minimum >= count - edge:
+    if stop_reason not in ("diverged", "non-finite") and not turned_up(raw, num_steps=num_steps):
         notes.append(
             f"never turned up: the loss was still falling at the last step (lr={rates[count - 1]:.3g}) "
             "and never diverged, so any suggestion comes from the edge of the tested range. "

@@ -39,7 +39,7 @@ class FindLRSettings:
         batch_size: Samples per step; ``None`` is the whole set.
         momentum: Heavy-ball momentum in [0, 1); ``None`` is the framework's
             default (0 for NumPy, :data:`DEFAULT_MOMENTUM` for PyTorch and Keras).
-        start_lr, end_lr, num_steps, mode: The ramp, as in :func:`lrscout.range_test`.
+        start_lr, end_lr, num_steps, mode, extend: The ramp, as in :func:`lrscout.range_test`.
         seed: Fixes the initial weights and the batch order, in [0, 2**32).
         progress: Show a progress bar.
     """
@@ -51,6 +51,7 @@ class FindLRSettings:
     end_lr: float = 10.0
     num_steps: int = 100
     mode: str = "exponential"
+    extend: bool = True
     seed: int = 0
     progress: bool = False
 
@@ -62,6 +63,7 @@ class FindLRSettings:
         check_float(self.start_lr, "start_lr", where=_WHERE, positive=True)
         check_int(self.seed, "seed", where=_WHERE, minimum=0, maximum=2**32 - 1)
         check_bool(self.progress, "progress", where=_WHERE)
+        check_bool(self.extend, "extend", where=_WHERE)
 
     def momentum_or(self, default: float) -> float:
         """``momentum``, or ``default`` when it was not given."""
@@ -81,7 +83,8 @@ def load_runner(framework: str) -> Runner:
     Example:
         >>> from lrscout.cli._data import load_dataset
         >>> run_find_lr = load_runner("numpy")
-        >>> result = run_find_lr(load_dataset("breast-cancer"), FindLRSettings(start_lr=1e-4, num_steps=10))
+        >>> settings = FindLRSettings(start_lr=1e-4, num_steps=10, extend=False)
+        >>> result = run_find_lr(load_dataset("breast-cancer"), settings)
         >>> len(result), result.info["model"]
         (10, 'SoftmaxClassifier')
     """

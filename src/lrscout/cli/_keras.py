@@ -44,7 +44,8 @@ def run_find_lr(data: Dataset, settings: FindLRSettings) -> RangeTestResult:
 
     Example:
         >>> from lrscout.cli._data import load_dataset
-        >>> result = run_find_lr(load_dataset("diabetes"), FindLRSettings(batch_size=None, num_steps=5))
+        >>> settings = FindLRSettings(batch_size=None, num_steps=5, extend=False)
+        >>> result = run_find_lr(load_dataset("diabetes"), settings)
         >>> len(result), result.info["model"], result.info["momentum"]
         (5, 'linear', 0.9)
     """
@@ -65,6 +66,7 @@ def run_find_lr(data: Dataset, settings: FindLRSettings) -> RangeTestResult:
         end_lr=settings.end_lr,
         num_steps=settings.num_steps,
         mode=settings.mode,
+        extend=settings.extend,
         progress=settings.progress,
         info={"task": data.task, "model": settings.model, "seed": settings.seed, "momentum": momentum},
     )

@@ -133,6 +133,13 @@ def _build_parser() -> _Parser:
         help="learning-rate ramp (default: exponential)",
     )
     find.add_argument(
+        "--extend",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="keep ramping past --end-lr while the loss has not turned up, for at most "
+        "--num-steps more steps (default: on)",
+    )
+    find.add_argument(
         "--plot",
         metavar="PATH",
         default="lrscout-find-lr.png",
@@ -363,6 +370,7 @@ def _find_lr(args: argparse.Namespace, data: Dataset) -> int:
         end_lr=args.end_lr,
         num_steps=args.num_steps,
         mode=args.mode,
+        extend=args.extend,
         seed=args.seed,
         progress=not args.quiet,
     )

@@ -31,5 +31,6 @@ def run_find_lr(data: Dataset, settings: FindLRSettings) -> RangeTestResult:
         end_lr=settings.end_lr,
         num_steps=settings.num_steps,
         mode=settings.mode,
+        extend=settings.extend,
         progress=settings.progress,
     )

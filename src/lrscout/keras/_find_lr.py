@@ -79,6 +79,8 @@ class LRFinder(keras.callbacks.Callback):  # type: ignore[misc]
             (> 1) of its best value.
         stop_on_divergence: ``False`` runs every step unless a loss is not
             finite.
+        extend: Keep ramping past ``max_lr`` while the loss has not turned
+            up (:func:`lrscout.range_test`); only as far as ``fit`` runs.
         restore: Put the weights and optimizer variables back when training
             ends. ``False`` leaves them as the test left them (learning rate
             at its last value), except that a replaced schedule is always
@@ -120,6 +122,7 @@ class LRFinder(keras.callbacks.Callback):  # type: ignore[misc]
         smoothing: float = 0.98,
         divergence_factor: float = 4.0,
         stop_on_divergence: bool = True,
+        extend: bool = False,
         restore: bool = True,
         info: Mapping[str, Any] | None = None,
     ) -> None:
@@ -145,6 +148,7 @@ class LRFinder(keras.callbacks.Callback):  # type: ignore[misc]
         self.smoothing = probe.smoothing
         self.divergence_factor = probe.divergence_factor
         self.stop_on_divergence = probe.stop_on_divergence
+        self.extend = check_bool(extend, "extend", where=_FINDER)
         self.restore = check_bool(restore, "restore", where=_FINDER)
         self._info = json_copy(info, where=_FINDER)
         self.history: dict[str, list[Any]] = {}
@@ -165,6 +169,7 @@ class LRFinder(keras.callbacks.Callback):  # type: ignore[misc]
             smoothing=smoothing,
             divergence_factor=divergence_factor,
             stop_on_divergence=stop,
+            extend=getattr(self, "extend", False),
             where=_FINDER,
         )
 
@@ -410,6 +415,7 @@ def find_lr(
     smoothing: float = 0.98,
     divergence_factor: float = 4.0,
     stop_on_divergence: bool = True,
+    extend: bool = True,
     shuffle: bool = True,
     progress: bool = False,
     info: Mapping[str, Any] | None = None,
@@ -444,6 +450,9 @@ def find_lr(
             (> 1) of its best value.
         stop_on_divergence: ``False`` runs every step unless a loss is not
             finite.
+        extend: Keep ramping past ``end_lr`` while the loss has not turned
+            up, for at most ``num_steps`` more steps (see
+            :func:`lrscout.range_test`); ``fit`` is given the epochs for them.
         shuffle: Let ``fit`` shuffle the samples (or the batch order of a
             ``PyDataset``) at each epoch.
         progress: Show a tqdm bar over the steps (Keras's own output is off).
@@ -463,7 +472,7 @@ def find_lr(
         >>> y = x @ np.array([[1.0], [-2.0], [0.5]], dtype="float32")
         >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
         >>> model.compile(optimizer=keras.optimizers.SGD(), loss="mse")
-        >>> result = find_lr(model, x, y, batch_size=16, start_lr=1e-3, end_lr=1.0, num_steps=6)
+        >>> result = find_lr(model, x, y, batch_size=16, start_lr=1e-3, end_lr=1.0, num_steps=6, extend=False)
         >>> len(result), float(result.lrs[-1]), result.info["steps_per_epoch"]
         (6, 1.0, 4)
     """
@@ -473,9 +482,11 @@ def find_lr(
         "smoothing": smoothing,
         "divergence_factor": divergence_factor,
         "stop_on_divergence": stop_on_divergence,
+        "extend": extend,
     }
-    # Every argument is checked before fit, with this function's name.
-    steps = RangeTestState(start_lr=start_lr, end_lr=end_lr, where=_FIND_LR, **ramp).num_steps
+    # Every argument is checked before fit, with this function's name; fit
+    # gets room for every step the test may run (the extension's too).
+    steps = RangeTestState(start_lr=start_lr, end_lr=end_lr, where=_FIND_LR, **ramp).max_steps
     if not isinstance(model, keras.Model):
         raise InvalidArgumentError(f"{_FIND_LR}: model must be a keras.Model; got {type(model).__name__}.")
     if getattr(model, "optimizer", None) is None or not getattr(model, "compiled", False):

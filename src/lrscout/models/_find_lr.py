@@ -30,6 +30,7 @@ def find_lr(
     smoothing: float = 0.98,
     divergence_factor: float = 4.0,
     stop_on_divergence: bool = True,
+    extend: bool = True,
     random_state: int | np.random.Generator | None = _FROM_MODEL,
     progress: bool = False,
 ) -> RangeTestResult:
@@ -50,6 +51,9 @@ def find_lr(
             (``None`` = full batch).
         start_lr, end_lr, num_steps, mode, smoothing, divergence_factor,
         stop_on_divergence, progress: As in :func:`lrscout.range_test`.
+        extend: Keep ramping past ``end_lr`` while the loss has not turned
+            up (see :func:`lrscout.range_test`); on by default here, so the
+            curve finds its own end.
         random_state: Seed for the batch order; defaults to
             ``model.random_state``.
 
@@ -98,6 +102,7 @@ def find_lr(
             smoothing=smoothing,
             divergence_factor=divergence_factor,
             stop_on_divergence=stop_on_divergence,
+            extend=extend,
             progress=progress,
             info=info,
         )
