@@ -218,11 +218,14 @@ class RangeTestResult:
             name), ``"momentum"`` (a number in [0, 1)) and ``"batch_size"``
             (a positive integer; ``None`` is the whole set). A fact missing
             or out of range counts as not known (no momentum, full batch).
-            ``"valley"``: the middle of the longest descent (fastai's rule).
-            ``"steepest"``: the steepest fall of the smoothed loss against
-            ``log(lr)``.
-            ``"minimum"``: the learning rate of the lowest smoothed loss,
-            divided by 10.
+            ``"valley"``: fastai's ``valley``, about half way along the
+            longest descent of the smoothed loss.
+            ``"steepest"``: torch-lr-finder's suggestion, the steepest fall of
+            the smoothed loss.
+            ``"minimum"``: fastai's ``minimum``, the learning rate of the
+            lowest smoothed loss divided by 10.
+            The three peer rules read the stored EMA curve as their libraries
+            do (same ends cut), once the curve shows a real fall.
 
         Raises:
             InvalidArgumentError: If the method is unknown.
@@ -233,7 +236,7 @@ class RangeTestResult:
         if name == "auto":
             lr = auto(self.lrs, self.losses, num_steps=self.num_steps, **self._run_facts())
         else:
-            lr = SMOOTHED_RULES[name](self.lrs, self.losses, self.smoothed_losses)
+            lr = SMOOTHED_RULES[name](self.lrs, self.losses, self.smoothed_losses, num_steps=self.num_steps)
         return Suggestion(lr=lr, method=name, index=nearest_index(self.lrs, lr))
 
     def _run_facts(self) -> dict[str, Any]:

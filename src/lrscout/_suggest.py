@@ -347,93 +347,131 @@ def _no_descent(lrs: np.ndarray, method: str) -> NoSuggestionError:
     )
 
 
-def _smoothed_fall(
-    lrs: npt.ArrayLike, losses: npt.ArrayLike, smoothed: npt.ArrayLike, method: str
+def _peer_window(
+    lrs: npt.ArrayLike,
+    losses: npt.ArrayLike,
+    smoothed: npt.ArrayLike,
+    method: str,
+    *,
+    skip_start: int,
+    skip_end: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The finite part of the stored (EMA) curve, once the raw curve shows a real fall.
+    """The (EMA) curve a peer library's rule reads: its ends cut, up to its first NaN.
 
-    Every rule needs one: on a flat curve the EMA's rounding noise would pass
-    the strict comparisons of the peer rules, which would then answer.
+    Every rule needs a real fall first: on a flat curve the EMA's rounding
+    noise would pass the peers' strict comparisons, and they would answer.
     """
     rates, raw = _finite_prefix(lrs, losses, method)
     smooth = zero_lag_smooth(raw)
     _require_fall(raw, smooth, _descent_end(rates, smooth, method), method)
-    ema = np.asarray(smoothed, dtype=np.float64)[: len(rates)]
-    return rates, ema
+    all_rates = np.asarray(lrs, dtype=np.float64)
+    ema = np.asarray(smoothed, dtype=np.float64)
+    stop = len(all_rates) - skip_end
+    window_rates, window = all_rates[skip_start:stop], ema[skip_start:stop]
+    nan = np.flatnonzero(np.isnan(window))
+    if len(nan):
+        window_rates, window = window_rates[: nan[0]], window[: nan[0]]
+    if len(window) < 2:
+        raise NoSuggestionError(
+            f"suggest: method {method!r} reads the curve without its first {skip_start} and last "
+            f"{skip_end} steps, which leaves {len(window)}; the test recorded {len(all_rates)}. "
+            "Raise num_steps or lower start_lr."
+        )
+    return window_rates, window
 
 
-def steepest(lrs: npt.ArrayLike, losses: npt.ArrayLike, smoothed: npt.ArrayLike) -> float:
-    """Steepest fall of the (EMA) smoothed loss against ``log(lr)``.
+def steepest(
+    lrs: npt.ArrayLike, losses: npt.ArrayLike, smoothed: npt.ArrayLike, *, num_steps: int | None = None
+) -> float:
+    """torch-lr-finder's suggestion: the steepest fall of the (EMA) smoothed loss.
 
-    The first tenth and the last twentieth of the points are skipped, as
-    edge effects there are not the curve's shape.
+    As ``torch_lr_finder.LRFinder.plot(suggest_lr=True)`` with its defaults:
+    the first 10 and last 5 points are skipped, and the rate is the one where
+    ``numpy.gradient`` of the loss (per step, i.e. per ``log(lr)`` on an
+    exponential ramp) is lowest. ``num_steps`` is not used (the signature
+    matches the other rules).
 
     Example:
-        >>> lrs = np.geomspace(1e-4, 1.0, 20)
+        >>> lrs = np.geomspace(1e-4, 1.0, 40)
         >>> curve = np.tanh(-np.log10(lrs) - 2.0) + 1.5
-        >>> float(steepest(lrs, curve, curve)) == float(lrs[10])
+        >>> float(steepest(lrs, curve, curve)) == float(lrs[19])  # tanh is steepest at lr = 1e-2
         True
     """
-    rates, smooth = _smoothed_fall(lrs, losses, smoothed, "steepest")
-    start = len(rates) // 10
-    end = len(rates) - max(1, len(rates) // 20)
-    if end - start < 3:
-        raise NoSuggestionError(
-            f"suggest: method 'steepest' needs more points after skipping the ends; the test recorded "
-            f"{len(rates)}. Raise num_steps or lower start_lr."
-        )
-    slope = np.gradient(smooth, np.log(rates))[start:end]
-    best = int(np.argmin(slope))
-    if slope[best] >= 0:
-        raise _no_descent(rates, "steepest")
-    return float(rates[start + best])
+    rates, window = _peer_window(lrs, losses, smoothed, "steepest", skip_start=10, skip_end=5)
+    best = int(np.argmin(np.gradient(window)))
+    return float(rates[best])
 
 
-def minimum(lrs: npt.ArrayLike, losses: npt.ArrayLike, smoothed: npt.ArrayLike) -> float:
-    """The learning rate of the lowest (EMA) smoothed loss, divided by 10.
+def _fastai_window(
+    lrs: npt.ArrayLike, losses: npt.ArrayLike, smoothed: npt.ArrayLike, num_steps: int | None, method: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """What fastai's ``Learner.lr_find`` hands its suggestion functions: ``[num_it // 10 : -5]``.
+
+    The losses come back as float32, as fastai holds them (its recorder keeps
+    the model's float32 losses), so that near-ties compare as fastai compares
+    them.
+    """
+    planned = len(np.asarray(lrs)) if num_steps is None else num_steps
+    rates, window = _peer_window(lrs, losses, smoothed, method, skip_start=planned // 10, skip_end=5)
+    return rates, window.astype(np.float32)
+
+
+def minimum(
+    lrs: npt.ArrayLike, losses: npt.ArrayLike, smoothed: npt.ArrayLike, *, num_steps: int | None = None
+) -> float:
+    """fastai's ``minimum``: the learning rate of the lowest (EMA) smoothed loss, divided by 10.
+
+    On the window fastai reads (the first ``num_steps // 10`` and the last 5
+    points cut, up to the first NaN).
 
     Example:
-        >>> curve = [1.0, 0.8, 0.5, 0.4, 3.0]
-        >>> minimum([1e-3, 1e-2, 1e-1, 1.0, 10.0], curve, curve)
-        0.1
+        >>> lrs = np.geomspace(1e-4, 10.0, 40)
+        >>> curve = 1.0 / (1.0 + 30.0 * lrs) + np.where(lrs > 0.3, (lrs - 0.3) ** 2, 0.0)
+        >>> round(minimum(lrs, curve, curve), 4)
+        0.0389
     """
-    rates, smooth = _smoothed_fall(lrs, losses, smoothed, "minimum")
-    _descent_end(rates, smooth, "minimum")
-    lr = float(rates[int(np.argmin(smooth))]) / 10.0
-    if lr < rates[0]:
+    rates, window = _fastai_window(lrs, losses, smoothed, num_steps, "minimum")
+    lr = float(rates[int(np.argmin(window))]) / 10.0
+    tested = float(np.asarray(lrs, dtype=np.float64)[0])
+    if lr < tested:
+        # fastai would answer; an answer below the tested range has no curve behind it.
         raise NoSuggestionError(
-            f"suggest: method 'minimum' gives lr={lr:.3g}, below the tested start_lr={rates[0]:.3g}. "
+            f"suggest: method 'minimum' gives lr={lr:.3g}, below the tested start_lr={tested:.3g}. "
             "Rerun with a start_lr at least 100 times smaller."
         )
     return lr
 
 
-def valley(lrs: npt.ArrayLike, losses: npt.ArrayLike, smoothed: npt.ArrayLike) -> float:
-    """The middle (in ``log(lr)``) of the longest decreasing run of the (EMA) smoothed loss.
+def valley(
+    lrs: npt.ArrayLike, losses: npt.ArrayLike, smoothed: npt.ArrayLike, *, num_steps: int | None = None
+) -> float:
+    """fastai's ``valley``: a point in the longest decreasing run of the (EMA) smoothed loss.
 
-    The run is the longest strictly decreasing subsequence of the smoothed
-    loss (fastai's "valley" idea); it ignores short bumps along the way.
+    On the window fastai reads (see :func:`minimum`), the longest strictly
+    decreasing subsequence of the loss ends at step ``end`` with length
+    ``L``; fastai takes ``start = end - L`` and returns the rate at
+    ``start + int((end - start) / 3) + int((end - start) / 6)``, about half
+    way along.
 
     Example:
-        >>> curve = [1.0, 0.9, 0.5, 0.4, 2.0]
-        >>> valley([1e-4, 1e-3, 1e-2, 1e-1, 1.0], curve, curve)
-        0.001
+        >>> lrs = np.geomspace(1e-4, 10.0, 40)
+        >>> curve = 1.0 / (1.0 + 30.0 * lrs) + np.where(lrs > 0.3, (lrs - 0.3) ** 2, 0.0)
+        >>> round(valley(lrs, curve, curve), 4)
+        0.0084
     """
-    rates, smooth = _smoothed_fall(lrs, losses, smoothed, "valley")
-    n = len(smooth)
-    length = np.ones(n, dtype=np.int64)
-    first = np.arange(n)
+    rates, window = _fastai_window(lrs, losses, smoothed, num_steps, "valley")
+    n = len(window)
+    length = [1] * n
+    start = end = 0
     for i in range(1, n):
-        higher = np.flatnonzero(smooth[:i] > smooth[i])
-        if higher.size:
-            j = higher[np.argmax(length[higher])]
-            length[i] = length[j] + 1
-            first[i] = first[j]
-    end = int(np.argmax(length))
-    if length[end] < 3:
-        raise _no_descent(rates, "valley")
-    middle = math.sqrt(rates[first[end]] * rates[end])
-    return float(rates[nearest_index(rates, middle)])
+        for j in range(i):
+            if window[i] < window[j] and length[i] < length[j] + 1:
+                length[i] = length[j] + 1
+            if length[end] < length[i]:
+                end = i
+                start = end - length[end]
+    sections = (end - start) / 3
+    return float(rates[start + int(sections) + int(sections / 2)])
 
 
 def nearest_index(lrs: npt.ArrayLike, lr: float) -> int:
@@ -442,7 +480,7 @@ def nearest_index(lrs: npt.ArrayLike, lr: float) -> int:
 
 
 #: The rules that read the stored (EMA) smoothed curve, by name.
-SMOOTHED_RULES: dict[str, Callable[[npt.ArrayLike, npt.ArrayLike, npt.ArrayLike], float]] = {
+SMOOTHED_RULES: dict[str, Callable[..., float]] = {
     "valley": valley,
     "steepest": steepest,
     "minimum": minimum,
