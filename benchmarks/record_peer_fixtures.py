@@ -33,13 +33,13 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits
 
-import lrscout  # noqa: E402
-from lrscout.models import LinearRegressor, SoftmaxClassifier, find_lr  # noqa: E402
+import lrscout
+from lrscout.models import LinearRegressor, SoftmaxClassifier, find_lr
 
 OUT = Path(__file__).resolve().parents[1] / "tests" / "data" / "peer_rules.json"
 
@@ -88,7 +88,12 @@ def curves():
         base = 1.0 / (1.0 + 3e3 * lrs) + np.where(lrs > 0.5, (lrs - 0.5) ** 2, 0.0) + 0.1
         raw = base * np.exp(noise * np.random.default_rng(seed).standard_normal(100))
         state = lrscout.RangeTestState(
-            start_lr=1e-7, end_lr=10.0, num_steps=100, mode="exponential", smoothing=0.98, divergence_factor=4.0
+            start_lr=1e-7,
+            end_lr=10.0,
+            num_steps=100,
+            mode="exponential",
+            smoothing=0.98,
+            divergence_factor=4.0,
         )
         state.record(raw.tolist())
         runs[f"synthetic-noise-{noise}"] = state.result()
