@@ -69,6 +69,37 @@ def load(name: str, seed: int):
             random_state=seed,
         )
         return _split(X, y, seed, 1000, "classification")
+    if name == "synthetic-binary":
+        # Well conditioned and nearly separable: full-batch GD on it still
+        # improves at lr = 10 (the default end_lr), so its curve never turns up.
+        X, y = datasets.make_classification(
+            n_samples=1000,
+            n_features=10,
+            n_informative=10,
+            n_redundant=0,
+            n_classes=2,
+            class_sep=1.0,
+            random_state=seed,
+        )
+        return _split(X, y, seed, 300, "classification")
+    if name == "digits-tokens":
+        # Each 8x8 digit as a sequence of 64 pixel intensities (17 levels):
+        # a tiny language-modelling task on real data (predict the next pixel).
+        images, _ = datasets.load_digits(return_X_y=True)
+        tokens = images.astype(np.int64)
+        order = np.random.default_rng(1000 + seed).permutation(len(tokens))
+        val, train = order[:397], order[397:]
+        return tokens[train, :-1], tokens[train, 1:], tokens[val, :-1], tokens[val, 1:]
+    if name == "breast-cancer-binned":
+        # Every feature cut into 16 quantile bins of the training part: one
+        # categorical token per feature, for an embedding model.
+        X, y = datasets.load_breast_cancer(return_X_y=True)
+        order = np.random.default_rng(1000 + seed).permutation(len(X))
+        val, train = order[:169], order[169:]
+        edges = np.quantile(X[train], np.linspace(0, 1, 17)[1:-1], axis=0)
+        bins = np.stack([np.searchsorted(edges[:, j], X[:, j]) for j in range(X.shape[1])], axis=1)
+        tokens = bins + 16 * np.arange(X.shape[1])  # one vocabulary, a block per feature
+        return tokens[train], y[train], tokens[val], y[val]
     if name == "synthetic-regression":
         X, y = datasets.make_regression(
             n_samples=2000, n_features=50, n_informative=20, noise=10.0, random_state=seed
@@ -88,6 +119,8 @@ class Task:
     epochs: int
     description: str
     options: dict[str, Any] = field(default_factory=dict)
+    #: Environment of the worker process that runs the task (Keras on JAX).
+    env: dict[str, str] = field(default_factory=dict)
 
     # Subclasses implement these.
     def train(self, lr: float, seed: int, schedule: tuple[str, float, float] | None = None) -> float:
@@ -177,6 +210,8 @@ class TorchTask(Task):
         n_in = Xtr.shape[1]
         n_out = len(np.unique(ytr)) if self.kind == "classification" else 1
         arch = self.options["model"]
+        if arch in ("resnet", "transformer-lm", "embedding-mlp"):
+            return _held_out_3_model(self, arch, seed, Xtr, ytr, Xva, yva)
         if arch == "linear":
             model = nn.Linear(n_in, n_out)
         elif arch == "mlp":
@@ -228,6 +263,8 @@ class TorchTask(Task):
         import torch
 
         name = self.options["optimizer"]
+        if name == "sgd-nesterov":
+            return torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True)
         if name == "sgd":
             return torch.optim.SGD(model.parameters(), lr=lr, momentum=self.options.get("momentum", 0.0))
         if name == "adam":
@@ -254,6 +291,11 @@ class TorchTask(Task):
         optimizer = self._optimizer(model, lr)
         loader = self._loader(Xtr, ytr, seed)
         scheduler = None
+        warmup = self.options.get("warmup")
+        if warmup and schedule is None:
+            # Linear warm-up to lr over the first fraction of the steps, then constant.
+            ramp = max(1, int(warmup * self.epochs * len(loader)))
+            scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / ramp))
         if schedule is not None:
             _, base, peak = schedule
             scheduler = torch.optim.lr_scheduler.OneCycleLR(
@@ -315,6 +357,93 @@ class TorchTask(Task):
         return None if lr is None else float(lr)
 
 
+def _held_out_3_model(task, arch, seed, Xtr, ytr, Xva, yva):
+    """Models of the held-out 3 split: a ResNet with BatchNorm, a tiny transformer LM, embeddings."""
+    import torch
+    from torch import nn
+
+    if arch == "resnet":
+
+        class Block(nn.Module):
+            def __init__(self, width):
+                super().__init__()
+                self.body = nn.Sequential(
+                    nn.Conv2d(width, width, 3, padding=1, bias=False),
+                    nn.BatchNorm2d(width),
+                    nn.ReLU(),
+                    nn.Conv2d(width, width, 3, padding=1, bias=False),
+                    nn.BatchNorm2d(width),
+                )
+
+            def forward(self, x):
+                return torch.relu(x + self.body(x))
+
+        model = nn.Sequential(
+            nn.Unflatten(1, (1, 8, 8)),
+            nn.Conv2d(1, 16, 3, padding=1, bias=False),
+            nn.BatchNorm2d(16),
+            nn.ReLU(),
+            Block(16),
+            Block(16),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(16, 10),
+        )
+        tensors = (
+            torch.tensor(Xtr, dtype=torch.float32),
+            torch.tensor(ytr).long(),
+            torch.tensor(Xva, dtype=torch.float32),
+            torch.tensor(yva).long(),
+        )
+        return model, nn.CrossEntropyLoss(), tensors
+    if arch == "transformer-lm":
+        vocab, width, length = 17, 32, Xtr.shape[1]
+
+        class TinyLM(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.embed = nn.Embedding(vocab, width)
+                self.position = nn.Parameter(0.02 * torch.randn(length, width))
+                layer = nn.TransformerEncoderLayer(
+                    width, nhead=2, dim_feedforward=64, dropout=0.0, batch_first=True
+                )
+                self.encoder = nn.TransformerEncoder(layer, num_layers=1, enable_nested_tensor=False)
+                self.head = nn.Linear(width, vocab)
+                self.register_buffer("mask", nn.Transformer.generate_square_subsequent_mask(length))
+
+            def forward(self, tokens):
+                h = self.embed(tokens) + self.position[: tokens.shape[1]]
+                return self.head(self.encoder(h, mask=self.mask, is_causal=True))
+
+        ce = nn.CrossEntropyLoss()
+
+        def criterion(logits, target):
+            return ce(logits.reshape(-1, vocab), target.reshape(-1))
+
+        tensors = tuple(torch.tensor(a).long() for a in (Xtr, ytr, Xva, yva))
+        return TinyLM(), criterion, tensors
+    if arch == "embedding-mlp":
+        n_features, vocab = Xtr.shape[1], 16 * Xtr.shape[1]
+
+        class EmbeddingMLP(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.embed = nn.Embedding(vocab, 8)
+                self.mlp = nn.Sequential(nn.Linear(8 * n_features, 64), nn.ReLU(), nn.Linear(64, 2))
+
+            def forward(self, tokens):
+                return self.mlp(self.embed(tokens).flatten(1))
+
+        tensors = (
+            torch.tensor(Xtr).long(),
+            torch.tensor(ytr).long(),
+            torch.tensor(Xva).long(),
+            torch.tensor(yva).long(),
+        )
+        return EmbeddingMLP(), nn.CrossEntropyLoss(), tensors
+    raise ValueError(arch)
+
+
 # Keras ------------------------------------------------------------------------------
 
 
@@ -329,13 +458,25 @@ class KerasTask(Task):
         Xtr, ytr, Xva, yva = load(self.dataset, seed)
         n_out = len(np.unique(ytr)) if self.kind == "classification" else 1
         layers = [keras.Input((Xtr.shape[1],))]
-        for h in self.options.get("hidden", (64,)):
-            layers.append(keras.layers.Dense(h, activation="relu"))
+        if self.options.get("model") == "cnn":
+            layers += [
+                keras.layers.Reshape((8, 8, 1)),
+                keras.layers.Conv2D(16, 3, padding="same", activation="relu"),
+                keras.layers.Conv2D(32, 3, padding="same", activation="relu"),
+                keras.layers.MaxPooling2D(2),
+                keras.layers.Flatten(),
+                keras.layers.Dense(64, activation="relu"),
+            ]
+        else:
+            for h in self.options.get("hidden", (64,)):
+                layers.append(keras.layers.Dense(h, activation="relu"))
         layers.append(keras.layers.Dense(n_out))
         model = keras.Sequential(layers)
         name = self.options["optimizer"]
         if name == "sgd":
             optimizer = keras.optimizers.SGD(learning_rate=lr, momentum=self.options.get("momentum", 0.0))
+        elif name == "adamw":
+            optimizer = keras.optimizers.AdamW(learning_rate=lr, weight_decay=0.01)
         else:
             optimizer = keras.optimizers.Adam(learning_rate=lr)
         if self.kind == "classification":
@@ -616,6 +757,100 @@ TASKS: list[Task] = [
         20,
         "Keras MLP 10-64-1 regression, plain SGD, batch 32, 20 epochs",
         {"optimizer": "sgd"},
+    ),
+]
+
+
+# Held-out 3: written and committed before any change to the default rule was
+# scored on it. Architectures people train, on data that ships in packages.
+TASKS += [
+    TorchTask(
+        "pt-resnet-digits-sgdm",
+        "pytorch",
+        "held-out 3",
+        "digits",
+        "classification",
+        64,
+        3,
+        "small ResNet (2 residual blocks, BatchNorm) on 8x8 digits, SGD momentum 0.9, batch 64, 3 epochs",
+        {"model": "resnet", "optimizer": "sgd", "momentum": 0.9},
+    ),
+    TorchTask(
+        "pt-transformer-lm-digits-adamw",
+        "pytorch",
+        "held-out 3",
+        "digits-tokens",
+        "classification",
+        32,
+        2,
+        "1-layer transformer LM over digit pixels (next pixel), AdamW, 10 % warm-up, batch 32, 2 epochs",
+        {"model": "transformer-lm", "optimizer": "adamw", "warmup": 0.1},
+    ),
+    TorchTask(
+        "pt-embedding-mlp-cancer-adam",
+        "pytorch",
+        "held-out 3",
+        "breast-cancer-binned",
+        "classification",
+        32,
+        5,
+        "embedding (16 bins x 30 features, dim 8) + MLP 240-64-2, Adam, batch 32, 5 epochs",
+        {"model": "embedding-mlp", "optimizer": "adam"},
+    ),
+    KerasTask(
+        "keras-cnn-digits-jax-adam",
+        "keras",
+        "held-out 3",
+        "digits",
+        "classification",
+        32,
+        2,
+        "Keras CNN on 8x8 digits, JAX backend, Adam, batch 32, 2 epochs",
+        {"optimizer": "adam", "model": "cnn"},
+        env={"KERAS_BACKEND": "jax"},
+    ),
+    NumpyTask(
+        "np-softmax-binary-full-convex",
+        "numpy",
+        "held-out 3",
+        "synthetic-binary",
+        "classification",
+        None,
+        100,
+        "logistic regression, full-batch GD, 100 epochs: convex, still falling at end_lr = 10",
+    ),
+    NumpyTask(
+        "np-softmax-digits-b1-mom",
+        "numpy",
+        "held-out 3",
+        "digits",
+        "classification",
+        1,
+        1,
+        "softmax regression, stochastic GD + momentum 0.9, 1 epoch",
+        {"momentum": 0.9},
+    ),
+    NumpyTask(
+        "np-linear-diabetes-b8-mom",
+        "numpy",
+        "held-out 3",
+        "diabetes",
+        "regression",
+        8,
+        3,
+        "least squares, mini-batch GD (8) + momentum 0.9, 3 epochs",
+        {"momentum": 0.9},
+    ),
+    TorchTask(
+        "pt-mlp-cancer-nesterov-b8",
+        "pytorch",
+        "held-out 3",
+        "breast-cancer",
+        "classification",
+        8,
+        3,
+        "MLP 30-64-2, SGD Nesterov momentum 0.9, batch 8, 3 epochs",
+        {"model": "mlp", "optimizer": "sgd-nesterov", "hidden": (64,)},
     ),
 ]
 
