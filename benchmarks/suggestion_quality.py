@@ -10,13 +10,16 @@ loss; then every rule's suggestion trained the same way. Regret = validation
 loss at the suggestion / the best grid point's. A run that diverges scores
 the untrained model's validation loss. Rules:
 
-* lrscout: ``auto`` (the default), ``valley``, ``steepest``, ``minimum``, on
-  lrscout's range test (exponential 1e-7 to 10, 100 steps, EMA 0.98, stop at
-  4x the best smoothed loss).
-* fastai, re-implemented from its published rules on the same curve (its
-  defaults are the same settings): ``valley`` (longest valley of the smoothed
-  curve, two thirds in... see ``fastai_valley``) and ``minimum/10``; the first
-  ``num_steps // 10`` and last 5 points are skipped.
+* lrscout ``auto`` (the default), on lrscout's range test as the one-call
+  ``find_lr`` runs it (exponential 1e-7 to 10, 100 steps, EMA 0.98, stop at
+  4x the best smoothed loss, extended past 10 while the loss has not turned up).
+* fastai's ``valley`` and ``minimum/10`` on the same curve: lrscout's
+  ``valley`` and ``minimum`` methods, which are checked against the real fastai
+  functions on recorded curves (tests/test_peer_rules.py; fastai itself does
+  not install here with its dependencies). fastai's defaults are the same
+  range-test settings.
+* "tlf rule": torch-lr-finder's steepest-gradient rule (lrscout's
+  ``steepest``) on lrscout's curve, for every task.
 * Lightning, re-implemented: steepest slope of the smoothed loss against the
   *linear* learning rate, skipping the first 10 and the last point, on its
   default test (exponential 1e-8 to 1, 100 steps, EMA 0.98, stop at 4x).
@@ -65,42 +68,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from quality_tasks import TASKS, Task, find_task, grid_for
 
 CACHE = Path(__file__).resolve().parent / ".cache" / "quality"
-CACHE_VERSION = 1
-OURS = ("auto", "valley", "steepest", "minimum")
+CACHE_VERSION = 2  # 2: range tests extend past end_lr; peer rules are the real ones
+OURS = ("auto", "valley", "steepest", "minimum")  # the last three are the peers' rules
 FLOOR_SHIFTS = {"grid best x1.05": 1.05, "grid best /1.05": 1 / 1.05}
 HINDSIGHT = "hindsight task lr"
 
 
-# Peers' published rules, written from their documentation ------------------------------
-
-
-def fastai_valley(lrs: np.ndarray, losses: np.ndarray) -> float:
-    """fastai's ``valley``: the longest decreasing run (longest decreasing subsequence
-    of the smoothed losses), then the point 1/2 of a third past its first third."""
-    n = len(losses)
-    longest = [1] * n
-    start, end = 0, 0
-    for i in range(1, n):
-        for j in range(i):
-            if losses[i] < losses[j] and longest[i] < longest[j] + 1:
-                longest[i] = longest[j] + 1
-            if longest[end] < longest[i]:
-                end = i
-                start = end - longest[end]
-    sections = (end - start) / 3
-    return float(lrs[start + int(sections) + int(sections / 2)])
-
-
-def fastai_trim(result) -> tuple[np.ndarray, np.ndarray]:
-    n = len(result)
-    lrs = result.lrs[result.num_steps // 10 : n - 5]
-    losses = result.smoothed_losses[result.num_steps // 10 : n - 5]
-    keep = np.isfinite(losses)
-    return lrs[keep], losses[keep]
-
-
-def fastai_minimum(lrs: np.ndarray, losses: np.ndarray) -> float:
-    return float(lrs[int(np.argmin(losses))] / 10)
+# Peers' rules -------------------------------------------------------------------------
+# fastai's valley and minimum/10 are lrscout's "valley" and "minimum" methods,
+# checked against the real fastai functions in tests/test_peer_rules.py; the
+# torch-lr-finder column runs the real library. Lightning's rule is written
+# from its source: steepest slope against the *linear* learning rate, first
+# 10 and last point skipped, on its own default range.
 
 
 def lightning_steepest(result) -> float:
@@ -155,11 +134,11 @@ def _suggestions(task: Task, seed: int, data: dict, rules_module) -> dict[str, f
     for method in OURS:
         try:
             out[f"lrscout {method}"] = ours.suggest(method).lr
-        except ValueError:
+        except ValueError:  # NoSuggestionError: the curve cannot support it
             out[f"lrscout {method}"] = None
-    lrs, losses = fastai_trim(ours)
-    out["fastai valley"] = fastai_valley(lrs, losses) if len(lrs) > 2 else None
-    out["fastai minimum/10"] = fastai_minimum(lrs, losses) if len(lrs) else None
+    out["fastai valley"] = out.pop("lrscout valley")
+    out["fastai minimum/10"] = out.pop("lrscout minimum")
+    out["torch-lr-finder rule"] = out.pop("lrscout steepest")
     out["lightning"] = lightning_steepest(lightning) if len(lightning) > 12 else None
     out["torch-lr-finder"] = data.get("torch_lr_finder") if task.framework == "pytorch" else "n/a"
     try:
@@ -252,6 +231,7 @@ def report(rows: list[dict], rules: list[str]) -> str:
     lines = []
     by_task = _by_task(rows)
     short = {r: r.replace("lrscout ", "").replace(" one-cycle", "").replace("grid ", "") for r in rules}
+    short["torch-lr-finder rule"] = "tlf rule"
     short[HINDSIGHT] = "hindsight"
     header = f"{'task':30s} {'split':8s} {'best lr':>8s} " + " ".join(f"{short[r][:10]:>10s}" for r in rules)
     lines += [header, "-" * len(header)]
@@ -276,7 +256,7 @@ def report(rows: list[dict], rules: list[str]) -> str:
         chosen = [row for row in rows if split == "all" or find_task(row["task"]).split == split]
         if not chosen:
             continue
-        for label, reduce in (("geo-mean", _gmean), ("worst", max), ("within 10%", _share_within)):
+        for label, reduce in (("within 10%", _share_within), ("geo-mean", _gmean), ("worst", max)):
             cells = []
             for rule in rules:
                 values = [row["regrets"].get(rule) for row in chosen]
@@ -322,11 +302,13 @@ def main() -> None:
             for row in pool.imap_unordered(evaluate, group):
                 rows.append(row)
                 print(f"  {row['task']} seed {row['seed']}: {row['seconds']:.1f} s", file=sys.stderr)
-    rules = [f"lrscout {m}" for m in OURS] + [
+    rules = [
+        "lrscout auto",
         "fastai valley",
         "fastai minimum/10",
         "lightning",
         "torch-lr-finder",
+        "torch-lr-finder rule",
         "lrscout lr_range one-cycle",
         *FLOOR_SHIFTS,
         HINDSIGHT,
