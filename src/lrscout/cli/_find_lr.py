@@ -18,7 +18,7 @@ from .._result import RangeTestResult
 from .._validation import check_batch_size, check_bool, check_float, check_int, check_option
 from ._data import Dataset
 
-FRAMEWORKS = ("numpy", "pytorch", "keras", "jax")
+FRAMEWORKS = ("numpy", "pytorch", "keras", "jax", "sklearn")
 MODELS = ("linear", "mlp")
 #: Width of the hidden layer of ``model="mlp"``.
 HIDDEN_UNITS = 64

@@ -12,6 +12,7 @@ from __future__ import annotations
 import abc
 import functools
 import inspect
+import math
 import time
 import warnings
 from collections.abc import Callable
@@ -46,6 +47,35 @@ def _compiled_kernels() -> ModuleType | None:
     return _kernels
 
 
+@functools.cache
+def _not_fitted_error() -> type[InvalidArgumentError]:
+    """The error of ``predict`` before ``fit``: an :class:`~lrscout.InvalidArgumentError`
+    that is also scikit-learn's ``NotFittedError`` (a ``ValueError`` and an
+    ``AttributeError``), as ``check_is_fitted`` would raise.
+
+    Built on first use, so that ``import lrscout`` never imports scikit-learn;
+    the plain :class:`~lrscout.InvalidArgumentError` if scikit-learn does not import.
+    """
+    try:
+        from sklearn.exceptions import NotFittedError
+    except ImportError:
+        return InvalidArgumentError
+    namespace = {
+        "__module__": __name__,
+        "__doc__": "Predicting with an estimator before fit (also sklearn.exceptions.NotFittedError).",
+        # Unpickled (joblib workers, ...) through the factory: the class has no module-level name.
+        "__reduce__": lambda self: (_not_fitted, self.args),
+    }
+    error: type[InvalidArgumentError] = type(
+        "NotFittedError", (InvalidArgumentError, NotFittedError), namespace
+    )
+    return error
+
+
+def _not_fitted(*args: Any) -> InvalidArgumentError:
+    return _not_fitted_error()(*args)
+
+
 def check_estimator(model: Any, *, where: str, fix: str = "") -> GDEstimator:
     """Return ``model`` if it is an lrscout.models estimator, else raise.
 
@@ -68,6 +98,15 @@ class GDEstimator(abc.ABC):
     residuals ``r_i`` and the data loss (``_residuals_and_loss``), how targets
     are encoded (``_encode_targets``), how the trained ``(W, b)`` is stored
     (``_set_fitted``) and the compiled epoch (``_kernel_name``).
+
+    scikit-learn sees a full estimator (``clone``, ``Pipeline``,
+    ``cross_val_score``, ``GridSearchCV``, ``check_is_fitted``,
+    ``is_classifier``) through its duck-typed protocol: ``get_params`` /
+    ``set_params``, ``__sklearn_tags__``, ``__sklearn_is_fitted__`` and
+    ``n_features_in_``. The classes do not inherit from
+    ``sklearn.base.BaseEstimator``, so ``import lrscout`` does not load
+    scikit-learn (and SciPy): it is imported only when scikit-learn itself
+    asks for the tags, or to raise its ``NotFittedError``.
     """
 
     _kernel_name = ""
@@ -120,6 +159,22 @@ class GDEstimator(abc.ABC):
             setattr(self, name, value)
         return self
 
+    def __sklearn_is_fitted__(self) -> bool:
+        """Whether ``fit`` has run (read by ``sklearn.utils.validation.check_is_fitted``)."""
+        return hasattr(self, "coef_")
+
+    def _sklearn_tags(self, estimator_type: str, multi_output: bool) -> Any:
+        """scikit-learn's ``Tags`` (1.6 and later), imported only when scikit-learn asks for them."""
+        from sklearn.utils import ClassifierTags, RegressorTags, Tags, TargetTags
+
+        classifier = estimator_type == "classifier"
+        return Tags(
+            estimator_type=estimator_type,
+            target_tags=TargetTags(required=True, multi_output=multi_output),
+            classifier_tags=ClassifierTags() if classifier else None,
+            regressor_tags=None if classifier else RegressorTags(),
+        )
+
     def __repr__(self) -> str:
         defaults = {n: p.default for n, p in inspect.signature(type(self).__init__).parameters.items()}
         changed = [
@@ -150,30 +205,63 @@ class GDEstimator(abc.ABC):
             )
         check_option(self.engine, "engine", ENGINES, where=where)
 
-    @staticmethod
-    def _check_X(X: Any, where: str, n_features: int | None = None) -> np.ndarray:
-        try:
-            array = np.asarray(X, dtype=np.float64)
-        except (TypeError, ValueError):
+    def _check_X(self, X: Any, where: str, n_features: int | None = None) -> np.ndarray:
+        """``X`` as a C-contiguous ``float64`` array, refused unless finite, real, dense and 2-D.
+
+        The messages carry scikit-learn's wording too ("Reshape your data",
+        "0 feature(s)", "sparse", "Complex data not supported", "X has m
+        features, but ... is expecting n features as input"), which its
+        estimator checks look for.
+        """
+        if type(X).__module__.startswith("scipy.sparse"):
             raise InvalidArgumentError(
-                f"{where}: X must be a numeric 2-D array; got {type(X).__name__}."
+                f"{where}: X must be a dense array; got a {type(X).__name__}: sparse input is not "
+                "supported. Convert it with X.toarray() if it fits in memory."
+            )
+        try:
+            raw = np.asarray(X)
+        except (TypeError, ValueError) as error:
+            raise InvalidArgumentError(
+                f"{where}: X must be a numeric 2-D array; got {type(X).__name__} ({error})."
+            ) from None
+        if raw.dtype.kind == "c":
+            raise InvalidArgumentError(
+                f"{where}: X must be real; got complex values. Complex data not supported: "
+                "pass the real and imaginary parts as separate features."
+            )
+        try:
+            array = raw.astype(np.float64, copy=False)
+        except (TypeError, ValueError) as error:
+            raise InvalidArgumentError(
+                f"{where}: X must be a numeric 2-D array; got {type(X).__name__} ({error})."
             ) from None
         if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] == 0:
+            shape = array.shape
+            if array.ndim == 2:
+                axis = "feature" if shape[1] == 0 else "sample"
+                detail = f"It has 0 {axis}(s) (shape={shape}) while a minimum of 1 is required."
+            else:
+                detail = (
+                    "Reshape your data: X.reshape(-1, 1) if it holds a single feature, "
+                    "X.reshape(1, -1) if it holds a single sample."
+                )
             raise InvalidArgumentError(
-                f"{where}: X must be a non-empty 2-D array (n_samples, n_features); got shape {array.shape}. "
-                "Reshape a single feature with X.reshape(-1, 1)."
+                f"{where}: X must be a non-empty 2-D array (n_samples, n_features); "
+                f"got shape {shape}. {detail}"
             )
         if not np.all(np.isfinite(array)):
             raise InvalidArgumentError(f"{where}: X must be finite; it holds NaN or infinite values.")
         if n_features is not None and array.shape[1] != n_features:
             raise InvalidArgumentError(
-                f"{where}: X must have {n_features} features, as in fit; got {array.shape[1]}."
+                f"{where}: X must have {n_features} features, as in fit; got {array.shape[1]}. "
+                f"X has {array.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{n_features} features as input: pass the columns fit saw, or refit."
             )
         return np.ascontiguousarray(array)
 
     def _check_fitted(self, where: str) -> None:
         if not hasattr(self, "coef_"):
-            raise InvalidArgumentError(
+            raise _not_fitted_error()(
                 f"{where}: this {type(self).__name__} is not fitted yet; call fit(X, y) first."
             )
 
@@ -246,7 +334,8 @@ class GDEstimator(abc.ABC):
         Sets ``coef_``, ``intercept_``, ``loss_history_`` (loss of each
         update's batch, before the update), ``epoch_losses_`` (objective on the
         whole set after each epoch), ``epoch_times_`` (seconds of updates per
-        epoch), ``n_updates_`` (``epochs * steps_per_epoch``).
+        epoch), ``n_updates_`` (``epochs * steps_per_epoch``) and
+        ``n_features_in_`` (columns of ``X``, as scikit-learn names it).
 
         Returns:
             ``self``.
@@ -267,6 +356,7 @@ class GDEstimator(abc.ABC):
         self._forget()
         for name, value in fitted.items():
             setattr(self, name, value)
+        self.n_features_in_ = X_.shape[1]
         W = np.zeros((n_outputs, X_.shape[1]))
         b = np.zeros(n_outputs)
         self._train(X_, T, W, b, batch, lrs, epoch_fn, where)
@@ -453,15 +543,25 @@ class LinearRegressor(GDEstimator):
     """
 
     _kernel_name = "linear_epoch"
+    _estimator_type = "regressor"  # what scikit-learn before 1.6 reads instead of the tags
     _single_target: bool
+
+    def __sklearn_tags__(self) -> Any:
+        """scikit-learn's tags: a regressor, one target or several."""
+        return self._sklearn_tags("regressor", multi_output=True)
 
     def _encode_targets(
         self, y: Any, n_samples: int, where: str, *, fresh: bool
     ) -> tuple[np.ndarray, int, dict[str, Any]]:
+        _check_y_given(y, where, type(self).__name__)
         try:
-            targets = np.asarray(y, dtype=np.float64)
+            raw = np.asarray(y)
+            complex_values = raw.dtype.kind == "c"
+            targets = raw if complex_values else raw.astype(np.float64, copy=False)
         except (TypeError, ValueError):
             raise InvalidArgumentError(f"{where}: y must be numeric; got {type(y).__name__}.") from None
+        if complex_values:
+            fail(where, "y", "real numbers", "complex values", "Complex data not supported.")
         if targets.ndim not in (1, 2) or targets.shape[0] != n_samples:
             raise InvalidArgumentError(
                 f"{where}: y must have shape ({n_samples},) or ({n_samples}, n_targets) to match X; "
@@ -495,13 +595,39 @@ class LinearRegressor(GDEstimator):
         out: np.ndarray = self._check_X(X, where, W.shape[1]) @ W.T + b
         return out[:, 0] if self._single_target else out
 
-    def score(self, X: Any, y: Any) -> float:
-        """Coefficient of determination R^2 (averaged over targets)."""
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Coefficient of determination, as ``sklearn.metrics.r2_score``.
+
+        .. math:: R^2 = 1 - \\frac{\\sum_i w_i (y_i - \\hat y_i)^2}{\\sum_i w_i (y_i - \\bar y_w)^2}
+
+        averaged over targets; a target of constant ``y`` scores 1 if
+        predicted exactly, else 0; fewer than two samples give NaN.
+
+        Args:
+            X: Inputs, ``(n_samples, n_features)``.
+            y: True targets, shaped as the predictions (a column for one
+                target is read as that target).
+            sample_weight: Non-negative weight per sample; ``None`` weighs
+                all alike.
+
+        Returns:
+            The score, 1 at best.
+        """
+        where = "LinearRegressor.score"
         predicted = self.predict(X)
-        truth = _score_targets(y, predicted.shape, "LinearRegressor.score")
-        residual = ((truth - predicted) ** 2).sum(axis=0)
-        total = ((truth - truth.mean(axis=0)) ** 2).sum(axis=0)
-        return float(np.mean(1.0 - residual / total))
+        truth = _score_targets(y, predicted.shape, where)
+        weights = _score_weights(sample_weight, len(predicted), where)
+        if len(predicted) < 2:
+            return math.nan
+        truth, predicted = truth.reshape(len(truth), -1), predicted.reshape(len(predicted), -1)
+        w = np.ones((len(truth), 1)) if weights is None else weights[:, None]
+        residual = (w * (truth - predicted) ** 2).sum(axis=0)
+        total = (w * (truth - np.average(truth, axis=0, weights=weights)) ** 2).sum(axis=0)
+        scores = np.ones(truth.shape[1])
+        both = (residual != 0) & (total != 0)
+        scores[both] = 1.0 - residual[both] / total[both]
+        scores[(residual != 0) & (total == 0)] = 0.0
+        return float(np.mean(scores))
 
 
 class SoftmaxClassifier(GDEstimator):
@@ -530,13 +656,19 @@ class SoftmaxClassifier(GDEstimator):
     """
 
     _kernel_name = "softmax_epoch"
+    _estimator_type = "classifier"  # what scikit-learn before 1.6 reads instead of the tags
     classes_: np.ndarray
     coef_: np.ndarray
     intercept_: np.ndarray
 
+    def __sklearn_tags__(self) -> Any:
+        """scikit-learn's tags: a multi-class classifier of one target."""
+        return self._sklearn_tags("classifier", multi_output=False)
+
     def _encode_targets(
         self, y: Any, n_samples: int, where: str, *, fresh: bool
     ) -> tuple[np.ndarray, int, dict[str, Any]]:
+        _check_y_given(y, where, type(self).__name__)
         labels = np.asarray(y)
         _check_labels(labels, where)
         if labels.ndim != 1 or labels.shape[0] != n_samples:
@@ -557,7 +689,7 @@ class SoftmaxClassifier(GDEstimator):
             classes, encoded = np.unique(labels, return_inverse=True)
         if len(classes) < 2:
             raise InvalidArgumentError(
-                f"{where}: y must hold at least 2 classes; got only {classes.tolist()!r}."
+                f"{where}: y must hold at least 2 classes; got only {classes.tolist()!r} (1 class)."
             )
         return np.ascontiguousarray(encoded.astype(np.int64)), len(classes), {"classes_": classes}
 
@@ -591,26 +723,53 @@ class SoftmaxClassifier(GDEstimator):
         labels: np.ndarray = self.classes_[np.argmax(probabilities, axis=1)]
         return labels
 
-    def score(self, X: Any, y: Any) -> float:
-        """Accuracy."""
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Accuracy, as ``sklearn.metrics.accuracy_score``: the (weighted) share of labels predicted right.
+
+        Args:
+            X: Inputs, ``(n_samples, n_features)``.
+            y: True labels, one per row of ``X`` (a column is read as a 1-D array).
+            sample_weight: Non-negative weight per sample; ``None`` weighs
+                all alike.
+        """
+        where = "SoftmaxClassifier.score"
         predicted = self.predict(X)
         labels = np.asarray(y)
         if labels.shape == (len(predicted), 1):
             labels = labels[:, 0]
         if labels.shape != predicted.shape:
             fail(
-                "SoftmaxClassifier.score",
+                where,
                 "y",
                 f"a 1-D array of {len(predicted)} labels, one per row of X",
                 f"shape {labels.shape}",
             )
-        return float(np.mean(predicted == labels))
+        weights = _score_weights(sample_weight, len(predicted), where)
+        return float(np.average(predicted == labels, weights=weights))
+
+
+def _check_y_given(y: Any, where: str, owner: str) -> None:
+    if y is None:
+        raise InvalidArgumentError(
+            f"{where}: y must be given; {owner} requires y to be passed, but the target y is None."
+        )
 
 
 def _check_labels(labels: np.ndarray, where: str) -> None:
-    """Refuse missing labels (``None``, NaN) and labels that cannot be ordered."""
+    """Refuse missing labels (``None``, NaN), labels that cannot be ordered and
+    continuous targets (floats that are not whole numbers: a regression target)."""
+    if labels.dtype.kind == "c":
+        fail(where, "y", "class labels", "complex values", "Complex data not supported.")
     if labels.dtype.kind == "f" and not np.all(np.isfinite(labels)):
         fail(where, "y", "class labels without NaN or infinite values", "NaN or inf", "Drop those rows.")
+    if labels.dtype.kind == "f" and np.any(labels != np.round(labels)):
+        fail(
+            where,
+            "y",
+            "class labels",
+            "a continuous target (floats that are not whole numbers)",
+            "For a regression target use LinearRegressor; for classes, pass int or str labels.",
+        )
     if labels.dtype.kind == "O":
         if any(label is None or (isinstance(label, float) and label != label) for label in labels.ravel()):
             fail(where, "y", "class labels without None or NaN", "a missing label", "Drop those rows.")
@@ -618,6 +777,26 @@ def _check_labels(labels: np.ndarray, where: str) -> None:
             np.unique(labels)
         except TypeError:
             fail(where, "y", "labels of one kind that can be sorted", "mixed types", "Use str or int labels.")
+
+
+def _score_weights(sample_weight: Any, n_samples: int, where: str) -> np.ndarray | None:
+    """``sample_weight`` as ``n_samples`` finite non-negative floats that do not all vanish, or ``None``."""
+    if sample_weight is None:
+        return None
+    try:
+        weights = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError):
+        fail(where, "sample_weight", "an array of numbers", type(sample_weight).__name__)
+    if weights.shape != (n_samples,):
+        fail(
+            where,
+            "sample_weight",
+            f"of shape ({n_samples},), one weight per row of X",
+            f"shape {weights.shape}",
+        )
+    if not np.all(np.isfinite(weights)) or np.any(weights < 0) or not np.any(weights > 0):
+        fail(where, "sample_weight", "finite, non-negative and not all zero", "other weights")
+    return weights
 
 
 def _score_targets(y: Any, shape: tuple[int, ...], where: str) -> np.ndarray:
