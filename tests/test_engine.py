@@ -143,9 +143,20 @@ def test_exceptions_from_step_fn_propagate():
         range_test(step_fn)
 
 
-def test_progress_bar_runs(capsys):
+def test_progress_bar_runs_on_a_terminal_only(capsys, monkeypatch):
+    import io
+    import sys
+
     range_test(Quadratic([1.0]), num_steps=10, progress=True)
-    assert "LR range test" in capsys.readouterr().err
+    assert capsys.readouterr().err == ""  # stderr is no terminal here: nothing for a log
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    range_test(Quadratic([1.0]), num_steps=10, progress=True)
+    assert "LR range test" in sys.stderr.getvalue()
 
 
 # Known physics: full-batch GD on a quadratic diverges exactly past lr = 2 / lambda_max,

@@ -403,6 +403,28 @@ def range_test(
 
 
 def _progress_bar(total: int) -> Any:
-    from tqdm.auto import tqdm
+    """A tqdm bar over ``total`` steps where someone can watch it; ``None`` where no one can.
 
+    What ``progress=True`` means in the core and every integration: in a
+    notebook kernel, tqdm's widget when ipywidgets is installed (what
+    ``tqdm.auto`` picks) and its plain text bar otherwise (``tqdm.auto`` would
+    warn "IProgress not found" first); in a terminal, the plain bar on stderr;
+    and when stderr is not a terminal (a pipe, a file, a CI log) no bar at
+    all, since every redraw would stay in the log as a line of carriage returns.
+    """
+    import importlib.util
+
+    if "ipykernel.zmqshell" in sys.modules:
+        if importlib.util.find_spec("ipywidgets") is not None:
+            from tqdm.auto import tqdm
+        else:
+            from tqdm.std import tqdm
+    else:
+        try:
+            terminal = sys.stderr is not None and sys.stderr.isatty()
+        except (AttributeError, ValueError):  # a replaced or closed stream
+            terminal = False
+        if not terminal:
+            return None
+        from tqdm.std import tqdm
     return tqdm(total=total, desc="LR range test", unit="step", leave=False)

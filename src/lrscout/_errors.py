@@ -41,3 +41,31 @@ class CurveWarning(UserWarning):
     file and its plot, and the command line prints them. Filter them like
     any warning: ``warnings.simplefilter("ignore", lrscout.CurveWarning)``.
     """
+
+
+def missing_dependency(
+    what: str, packages: str, *, needs: str | None = None, or_else: str | None = None
+) -> ImportError:
+    """The ``ImportError`` for an optional dependency that is not installed: the one message format.
+
+    The message ends with a ``pip install`` line that works from wherever the
+    user is (it names packages on the index, not lrscout's extras: lrscout
+    itself is installed from a clone).
+
+    Args:
+        what: The lrscout part that needs it, e.g. ``"lrscout.pytorch"``.
+        packages: What to install, as typed after ``pip install``, e.g. ``"torch"``.
+        needs: What is missing, in words, e.g. ``"PyTorch"``; ``packages`` by default.
+        or_else: Another way out, appended after the install line.
+
+    Returns:
+        The error, to ``raise ... from`` the original ``ImportError``.
+
+    Example:
+        >>> print(missing_dependency("lrscout.pytorch", "torch", needs="PyTorch"))
+        lrscout.pytorch needs PyTorch, which is not installed. Install it with: pip install torch
+    """
+    message = (
+        f"{what} needs {needs or packages}, which is not installed. Install it with: pip install {packages}"
+    )
+    return ImportError(message + (f" (or {or_else})" if or_else else ""))

@@ -307,6 +307,26 @@ class NoiseScaleResult:
             self, ax=ax, path=path, reference=reference, reference_label=reference_label, title=title
         )
 
+    def _repr_html_(self) -> str:
+        """The plot and a table (``b_simple``, suggested batch size, why) in a notebook; else ``repr``."""
+        from .plotting._plots import figure_html
+
+        low, high = self.interval
+        suggested = self.suggested_batch_size
+        rows = [
+            [
+                "B_simple",
+                f"{_num(self.b_simple)} ({self.method}; "
+                f"{self.confidence:.0%} interval {_num(low)} .. {_num(high)})",
+            ],
+            [
+                "suggested batch size",
+                "full (batch gradient descent)" if suggested is None else str(suggested),
+            ],
+            ["why", self.reasoning],
+        ]
+        return figure_html(lambda figure: self.plot(ax=figure.subplots()), rows, alt="gradient noise scale")
+
     # Files --------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:

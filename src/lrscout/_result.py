@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._errors import InvalidArgumentError
+from ._errors import InvalidArgumentError, NoSuggestionError
 from ._jsonio import (
     PathOrFile,
     check_header,
@@ -86,13 +86,13 @@ class RangeTestResult:
             messages, see ``lrscout._suggest.diagnose``); empty when nothing.
 
     Example:
-        >>> lrs = np.geomspace(1e-4, 1.0, 5)
-        >>> result = RangeTestResult(lrs=lrs, losses=[1.0, 0.9, 0.5, 0.4, 2.0],
-        ...     smoothed_losses=[1.0, 0.9, 0.5, 0.4, 2.0], stop_reason="completed",
-        ...     start_lr=1e-4, end_lr=1.0, num_steps=5, mode="exponential",
-        ...     smoothing=0.0, divergence_factor=4.0)
-        >>> len(result), result.suggest("minimum").lr
-        (5, 0.01)
+        >>> lrs = np.geomspace(1e-4, 10.0, 40)
+        >>> curve = 1.0 / (1.0 + 30.0 * lrs) + np.where(lrs > 0.3, (lrs - 0.3) ** 2, 0.0)
+        >>> result = RangeTestResult(lrs=lrs, losses=curve, smoothed_losses=curve,
+        ...     stop_reason="completed", start_lr=1e-4, end_lr=10.0, num_steps=40,
+        ...     mode="exponential", smoothing=0.0, divergence_factor=4.0)
+        >>> len(result), round(result.suggest("minimum").lr, 4)
+        (40, 0.0389)
     """
 
     lrs: np.ndarray
@@ -292,13 +292,57 @@ class RangeTestResult:
         """Plot learning rate against step (log y for the exponential ramp)."""
         return plot_lr_schedule(self, ax=ax, path=path)
 
+    def _repr_html_(self) -> str:
+        """The plot and a table (suggestion, ``lr_range()``, why it stopped, warnings) in a notebook.
+
+        A terminal keeps :meth:`__repr__`; a curve without a suggestion
+        still renders, with the reason in the table.
+        """
+        from .plotting._plots import figure_html
+
+        try:
+            chosen = self.suggestion
+            base, peak = self.lr_range()
+            rows = [
+                ["suggested lr", f"{chosen.lr:.3g} ({chosen.method})"],
+                ["lr_range()", f"{base:.3g} .. {peak:.3g}"],
+            ]
+        except NoSuggestionError as error:
+            rows = [["suggested lr", f"none: {str(error).removeprefix('suggest: ')}"], ["lr_range()", "none"]]
+        span = f", lr {self.lrs[0]:.3g} .. {self.lrs[-1]:.3g}" if len(self) else ""
+        rows.append(
+            [
+                "stopped",
+                f"{self.stop_reason} ({STOP_REASONS[self.stop_reason]}): "
+                f"{len(self)} of {self.num_steps} steps{span}",
+            ]
+        )
+        rows.extend(["warning", message] for message in self.warnings)
+        return figure_html(lambda figure: self.plot(ax=figure.subplots()), rows, alt="LR range test")
+
     # Files -----------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict; non-finite losses become ``"nan"``, ``"inf"`` or ``"-inf"``."""
+        """A JSON-ready dict; non-finite losses become ``"nan"``, ``"inf"`` or ``"-inf"``.
+
+        Besides the curve and settings it holds ``"summary"``, derived from
+        them for scripts (``from_dict`` ignores it): ``suggestion``
+        (``{"lr", "method"}`` of the default suggestion, or ``None`` when the
+        curve gives none), ``lr_range`` (``[base_lr, max_lr]`` or ``None``),
+        ``stop_reason`` and ``warnings``.
+
+        Example:
+            >>> lrs = np.geomspace(1e-4, 1.0, 5)
+            >>> result = RangeTestResult(lrs=lrs, losses=[1.0, 1.0, 1.0, 1.0, 1.0],
+            ...     smoothed_losses=[1.0] * 5, stop_reason="completed", start_lr=1e-4,
+            ...     end_lr=1.0, num_steps=5, mode="exponential", smoothing=0.0, divergence_factor=4.0)
+            >>> result.to_dict()["summary"]
+            {'suggestion': None, 'lr_range': None, 'stop_reason': 'completed', 'warnings': []}
+        """
         return {
             "format": _FORMAT,
             "version": _VERSION,
+            "summary": self._summary(),
             **self._settings(),
             "info": dict(self.info),
             "warnings": list(self.warnings),
@@ -307,14 +351,28 @@ class RangeTestResult:
             "smoothed_losses": [encode_float(x) for x in self.smoothed_losses],
         }
 
+    def _summary(self) -> dict[str, Any]:
+        """What a script reads first: the suggestion and range (``None`` when there is none), why it ended."""
+        try:
+            chosen: Suggestion | None = self.suggestion
+        except NoSuggestionError:
+            chosen = None
+        return {
+            "suggestion": None if chosen is None else {"lr": chosen.lr, "method": chosen.method},
+            "lr_range": None if chosen is None else list(lr_range(chosen.lr)),
+            "stop_reason": self.stop_reason,
+            "warnings": list(self.warnings),
+        }
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RangeTestResult:
-        """Rebuild a result from :meth:`to_dict` output, checking every field."""
+        """Rebuild a result from :meth:`to_dict` output, checking every field (``summary``: ignored)."""
         where = "RangeTestResult.from_dict"
         data = check_header(data, where, _FORMAT, _VERSION, "result")
         expected = {"format", "version", "info", "lrs", "losses", "smoothed_losses", *cls._fields_settings()}
         missing = expected - set(data)
         expected.add("warnings")  # optional: files written before it existed have none
+        expected.add("summary")  # optional and derived from the rest: read by scripts, not here
         extra = set(data) - expected
         if missing or extra:
             raise InvalidArgumentError(

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import contextlib
 import io
 import os
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn
 
 from .._batching import gd_variant, steps_per_epoch
@@ -16,7 +16,7 @@ from .._errors import CurveWarning, InvalidArgumentError, NoSuggestionError
 from .._result import STOP_REASONS, RangeTestResult
 from .._version import __version__
 from ._data import DATASETS, Dataset, load_csv, load_dataset
-from ._find_lr import FindLRSettings, describe_model, load_runner
+from ._find_lr import FRAMEWORKS, FindLRSettings, describe_model, load_runner
 
 
 class UsageError(Exception):
@@ -97,7 +97,7 @@ def _build_parser() -> _Parser:
     _add_data_options(find)
     find.add_argument(
         "--framework",
-        choices=("numpy", "pytorch", "keras"),
+        choices=FRAMEWORKS,
         default="numpy",
         help="what trains the model (default: numpy)",
     )
@@ -106,7 +106,7 @@ def _build_parser() -> _Parser:
         choices=("linear", "mlp"),
         default=None,
         help="linear: softmax / least-squares regression; mlp: one hidden layer "
-        "(pytorch, keras). Default: linear for numpy, mlp otherwise",
+        "(pytorch, keras, jax, sklearn). Default: linear for numpy, mlp otherwise",
     )
     find.add_argument(
         "--batch-size",
@@ -119,7 +119,7 @@ def _build_parser() -> _Parser:
         "--momentum",
         type=float,
         default=None,
-        help="heavy-ball momentum (default: 0 for numpy, 0.9 for pytorch and keras)",
+        help="heavy-ball momentum (default: 0 for numpy, 0.9 for pytorch, keras and jax)",
     )
     find.add_argument(
         "--start-lr", type=_positive_float, default=1e-7, help="first learning rate (default: 1e-7)"
@@ -145,7 +145,11 @@ def _build_parser() -> _Parser:
         default="lrscout-find-lr.png",
         help="where to write the plot; 'none' for no plot (default: lrscout-find-lr.png)",
     )
-    find.add_argument("--json", metavar="PATH", help="also save the result as JSON")
+    find.add_argument(
+        "--json",
+        metavar="PATH",
+        help="also save the result as JSON; '-' writes it to stdout and the report to stderr",
+    )
     find.add_argument("--quiet", action="store_true", help="no progress bar")
 
     compare = commands.add_parser(
@@ -224,7 +228,11 @@ def _build_parser() -> _Parser:
         help="where to write the plot of the estimate over big batches; 'none' for no plot "
         "(default: lrscout-noise-scale.png)",
     )
-    noise.add_argument("--json", metavar="PATH", help="also save the result as JSON")
+    noise.add_argument(
+        "--json",
+        metavar="PATH",
+        help="also save the result as JSON; '-' writes it to stdout and the report to stderr",
+    )
     noise.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -242,12 +250,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return 0
         _check_outputs(args)
-        data = _load_data(args)
-        if args.command == "find-lr":
-            return _find_lr(args, data)
-        if args.command == "noise-scale":
-            return _noise_scale(args, data)
-        return _compare_variants(args, data)
+        # With --json -, stdout carries the JSON alone: the report (and
+        # anything a framework prints) goes to stderr.
+        args.stdout = sys.stdout
+        report_to = sys.stderr if getattr(args, "json", None) == "-" else sys.stdout
+        with contextlib.redirect_stdout(report_to):
+            data = _load_data(args)
+            if args.command == "find-lr":
+                return _find_lr(args, data)
+            if args.command == "noise-scale":
+                return _noise_scale(args, data)
+            return _compare_variants(args, data)
     except BrokenPipeError:
         # The reader went away (lrscout ... | head): stop quietly, as Unix tools do.
         _silence_stdout()
@@ -294,7 +307,7 @@ def _check_outputs(args: argparse.Namespace) -> None:
         _check_plot_format(plot)
         outputs["--plot"] = plot
     json_path = getattr(args, "json", None)
-    if json_path is not None:
+    if json_path is not None and json_path != "-":
         outputs["--json"] = json_path
     seen: dict[str, str] = {os.path.realpath(path): option for option, path in inputs.items()}
     for option, path in outputs.items():
@@ -356,10 +369,24 @@ def _write_plot(option: str, draw: Callable[[str], object]) -> None:
     print(f"plot: {option}")
 
 
+def _write_json(args: argparse.Namespace, save: Callable[[Any], None]) -> None:
+    """``save(target)`` to ``--json``'s path, or to stdout for ``--json -``; nothing without ``--json``."""
+    if args.json is None:
+        return
+    if args.json == "-":
+        save(args.stdout)
+        args.stdout.flush()
+    else:
+        save(args.json)
+        print(f"result: {args.json}")
+
+
 def _find_lr(args: argparse.Namespace, data: Dataset) -> int:
     model = args.model or ("linear" if args.framework == "numpy" else "mlp")
     if args.framework == "numpy" and model != "linear":
-        raise UsageError("--model mlp needs --framework pytorch or keras; numpy trains linear models")
+        raise UsageError(
+            "--model mlp needs --framework pytorch or keras (or jax); numpy trains linear models"
+        )
     if args.num_steps < 2:
         raise UsageError(f"--num-steps must be at least 2; got {args.num_steps}")
     settings = FindLRSettings(
@@ -382,41 +409,27 @@ def _find_lr(args: argparse.Namespace, data: Dataset) -> int:
         f"model: {describe_model(args.framework, settings)}, {variant} gradient descent, batch size "
         f"{'full' if batch is None else batch}, {steps_per_epoch(n, batch)} steps per epoch"
     )
-    if args.framework == "keras":
-        _choose_keras_backend()
     try:
         run_find_lr = load_runner(args.framework)
     except ImportError as error:
         # The framework (or its extra) is not installed: say which, in one line.
         raise UsageError(f"--framework {args.framework}: {error}") from None
+    if args.framework == "keras":
+        from ..keras._keras import keras
+
+        print(f"keras backend: {keras.backend.backend()}")
     with warnings.catch_warnings():
         # The report prints the curve's warnings itself, next to the suggestion.
         warnings.simplefilter("ignore", CurveWarning)
         result = run_find_lr(data, settings)
     _report(result)
-    if args.json:
-        result.to_json(args.json)
-        print(f"result: {args.json}")
+    _write_json(args, result.to_json)
     title = (
         f"LR range test: {_plain(data.name)}, {model} ({args.framework}), "
         f"batch {'full' if batch is None else batch}"
     )
     _write_plot(args.plot, lambda path: result.plot(path=path, title=title))
     return 0
-
-
-def _choose_keras_backend() -> None:
-    """Let Keras run on an installed backend when KERAS_BACKEND is not set.
-
-    Keras defaults to tensorflow, which lrscout does not need; a command-line
-    user who has torch or jax installed should not have to know that.
-    """
-    if "KERAS_BACKEND" in os.environ or "keras" in sys.modules:
-        return
-    for name in ("tensorflow", "torch", "jax"):
-        if importlib.util.find_spec(name) is not None:
-            os.environ["KERAS_BACKEND"] = name
-            return
 
 
 def _report(result: RangeTestResult) -> None:
@@ -446,6 +459,25 @@ def _report(result: RangeTestResult) -> None:
     print(f"other rules: {', '.join(others)}")
 
 
+@contextlib.contextmanager
+def _curve_warnings_as_lines() -> Iterator[None]:
+    """Print each curve warning as one ``warning: ...`` line, as the find-lr report does.
+
+    Printed also when the block raises: the warning may say why it did.
+    """
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", CurveWarning)
+            yield
+    finally:
+        for message in dict.fromkeys(str(w.message) for w in caught if w.category is CurveWarning):
+            print(f"warning: {message}")
+        for other in caught:  # anything else, as it would have been shown
+            if other.category is not CurveWarning:
+                warnings.warn_explicit(other.message, other.category, other.filename, other.lineno)
+
+
 def _compare_variants(args: argparse.Namespace, data: Dataset) -> int:
     from ..models import LinearRegressor, SoftmaxClassifier, compare_variants
 
@@ -464,9 +496,10 @@ def _compare_variants(args: argparse.Namespace, data: Dataset) -> int:
     estimator = SoftmaxClassifier if data.task == "classification" else LinearRegressor
     model = estimator(momentum=args.momentum, random_state=args.seed)
     print(f"lrscout compare-variants: {data.describe()}, features standardised, {args.epochs} epochs each")
-    comparison = compare_variants(
-        model, data.X, data.y, epochs=args.epochs, batch_sizes=sizes, lr=lr, progress=not args.quiet
-    )
+    with _curve_warnings_as_lines():
+        comparison = compare_variants(
+            model, data.X, data.y, epochs=args.epochs, batch_sizes=sizes, lr=lr, progress=not args.quiet
+        )
     print(comparison.table())
     _write_plot(args.plot, lambda path: comparison.plot(path=path))
     return 0
@@ -492,7 +525,8 @@ def _noise_scale(args: argparse.Namespace, data: Dataset) -> int:
         f"model: {estimator.__name__} (numpy), range test and training at batch size "
         f"{'full' if batch is None else batch}"
     )
-    found = find_lr(model, data.X, data.y, progress=not args.quiet)
+    with _curve_warnings_as_lines():
+        found = find_lr(model, data.X, data.y, progress=not args.quiet)
     lr = found.suggestion.lr
     if args.epochs:
         model.set_params(lr=lr, epochs=args.epochs).fit(data.X, data.y)
@@ -534,8 +568,7 @@ def _noise_scale(args: argparse.Namespace, data: Dataset) -> int:
             "range_test": {"batch_size": advice.from_batch, "lr": lr},
             "advice": advice.to_dict(),
         }
-        dataclasses.replace(result, info=info).to_json(args.json)
-        print(f"result: {args.json}")
+        _write_json(args, dataclasses.replace(result, info=info).to_json)
     title = f"Gradient noise scale: {_plain(data.name)}, {estimator.__name__}, " + (
         f"after {args.epochs} epochs" if args.epochs else "initial weights"
     )

@@ -119,6 +119,22 @@ class VariantComparison:
 
         return plot_variants(self, path=path, axes=axes)
 
+    def _repr_html_(self) -> str:
+        """The three panels and :meth:`table` as HTML in a notebook; a terminal keeps ``repr``."""
+        import re
+
+        from ..plotting._plots import figure_html
+
+        # The cells of table(), which pads them with two spaces or more.
+        header, _, *rows = (re.split(r" {2,}", line.strip()) for line in self.table().splitlines())
+        return figure_html(
+            lambda figure: self.plot(axes=figure.subplots(1, 3)),
+            rows,
+            header=header,
+            figsize=(15.0, 4.5),
+            alt="batch, stochastic and mini-batch gradient descent",
+        )
+
 
 def compare_variants(
     model: GDEstimator,

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from .._batching import as_generator, steps_per_epoch
-from .._errors import InvalidArgumentError
+from .._errors import InvalidArgumentError, missing_dependency
 from .._validation import check_batch_size, check_bool, check_float, check_int, check_option, fail
 
 ENGINES = ("auto", "numba", "numpy")
@@ -369,9 +369,8 @@ class GDEstimator(abc.ABC):
         kernels = _compiled_kernels()
         if kernels is None:
             if self.engine == "numba":
-                raise ImportError(
-                    f"{where}: engine='numba' needs numba, which does not import here. "
-                    'Install it with pip install "lrscout[fast]", or use engine="auto" or "numpy".'
+                raise missing_dependency(
+                    f"{where}: engine='numba'", "numba", or_else='use engine="auto" or "numpy"'
                 )
             return None
         epoch_fn: Callable[..., None] = getattr(kernels, self._kernel_name)

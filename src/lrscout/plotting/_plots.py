@@ -7,10 +7,13 @@ the object it is handed, described here by small protocols.
 
 from __future__ import annotations
 
+import base64
+import html
+import io
 import math
 import os
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -21,6 +24,7 @@ from .._validation import number_text
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 
 class _Suggestion(Protocol):
@@ -115,6 +119,59 @@ def require_matplotlib() -> Any:
     return plt
 
 
+def figure_html(
+    draw: Callable[[Figure], object],
+    rows: Sequence[Sequence[str]] = (),
+    *,
+    header: Sequence[str] | None = None,
+    figsize: tuple[float, float] = (7.0, 4.5),
+    alt: str = "plot",
+) -> str:
+    """A result as HTML for a notebook: its plot as an inline PNG, then a small table.
+
+    What the ``_repr_html_`` of every lrscout result returns. ``draw(figure)``
+    draws on a fresh matplotlib ``Figure`` that belongs to no pyplot state, so
+    nothing else is shown or left open; the PNG is embedded as base64.
+
+    Args:
+        draw: Draws the plot on the figure it is given.
+        rows: Table rows, one sequence of cell texts each (escaped here).
+        header: Column titles, or ``None`` for a table without a header row.
+        figsize: Figure size in inches.
+        alt: The image's alternative text.
+
+    Returns:
+        An HTML fragment: ``<div><img ...><table>...</table></div>``.
+
+    Example:
+        >>> text = figure_html(lambda figure: figure.subplots().plot([1, 2]), [["suggested lr", "0.1"]])
+        >>> text.startswith('<div class="lrscout"><img src="data:image/png;base64,')
+        True
+        >>> "<td>suggested lr</td><td>0.1</td>" in text
+        True
+    """
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=figsize, layout="constrained")
+    draw(figure)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    image = base64.b64encode(buffer.getvalue()).decode("ascii")
+    parts = [
+        '<div class="lrscout">',
+        f'<img src="data:image/png;base64,{image}" alt="{html.escape(alt)}" style="max-width:100%"/>',
+    ]
+    if rows or header:
+        parts.append('<table style="text-align:left">')
+        if header:
+            parts.append("<tr>" + "".join(f"<th>{html.escape(cell)}</th>" for cell in header) + "</tr>")
+        for row in rows:
+            parts.append("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>")
+        parts.append("</table>")
+    parts.append("</div>")
+    return "".join(parts)
+
+
 def _new_axes(ax: Axes | None) -> Axes:
     if ax is not None:
         return ax
@@ -137,26 +194,31 @@ def plot_range_test(
     path: str | os.PathLike[str] | None = None,
     suggestion: bool = True,
     lr_range: bool = True,
+    ema: bool = False,
     title: str | None = None,
 ) -> Axes:
     """Loss against learning rate on a log axis: raw points, smoothed line, marks.
 
     The default suggestion is drawn as a vertical line and the ``lr_range()``
     as a shaded band, when the curve allows them (a curve too short for a
-    suggestion is still drawn, with a note in the legend).
+    suggestion is still drawn, with a note in the legend). ``ema=True`` adds
+    the stored exponential moving average (``smoothed_losses``), the curve
+    the divergence check reads; it lags behind the points, so it is left out
+    by default.
     """
     ax = _new_axes(ax)
     finite = np.isfinite(result.losses)
     n = len(finite) if finite.all() else int(np.argmin(finite))
     ax.plot(result.lrs[finite], result.losses[finite], ".", color="0.6", markersize=3, label="loss per step")
-    ax.plot(
-        result.lrs,
-        result.smoothed_losses,
-        color="C0",
-        linewidth=0.8,
-        linestyle=":",
-        label="EMA (divergence check; lags)",
-    )
+    if ema:
+        ax.plot(
+            result.lrs,
+            result.smoothed_losses,
+            color="C0",
+            linewidth=0.8,
+            linestyle=":",
+            label="EMA (divergence check; lags)",
+        )
     curve = zero_lag_smooth(result.losses[:n]) if n else result.losses[:0]
     ax.plot(result.lrs[:n], curve, color="C0", linewidth=2.0, label="smoothed loss")
     notes = [f"warning: {message}" for message in result.warnings]
@@ -260,6 +322,11 @@ def plot_noise_scale(
         label = f"{reference_label} {number_text(reference)}"
         ax.axhline(reference, color="k", linestyle=":", label=label)
     ax.set_yscale("log")
+    from matplotlib.ticker import LogFormatter
+
+    # Batch sizes as plain numbers (70, 80, 1000), not 7 x 10^1.
+    ax.yaxis.set_major_formatter(LogFormatter())
+    ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.4)))
     ax.set_xlabel("big batches measured")
     ax.set_ylabel("gradient noise scale B_simple (samples)")
     ax.set_title(title or f"Gradient noise scale ({result.method})")
@@ -287,6 +354,10 @@ def plot_variants(
                 f"plot: axes must hold 3 Axes (epoch, update, second); got {len(panels)}."
             )
     by_epoch, by_update, by_second = panels
+    from matplotlib.ticker import MaxNLocator
+
+    longest = max((float(np.sum(run.epoch_times)) for run in comparison.runs), default=0.0)
+    unit, scale = _time_unit(longest)
     for i, run in enumerate(comparison.runs):
         color = f"C{i}"
         losses = np.concatenate([[run.initial_loss], run.epoch_losses])
@@ -300,12 +371,16 @@ def plot_variants(
             by_update.plot(
                 np.arange(window, run.n_updates + 1), average, color=color, alpha=0.3, linewidth=0.8
             )
-        by_update.plot(np.maximum(updates, 1), losses, "o-", color=color, markersize=3, label=run.label)
-        by_second.plot(seconds, losses, "o-", color=color, markersize=3, label=run.label)
+        # Markers only: a line from one epoch's end to the next would claim a
+        # path over hundreds of updates that the faint batch losses show.
+        by_update.plot(np.maximum(updates, 1), losses, "o", color=color, markersize=3, label=run.label)
+        by_second.plot(seconds / scale, losses, "o-", color=color, markersize=3, label=run.label)
     by_epoch.set_xlabel("epoch (n gradient evaluations each)")
-    by_update.set_xlabel("update (log scale; faint: batch losses, running mean)")
+    by_update.set_xlabel("update (log scale; dots: end of each epoch; faint: batch losses)")
     by_update.set_xscale("log")
-    by_second.set_xlabel("training time (s)")
+    by_second.set_xlabel(f"training time ({unit})")
+    # Few ticks with short labels: times in a unit that needs no offset text.
+    by_second.xaxis.set_major_locator(MaxNLocator(nbins=5, min_n_ticks=3))
     finals = [run.final_loss for run in comparison.runs if np.isfinite(run.final_loss)]
     starts = [run.initial_loss for run in comparison.runs]
     for ax in panels:
@@ -324,3 +399,16 @@ def plot_variants(
         if path is not None:
             figure.savefig(path, dpi=120)
     return panels
+
+
+def _time_unit(seconds: float) -> tuple[str, float]:
+    """A unit in which ``seconds`` reads as a number from 1 to 1000: ``(name, seconds per unit)``.
+
+    Example:
+        >>> _time_unit(0.004), _time_unit(25.0), _time_unit(5e-6)
+        (('ms', 0.001), ('s', 1.0), ('µs', 1e-06))
+    """
+    for name, size in (("µs", 1e-6), ("ms", 1e-3)):
+        if seconds < 1000 * size:
+            return name, size
+    return ("min", 60.0) if seconds >= 600 else ("s", 1.0)
