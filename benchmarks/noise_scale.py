@@ -37,7 +37,7 @@ from torch import nn
 from lrscout import exact_noise_scale
 from lrscout.cli._data import load_dataset
 from lrscout.models import SoftmaxClassifier, noise_scale
-from lrscout.pytorch._noise import noise_scale as torch_noise_scale
+from lrscout.pytorch import noise_scale as torch_noise_scale
 
 CHECK_RATIO = 1.02  # the loss is checked at steps 1, 2, ... growing by 2%: S is known to 2%
 

@@ -14,6 +14,7 @@ optimizer are exactly as they were, ready for training.
 from __future__ import annotations
 
 import argparse
+import gc
 
 import torch
 import torch.distributed as dist
@@ -57,7 +58,12 @@ def main() -> None:
         if args.plot:
             result.plot(path=args.plot)
             print(f"plot: {args.plot}")
-    # Wait for rank 0: a rank that tears the group down early can abort the other.
+    # A DDP model sits in a reference cycle: free it while its process group
+    # exists, or torch may abort at exit ("terminate called without an active
+    # exception"). Then wait for rank 0: a rank that tears the group down
+    # early can abort the other.
+    del model, optimizer
+    gc.collect()
     dist.barrier()
     dist.destroy_process_group()
 

@@ -1,10 +1,18 @@
-"""lrscout.pytorch under torch.distributed: two gloo processes on CPU agree on every number."""
+"""lrscout.pytorch under torch.distributed: two gloo processes on CPU agree on every number.
+
+One launcher (the ``ranks`` fixture) runs one worker script
+(``ddp_worker_pytorch.py``) once per session on two ranks; every test reads
+its results.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -20,36 +28,81 @@ pytestmark = pytest.mark.skipif(
 )
 
 WORKER = Path(__file__).with_name("ddp_worker_pytorch.py")
-TIMEOUT_S = 180
+ROOT = Path(__file__).resolve().parents[1]
+WORLD_SIZE = 2
+# Past the worker's own collective timeout (300 s), so a hung rank reports its own error first.
+TIMEOUT_S = 360
+
+
+def _worker_module():
+    """The worker script as a module: its settings and data, for the single-process references."""
+    spec = importlib.util.spec_from_file_location("ddp_worker_pytorch", WORKER)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def launch(folder: Path, world_size: int = WORLD_SIZE) -> tuple[list[dict], list[str]]:
+    """Run the worker on ``world_size`` ranks; return each rank's results and stderr.
+
+    Output goes to files, not pipes, so no rank blocks on a full pipe while
+    the other waits for it in a collective.
+    """
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")])),
+        "OMP_NUM_THREADS": "1",
+    }
+    if Path("/sys/class/net/lo").exists():
+        # Loopback: no dependence on how the host name resolves.
+        env.setdefault("GLOO_SOCKET_IFNAME", "lo")
+    outputs = [folder / f"rank{rank}.json" for rank in range(world_size)]
+    errors = [folder / f"rank{rank}.err" for rank in range(world_size)]
+    processes = []
+    for rank in range(world_size):
+        with open(errors[rank], "w") as stderr:
+            processes.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        str(WORKER),
+                        str(rank),
+                        str(world_size),
+                        str(folder / "store"),
+                        str(outputs[rank]),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=stderr,
+                    env=env,
+                )
+            )
+    deadline = time.monotonic() + TIMEOUT_S
+    timed_out = ""
+    try:
+        for process in processes:
+            # A rank that waits forever on the other fails here instead of hanging the suite.
+            process.wait(timeout=max(1.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        timed_out = f" (killed after {TIMEOUT_S} s)"
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    stderr = [path.read_text() for path in errors]
+    for rank, process in enumerate(processes):
+        assert process.returncode == 0, (
+            f"rank {rank} exited with {process.returncode}{timed_out}:\n{stderr[rank][-4000:]}"
+        )
+        assert outputs[rank].exists(), f"rank {rank} wrote no results:\n{stderr[rank][-4000:]}"
+    return [json.loads(path.read_text()) for path in outputs], stderr
 
 
 @pytest.fixture(scope="module")
 def ranks(tmp_path_factory):
     """Run both ranks once; return each rank's JSON output and stderr."""
-    folder = tmp_path_factory.mktemp("ddp")
-    outputs = [folder / f"rank{rank}.json" for rank in range(2)]
-    processes = [
-        subprocess.Popen(
-            [sys.executable, str(WORKER), str(rank), "2", str(folder / "store"), str(outputs[rank])],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for rank in range(2)
-    ]
-    stderr = []
-    try:
-        for process in processes:
-            # A rank that waits forever on the other fails here instead of hanging the suite.
-            stderr.append(process.communicate(timeout=TIMEOUT_S)[1])
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-                process.communicate()
-    for rank, process in enumerate(processes):
-        assert process.returncode == 0, f"rank {rank} failed:\n{stderr[rank]}"
-    return [json.loads(path.read_text()) for path in outputs], stderr
+    return launch(tmp_path_factory.mktemp("ddp"))
 
 
 def test_every_rank_returns_the_same_result_when_one_rank_diverges_earlier(ranks):
@@ -82,3 +135,18 @@ def test_progress_bar_on_rank_0_only(ranks):
     _, (stderr0, stderr1) = ranks
     assert "LR range test" in stderr0
     assert "LR range test" not in stderr1
+
+
+def test_pytorch_under_ddp_uses_the_global_batch(ranks):
+    from lrscout.pytorch import noise_scale
+
+    (rank0, rank1), _ = ranks
+    results = [lrscout.NoiseScaleResult.from_dict(r["noise"]) for r in (rank0, rank1)]
+    assert results[0] == results[1]
+    assert (results[0].small_batch, results[0].big_batch, results[0].info["world_size"]) == (8, 16, 2)
+    # One process with the global batches, each split into the two ranks' halves.
+    worker = _worker_module()
+    model, loader = worker.noise_problem(None)
+    single = noise_scale(model, loader, torch.nn.MSELoss(), small_batch=8, **worker.NOISE_SETTINGS)
+    np.testing.assert_allclose(results[0].pair_trace_cov, single.pair_trace_cov, rtol=1e-10)
+    np.testing.assert_allclose(results[0].pair_grad_norm_sq, single.pair_grad_norm_sq, rtol=1e-10)

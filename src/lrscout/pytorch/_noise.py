@@ -11,20 +11,18 @@ import torch.distributed as dist
 from torch import nn
 
 from .._batching import as_generator
-from .._errors import InvalidArgumentError
 from .._noise import NoiseScaleResult, _check_bootstrap, draw_big_batch, estimate_noise_scale
-from .._validation import check_bool, check_callable, check_int, fail
-from ._batches import resolve_device, to_device
+from .._validation import check_bool, check_int, fail
+from ._batches import Batch, BatchStream, batch_len, resolve_device, slice_batch, to_device
 from ._distributed import rank_and_world_size
-
-Batch = Any
-LossFn = Callable[[nn.Module, Batch], torch.Tensor]
+from ._loss import Criterion, LossFn, check_loss, check_loss_functions, loss_computer
+from ._snapshot import TrainingSnapshot
 
 
 def noise_scale(
     model: nn.Module,
     data: Iterable[Batch] | torch.utils.data.Dataset[Any] | tuple[torch.Tensor, ...],
-    criterion: Callable[[Any, Any], torch.Tensor] | None = None,
+    criterion: Criterion | None = None,
     *,
     loss_fn: LossFn | None = None,
     small_batch: int | None = None,
@@ -61,8 +59,9 @@ def noise_scale(
     so DDP's own gradient reduction does not blur the small batches.
 
     Afterwards — also after an exception — the weights, buffers (BatchNorm
-    statistics), each module's train/eval mode and torch's RNG state (CPU,
-    and CUDA once initialised) are bitwise as before.
+    statistics, also one that ``forward`` replaces), gradients, each module's
+    train/eval mode and torch's RNG state (CPU, and CUDA once initialised)
+    are bitwise as before, restored by the range test's own snapshot.
 
     Args:
         model: The model (``nn.Module`` or a ``DistributedDataParallel``).
@@ -120,7 +119,7 @@ def noise_scale(
     candidate: Any = model
     if not isinstance(candidate, nn.Module):
         fail(where, "model", "a torch.nn.Module", model, "")
-    compute = _loss_computer(criterion, loss_fn, where)
+    source = check_loss_functions(criterion, loss_fn, where=where)
     world = rank_and_world_size()[1]
     pairs = check_int(num_pairs, "num_pairs", where=where, minimum=2)
     train = check_bool(train_mode, "train_mode", where=where)
@@ -138,9 +137,9 @@ def noise_scale(
     else:
         small = check_int(small_batch, "small_batch", where=where, minimum=1)
     rng = as_generator(random_state, where=where)
-    source: Any = data
+    given: Any = data
     n: int | None
-    sampled = isinstance(source, torch.utils.data.Dataset) or _is_tensor_tuple(source)
+    sampled = isinstance(given, torch.utils.data.Dataset) or _is_tensor_tuple(given)
     if sampled:
         if world > 1:
             fail(
@@ -172,10 +171,10 @@ def noise_scale(
                 big_batch,
                 "The loader's batches are the big batches; set its batch_size instead.",
             )
-        if not isinstance(source, Iterable):
+        if not isinstance(given, Iterable):
             fail(where, "data", "a loader, a tuple of tensors or a Dataset", type(data).__name__, "")
-        batches = _cycle(source, where)
-        n = _loader_length(source) if n_samples is None else n_samples
+        batches = BatchStream(given, name="data", where=where)
+        n = _loader_length(given) if n_samples is None else n_samples
     if n is not None:
         n = check_int(n, "n_samples", where=where, minimum=2)
     inner = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
@@ -183,7 +182,12 @@ def noise_scale(
     if not params:
         fail(where, "model", "a model with trainable parameters", type(model).__name__, "")
     target = resolve_device(device, inner, where=where)
-    saved = _ModelState(inner)
+    compute = loss_computer(inner, criterion=criterion, loss_fn=loss_fn, where=where)
+
+    def loss_of(batch: Batch) -> torch.Tensor:
+        return check_loss(compute(batch), source=source, where=where)
+
+    snapshot = TrainingSnapshot(inner)
     stats: list[torch.Tensor] = []
     try:
         inner.train(train)
@@ -192,10 +196,11 @@ def noise_scale(
                 batch = next(batches)
             except StopIteration:
                 break
-            stats.append(_measure_pair(inner, params, compute, to_device(batch, target), small, world))
+            batch = to_device(batch, target)
+            stats.append(_measure_pair(params, loss_of, batch, batch_len(batch, where=where), small, world))
         table = torch.stack(stats).cpu().numpy() if stats else np.empty((0, 4))
     finally:
-        saved.restore()
+        snapshot.restore()
     info = {
         "framework": "pytorch",
         "torch_version": str(torch.__version__),
@@ -253,10 +258,10 @@ def _result(
 
 
 def _measure_pair(
-    model: nn.Module,
     params: Sequence[nn.Parameter],
-    compute: Callable[[nn.Module, Batch], torch.Tensor],
+    loss_of: Callable[[Batch], torch.Tensor],
     batch: Batch,
+    size: int,
     small: int | None,
     world: int,
 ) -> torch.Tensor:
@@ -267,7 +272,6 @@ def _measure_pair(
     sums and the counts are all-reduced first, giving every rank the gradient
     of the global batch. Nothing is read back to the host here.
     """
-    size = _batch_len(batch)
     step = size if small is None else small
     device = params[0].device
     dtype = torch.float32
@@ -279,7 +283,7 @@ def _measure_pair(
     stats = torch.zeros(3, dtype=torch.float64, device=device)
     for start in range(0, size, step):
         stop = min(size, start + step)
-        loss = compute(model, _slice(batch, start, stop, size))
+        loss = loss_of(slice_batch(batch, start, stop, size))
         grads = torch.autograd.grad(loss, params, allow_unused=True)
         flat = torch.cat(
             [
@@ -299,47 +303,6 @@ def _measure_pair(
         dist.all_reduce(stats)
     big_sq = torch.linalg.vector_norm(total / stats[2].to(dtype), dtype=torch.float64) ** 2
     return torch.stack([stats[0], stats[1], big_sq, stats[2]])
-
-
-def _loss_computer(criterion: Any, loss_fn: Any, where: str) -> Callable[[nn.Module, Batch], torch.Tensor]:
-    if (criterion is None) == (loss_fn is None):
-        fail(
-            where,
-            "criterion",
-            "given, or loss_fn, but not both",
-            criterion,
-            "Pass criterion (e.g. torch.nn.MSELoss()) for (inputs, targets) batches, "
-            "or loss_fn(model, batch) for any other batch.",
-        )
-    if loss_fn is not None:
-        check_callable(loss_fn, "loss_fn", where=where)
-
-        def from_loss_fn(model: nn.Module, batch: Batch) -> torch.Tensor:
-            return _scalar(loss_fn(model, batch), where)
-
-        return from_loss_fn
-    check_callable(criterion, "criterion", where=where)
-
-    def from_criterion(model: nn.Module, batch: Batch) -> torch.Tensor:
-        if not isinstance(batch, (tuple, list)) or len(batch) != 2:
-            raise InvalidArgumentError(
-                f"{where}: with criterion, each batch must be (inputs, targets); got {type(batch).__name__}. "
-                "Pass loss_fn(model, batch) for other batches."
-            )
-        inputs, targets = batch
-        return _scalar(criterion(model(inputs), targets), where)
-
-    return from_criterion
-
-
-def _scalar(loss: Any, where: str) -> torch.Tensor:
-    if not isinstance(loss, torch.Tensor) or loss.ndim != 0:
-        shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
-        raise InvalidArgumentError(
-            f"{where}: the loss must be a scalar tensor, the mean over the batch; got {shape}. "
-            "Use reduction='mean'."
-        )
-    return loss
 
 
 def _is_tensor_tuple(data: Any) -> bool:
@@ -383,81 +346,3 @@ def _sampled_batches(data: Any, size: int, big: int, rng: np.random.Generator) -
             yield tuple(t[rows.to(t.device)] for t in data)
         else:
             yield default_collate([data[int(i)] for i in index])
-
-
-def _cycle(loader: Iterable[Batch], where: str) -> Iterator[Batch]:
-    """The loader's batches, started again when it runs out; a one-shot iterator just ends."""
-    iterator = iter(loader)
-    restartable = iterator is not loader
-    while True:
-        produced = False
-        for batch in iterator:
-            produced = True
-            yield batch
-        if not produced:
-            raise InvalidArgumentError(f"{where}: data must yield at least one batch; got none.")
-        if not restartable:
-            return
-        iterator = iter(loader)
-
-
-def _batch_len(batch: Batch) -> int:
-    """Examples in a batch: the first dimension of its first tensor (depth first)."""
-    if isinstance(batch, torch.Tensor) and batch.ndim > 0:
-        return int(batch.shape[0])
-    values = batch.values() if isinstance(batch, dict) else batch if isinstance(batch, (list, tuple)) else ()
-    for value in values:
-        try:
-            return _batch_len(value)
-        except TypeError:
-            continue
-    raise InvalidArgumentError(
-        f"pytorch.noise_scale: a batch must hold a tensor with a batch dimension; got {type(batch).__name__}."
-    )
-
-
-def _slice(batch: Batch, start: int, stop: int, size: int) -> Batch:
-    """Examples ``start:stop`` of every tensor in ``batch`` whose first dimension is the batch's."""
-    if isinstance(batch, torch.Tensor):
-        return batch[start:stop] if batch.ndim > 0 and batch.shape[0] == size else batch
-    if isinstance(batch, dict):
-        return {key: _slice(value, start, stop, size) for key, value in batch.items()}
-    if isinstance(batch, (list, tuple)):
-        parts = [_slice(value, start, stop, size) for value in batch]
-        if isinstance(batch, list):
-            return parts
-        return type(batch)(*parts) if hasattr(batch, "_fields") else tuple(parts)
-    return batch
-
-
-class _ModelState:
-    """Weights, buffers, train/eval modes and torch's RNG, restored bitwise.
-
-    Buffers are saved with their owning module and name, so one that a
-    forward pass replaces (rather than updates in place) is put back too.
-    """
-
-    def __init__(self, model: nn.Module) -> None:
-        self._tensors: list[tuple[dict[str, Any], str, torch.Tensor, torch.Tensor]] = []
-        for module in model.modules():
-            for table in (module._parameters, module._buffers):
-                for name, tensor in table.items():
-                    if tensor is not None:
-                        self._tensors.append((table, name, tensor, tensor.detach().clone()))
-        self._modes = [(module, module.training) for module in model.modules()]
-        self._cpu_rng = torch.get_rng_state()
-        self._cuda_rng = (
-            torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None  # type: ignore[no-untyped-call]
-        )
-
-    def restore(self) -> None:
-        with torch.no_grad():
-            for table, name, tensor, copy in self._tensors:
-                table[name] = tensor
-                tensor.copy_(copy)
-        for module, training in self._modes:
-            # The attribute, not .train(), which would recurse into children.
-            module.training = training
-        torch.set_rng_state(self._cpu_rng)
-        if self._cuda_rng is not None:
-            torch.cuda.set_rng_state_all(self._cuda_rng)

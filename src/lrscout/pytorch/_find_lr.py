@@ -12,10 +12,10 @@ from torch import nn
 
 from .._engine import RangeTestState, range_test
 from .._result import RangeTestResult
-from .._validation import check_bool, check_callable, check_float, check_int, fail
-from ._batches import BatchStream, resolve_device
+from .._validation import check_bool, check_float, check_int, fail
+from ._batches import Batch, BatchStream, resolve_device
 from ._distributed import loss_reader, rank_and_world_size
-from ._loss import Batch, LossFn, loss_computer, validation_loss
+from ._loss import Criterion, LossFn, check_loss, check_loss_functions, loss_computer, validation_loss
 from ._snapshot import TrainingSnapshot
 
 #: ``start_lr=None`` means this, the core ``range_test``'s default.
@@ -34,7 +34,10 @@ class LRFinder:
     The loss of a batch is ``criterion(model(inputs), targets)`` for
     ``(inputs, targets)`` batches, or ``loss_fn(model, batch)`` for anything
     else: dict batches, several inputs, tuple outputs, a loss computed inside
-    ``forward``. Tensors in a batch are moved to ``device`` first.
+    ``forward``. Tensors in a batch (in tuples, named tuples, lists, any
+    ``Mapping`` such as a ``BatchEncoding``, dataclasses) are moved to
+    ``device`` first; whether a loader's batches need moving at all is decided
+    once, on its first batch.
 
     Args:
         model: The model, already on its device (an ``nn.Module``; a
@@ -86,7 +89,7 @@ class LRFinder:
         self,
         model: nn.Module,
         optimizer: torch.optim.Optimizer,
-        criterion: Callable[[Any, Any], torch.Tensor] | None = None,
+        criterion: Criterion | None = None,
         *,
         loss_fn: LossFn | None = None,
         device: str | torch.device | None = None,
@@ -98,21 +101,7 @@ class LRFinder:
         where = "LRFinder"
         _check_instance(model, nn.Module, "model", "a torch.nn.Module", where=where)
         _check_instance(optimizer, torch.optim.Optimizer, "optimizer", "a torch.optim.Optimizer", where=where)
-        if criterion is None and loss_fn is None:
-            fail(
-                where,
-                "criterion",
-                "given when loss_fn is None",
-                criterion,
-                "Pass criterion (e.g. torch.nn.CrossEntropyLoss()) for (inputs, targets) batches, "
-                "or loss_fn(model, batch) for any other batch.",
-            )
-        if criterion is not None and loss_fn is not None:
-            fail(where, "loss_fn", "None when criterion is given", loss_fn, "Pass one of them.")
-        if criterion is not None:
-            check_callable(criterion, "criterion", where=where)
-        if loss_fn is not None:
-            check_callable(loss_fn, "loss_fn", where=where)
+        check_loss_functions(criterion, loss_fn, where=where)
         if amp_dtype is not None and amp_dtype not in _AMP_DTYPES:
             fail(where, "amp_dtype", "None, torch.bfloat16 or torch.float16", amp_dtype, "")
         if grad_scaler is not None:
@@ -178,7 +167,10 @@ class LRFinder:
         Afterwards — also after an exception or ``KeyboardInterrupt``, which
         still propagate — weights, buffers, gradients, optimizer state, every
         param group's hyperparameters, each module's train/eval mode, the
-        ``GradScaler`` and torch's RNG state are bitwise as before. Batches
+        ``GradScaler`` and torch's RNG state are bitwise as before, and the
+        same objects: a buffer that ``forward`` replaces, a parameter the
+        optimizer trains outside the model, ``optimizer.param_groups`` and its
+        dicts, a tensor learning rate (see ``TrainingSnapshot``). Batches
         taken from a one-shot iterator are gone, though.
 
         Args:
@@ -260,31 +252,53 @@ class LRFinder:
         ratios = [float(group["lr"]) / first_lr for group in groups]
         rank, world_size = rank_and_world_size()
 
+        source = "criterion" if self.loss_fn is None else "loss_fn"
+        read_floats = loss_reader(world_size)
+
+        def read_losses(losses: list[torch.Tensor]) -> list[float]:
+            # Here, once per chunk, not on every step. A loss that backward()
+            # rejects is checked where it fails (see _step_function); this
+            # catches the rest, such as a loss of shape (1,).
+            if any(not isinstance(loss, torch.Tensor) or loss.ndim for loss in losses):
+                for loss in losses:
+                    check_loss(loss, source=source, where=where)
+            return read_floats(losses)
+
         snapshot = TrainingSnapshot(
             self.model, self.optimizer, grad_scaler=self.grad_scaler, cache_dir=self.cache_dir
         )
         try:
-            batches = BatchStream(train_loader, name="train_loader", where=where)
+            batches = BatchStream(train_loader, name="train_loader", where=where, device=self.device)
             compute_loss = loss_computer(
                 self.model,
                 criterion=self.criterion,
                 loss_fn=self.loss_fn,
-                device=self.device,
                 amp_dtype=self.amp_dtype,
+                device_type=self.device.type,
                 where=where,
             )
             validate = (
                 None
                 if val_loader is None
-                else validation_loss(self.model, compute_loss, val_loader, num_val_batches, where=where)
+                else validation_loss(
+                    self.model,
+                    compute_loss,
+                    val_loader,
+                    num_val_batches,
+                    device=self.device,
+                    source=source,
+                    where=where,
+                )
             )
-            step_fn = self._step_function(batches, compute_loss, validate, ratios, accumulation_steps)
+            step_fn = self._step_function(
+                batches, compute_loss, validate, ratios, accumulation_steps, source=source, where=where
+            )
             self.model.train()
             result = range_test(
                 step_fn,
                 **ramp,
                 sync_every=sync_every,
-                read_losses=loss_reader(world_size),
+                read_losses=read_losses,
                 progress=progress and rank == 0,
             )
         finally:
@@ -313,47 +327,65 @@ class LRFinder:
     def _step_function(
         self,
         batches: BatchStream,
-        compute_loss: Callable[[Batch], torch.Tensor],
+        compute_loss: Callable[[Batch], Any],
         validate: Callable[[], torch.Tensor] | None,
         ratios: list[float],
         accumulation_steps: int,
+        *,
+        source: str,
+        where: str,
     ) -> Callable[[float], torch.Tensor]:
-        """``step_fn(lr) -> detached loss tensor`` for the core loop; never syncs."""
-        model, optimizer, scaler, max_norm = self.model, self.optimizer, self.grad_scaler, self.max_grad_norm
-        groups = [
-            (group, ratio, isinstance(group["lr"], torch.Tensor))
-            for group, ratio in zip(optimizer.param_groups, ratios, strict=True)
-        ]
+        """``step_fn(lr) -> detached loss tensor`` for the core loop; never syncs.
+
+        Everything that does not change between steps is looked up here,
+        once: the step itself runs only what a hand-written loop runs, plus
+        setting the learning rates and detaching the loss.
+        """
+        optimizer, scaler, max_norm = self.optimizer, self.grad_scaler, self.max_grad_norm
+        zero_grad, optimizer_step = optimizer.zero_grad, optimizer.step
+        float_lrs: list[tuple[dict[str, Any], float]] = []
+        tensor_lrs: dict[int, tuple[torch.Tensor, float]] = {}
+        for group, ratio in zip(optimizer.param_groups, ratios, strict=True):
+            if isinstance(group["lr"], torch.Tensor):
+                # A tensor lr (capturable optimizers) is filled in place:
+                # replacing it would change its device and type. Groups may
+                # share one (the optimizer's default), with one ratio.
+                tensor_lrs[id(group["lr"])] = (group["lr"], ratio)
+            else:
+                float_lrs.append((group, ratio))
+        tensor_fills = list(tensor_lrs.values())
         params = [param for group in optimizer.param_groups for param in group["params"]]
-        no_sync = getattr(model, "no_sync", None) if accumulation_steps > 1 else None
+        no_sync = getattr(self.model, "no_sync", None) if accumulation_steps > 1 else None
+        next_batch = batches.next
+        bad_loss = (AttributeError, TypeError, ValueError, RuntimeError)
 
         def forward_backward() -> torch.Tensor:
-            loss = compute_loss(batches.next())
-            if accumulation_steps > 1:
-                loss = loss / accumulation_steps
-            (loss if scaler is None else scaler.scale(loss)).backward()  # type: ignore[no-untyped-call]
-            return loss.detach()
+            loss = compute_loss(next_batch())
+            try:
+                if accumulation_steps > 1:
+                    loss = loss / accumulation_steps
+                (loss if scaler is None else scaler.scale(loss)).backward()
+            except bad_loss:
+                # Only a failing step pays for the check.
+                check_loss(loss, source=source, where=where)
+                raise
+            detached: torch.Tensor = loss.detach()
+            return detached
 
-        def step_fn(lr: float) -> torch.Tensor:
-            for group, ratio, in_tensor in groups:
-                if in_tensor:
-                    # A tensor lr (capturable optimizers) is filled in place:
-                    # replacing it would change its device and type.
-                    group["lr"].fill_(lr * ratio)
-                else:
-                    group["lr"] = lr * ratio
-            optimizer.zero_grad(set_to_none=True)
+        def accumulate() -> torch.Tensor:
             if no_sync is None:
                 total = forward_backward()
                 for _ in range(1, accumulation_steps):
                     total = total + forward_backward()
-            else:
-                # DDP all-reduces the gradients once, in the last backward.
-                with no_sync():
-                    total = forward_backward()
-                    for _ in range(2, accumulation_steps):
-                        total = total + forward_backward()
-                total = total + forward_backward()
+                return total
+            # DDP all-reduces the gradients once, in the last backward.
+            with no_sync():
+                total = forward_backward()
+                for _ in range(2, accumulation_steps):
+                    total = total + forward_backward()
+            return total + forward_backward()
+
+        def scaled_or_clipped_step() -> None:
             if scaler is not None:
                 if max_norm is not None:
                     scaler.unscale_(optimizer)
@@ -361,9 +393,23 @@ class LRFinder:
                 scaler.step(optimizer)
                 scaler.update()
             else:
-                if max_norm is not None:
-                    nn.utils.clip_grad_norm_(params, max_norm)
-                optimizer.step()
+                assert max_norm is not None  # else the plain optimizer.step is used
+                nn.utils.clip_grad_norm_(params, max_norm)
+                optimizer_step()
+
+        # Chosen here, not on every step: the usual case runs what a
+        # hand-written loop runs, plus setting the learning rates.
+        run_batches = forward_backward if accumulation_steps == 1 else accumulate
+        step = optimizer_step if scaler is None and max_norm is None else scaled_or_clipped_step
+
+        def step_fn(lr: float) -> torch.Tensor:
+            for group, ratio in float_lrs:
+                group["lr"] = lr * ratio
+            for tensor, ratio in tensor_fills:
+                tensor.fill_(lr * ratio)
+            zero_grad(set_to_none=True)
+            total = run_batches()
+            step()
             return total if validate is None else validate()
 
         return step_fn
@@ -373,7 +419,7 @@ def find_lr(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     train_loader: Iterable[Batch],
-    criterion: Callable[[Any, Any], torch.Tensor] | None = None,
+    criterion: Criterion | None = None,
     **kwargs: Any,
 ) -> RangeTestResult:
     """Run an LR range test in one call: ``LRFinder(...).range_test(...)``.

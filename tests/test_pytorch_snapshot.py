@@ -1,0 +1,219 @@
+"""lrscout.pytorch's TrainingSnapshot: every tensor back by identity and by value, bitwise."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+from lrscout.pytorch import LRFinder, noise_scale  # noqa: E402
+from lrscout.pytorch._snapshot import TrainingSnapshot  # noqa: E402
+
+
+class _ReplacesItsBuffer(nn.Module):
+    """A linear layer that counts its calls in a buffer it *replaces* (not updates in place)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(3, 1)
+        self.register_buffer("calls", torch.zeros(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls = self.calls + 1
+        return self.linear(x)
+
+
+def _data(n: int = 32) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    generator = torch.Generator().manual_seed(0)
+    X = torch.randn(n, 3, generator=generator)
+    y = X @ torch.tensor([[1.0], [-2.0], [0.5]])
+    return [(X[i : i + 8], y[i : i + 8]) for i in range(0, n, 8)]
+
+
+def _mse(model: nn.Module, batch: Any) -> torch.Tensor:
+    return nn.functional.mse_loss(model(batch[0]), batch[1])
+
+
+@pytest.mark.parametrize("cache", [False, True])
+def test_replaced_buffers_and_parameters_come_back_as_the_same_objects(tmp_path, cache):
+    model = _ReplacesItsBuffer()
+    calls, weight, bias = model.calls, model.linear.weight, model.linear.bias
+    values = {"calls": calls.clone(), "weight": weight.detach().clone(), "bias": bias.detach().clone()}
+    snapshot = TrainingSnapshot(model, cache_dir=tmp_path if cache else None)
+    for batch in _data():
+        _mse(model, batch).backward()
+    model.linear.weight = nn.Parameter(torch.zeros(1, 3))
+    with torch.no_grad():
+        bias.add_(1.0)
+    assert model.calls is not calls and float(model.calls) == 4.0
+    snapshot.restore()
+    assert model.calls is calls and torch.equal(calls, values["calls"])
+    assert model.linear.weight is weight and torch.equal(weight, values["weight"])
+    assert model.linear.bias is bias and torch.equal(bias, values["bias"])
+    assert weight.grad is None and bias.grad is None
+    assert os.listdir(tmp_path) == []
+
+
+def test_the_range_test_puts_a_replaced_buffer_back():
+    model = _ReplacesItsBuffer()
+    calls = model.calls
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    result = LRFinder(model, optimizer, loss_fn=_mse).range_test(_data(), num_steps=10, progress=False)
+    assert len(result) == 10
+    assert model.calls is calls and torch.equal(calls, torch.zeros(()))
+
+
+@pytest.mark.parametrize("cache", [False, True])
+def test_a_parameter_trained_outside_the_model_comes_back_with_its_gradient(tmp_path, cache):
+    torch.manual_seed(0)
+    model = nn.Linear(3, 1)
+    # A learnable loss temperature: the optimizer trains it, the model does not hold it.
+    temperature = nn.Parameter(torch.tensor(0.5))
+    optimizer = torch.optim.SGD([*model.parameters(), temperature], lr=0.01, momentum=0.9)
+
+    def loss_fn(model: nn.Module, batch: Any) -> torch.Tensor:
+        return _mse(model, batch) / temperature.exp()
+
+    for batch in _data()[:2]:
+        optimizer.zero_grad()
+        loss_fn(model, batch).backward()
+        optimizer.step()
+    loss_fn(model, _data()[2]).backward()
+    value, grad = temperature.detach().clone(), temperature.grad.clone()
+    momentum = optimizer.state[temperature]["momentum_buffer"]
+    momentum_value = momentum.clone()
+
+    finder = LRFinder(model, optimizer, loss_fn=loss_fn, cache_dir=tmp_path if cache else None)
+    result = finder.range_test(_data(), start_lr=1e-3, end_lr=1.0, num_steps=20, progress=False)
+    assert len(result) > 1
+    assert torch.equal(temperature, value) and torch.equal(temperature.grad, grad)
+    assert optimizer.state[temperature]["momentum_buffer"] is momentum
+    assert torch.equal(momentum, momentum_value)
+    assert optimizer.param_groups[0]["params"][-1] is temperature
+
+
+def test_param_groups_are_restored_in_place_with_their_tensor_learning_rate():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))
+    lr = torch.tensor(1e-3)
+    optimizer = torch.optim.Adam(
+        [{"params": model[0].parameters()}, {"params": model[2].parameters(), "weight_decay": 0.1}],
+        lr=lr,
+        foreach=False,
+    )
+    for batch in _data():
+        optimizer.zero_grad()
+        _mse(model, batch).backward()
+        optimizer.step()
+    groups, group_dicts = optimizer.param_groups, list(optimizer.param_groups)
+    params_lists = [group["params"] for group in groups]
+    held = groups[1]  # a reference the user holds
+    contents = [dict(group) for group in groups]
+    state = optimizer.state
+    state_dicts = {param: optimizer.state[param] for param in model.parameters()}
+    state_tensors = {
+        (id(param), key): (value, value.clone())
+        for param in model.parameters()
+        for key, value in optimizer.state[param].items()
+    }
+
+    result = LRFinder(model, optimizer, loss_fn=_mse).range_test(
+        _data(), start_lr=1e-4, end_lr=1.0, num_steps=12, progress=False
+    )
+    assert len(result) == 12
+    assert optimizer.param_groups is groups and optimizer.param_groups == group_dicts
+    assert all(a is b for a, b in zip(optimizer.param_groups, group_dicts, strict=True))
+    assert all(group["params"] is params for group, params in zip(groups, params_lists, strict=True))
+    for group, before in zip(groups, contents, strict=True):
+        assert group.keys() == before.keys()
+        assert all(group[key] is before[key] for key in ("lr", "params", "betas"))
+    assert held["lr"] is lr and torch.equal(lr, torch.tensor(1e-3))
+    assert held["weight_decay"] == 0.1
+    assert optimizer.state is state
+    for param in model.parameters():
+        assert optimizer.state[param] is state_dicts[param]
+        for key, value in optimizer.state[param].items():
+            original, copy = state_tensors[(id(param), key)]
+            assert value is original and torch.equal(value, copy), key
+
+
+def test_a_reference_to_a_float_param_group_sees_the_original_lr():
+    model = nn.Linear(3, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    group = optimizer.param_groups[0]
+    LRFinder(model, optimizer, loss_fn=_mse).range_test(_data(), end_lr=1.0, num_steps=8, progress=False)
+    assert optimizer.param_groups[0] is group and group["lr"] == 0.05
+
+
+class _WithExtraState(nn.Linear):
+    """A module whose extra state (not a tensor) changes in training, like an FP8 scaling recipe."""
+
+    def __init__(self) -> None:
+        super().__init__(3, 1)
+        self.recipe = {"steps": 0, "history": [1.0]}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.recipe["steps"] += 1
+        self.recipe["history"].append(float(self.recipe["steps"]))
+        return super().forward(x)
+
+    def get_extra_state(self) -> Any:
+        return self.recipe
+
+    def set_extra_state(self, state: Any) -> None:
+        self.recipe = state
+
+
+def test_the_cache_file_is_read_with_weights_only(tmp_path, monkeypatch):
+    model = _WithExtraState()
+    optimizer = torch.optim.Adam(model.parameters(), lr=torch.tensor(0.01), foreach=False)
+    _mse(model, _data()[0]).backward()
+    optimizer.step()
+    before = {name: value.detach().clone() for name, value in model.named_parameters()}
+    loads = []
+    original_load = torch.load
+
+    def load(*args: Any, **kwargs: Any) -> Any:
+        loads.append(kwargs)
+        return original_load(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", load)
+    LRFinder(model, optimizer, loss_fn=_mse, cache_dir=tmp_path).range_test(
+        _data(), num_steps=6, progress=False
+    )
+    assert [kwargs.get("weights_only") for kwargs in loads] == [True]
+    assert os.listdir(tmp_path) == []
+    assert model.recipe == {"steps": 1, "history": [1.0, 1.0]}
+    for name, value in model.named_parameters():
+        assert torch.equal(value, before[name]), name
+
+
+def test_without_an_optimizer_and_twice(tmp_path):
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 1))
+    model[1].eval()
+    mean = model[1].running_mean
+    rng = torch.get_rng_state()
+    snapshot = TrainingSnapshot(model, cache_dir=tmp_path)
+    model.train()
+    _mse(model, _data()[0]).backward()
+    torch.rand(3)
+    snapshot.restore()
+    assert model[1].running_mean is mean and torch.equal(mean, torch.zeros(4))
+    assert [m.training for m in model.modules()] == [True, True, False, True]
+    assert all(param.grad is None for param in model.parameters())
+    assert torch.equal(torch.get_rng_state(), rng)
+    with pytest.raises(RuntimeError, match="already restored"):
+        snapshot.restore()
+
+
+def test_noise_scale_restores_through_the_same_snapshot():
+    model = _ReplacesItsBuffer()
+    calls = model.calls
+    X = torch.randn(64, 3, generator=torch.Generator().manual_seed(1))
+    y = X.sum(dim=1, keepdim=True)
+    noise_scale(model, (X, y), nn.MSELoss(), small_batch=4, big_batch=16, num_pairs=4, random_state=0)
+    assert model.calls is calls and torch.equal(calls, torch.zeros(()))
