@@ -49,7 +49,8 @@ def _mlp(d: int = 4, seed: int = 0) -> nn.Module:
 def _run(model: nn.Module, optimizer: Any, loader: Any, **kwargs: Any) -> lrscout.RangeTestResult:
     """``find_lr`` with ``MSELoss`` unless ``loss_fn`` is given, and no progress bar."""
     criterion = None if "loss_fn" in kwargs else nn.MSELoss()
-    return find_lr(model, optimizer, loader, criterion, **{"progress": False, **kwargs})
+    # extend=False: these tests are about the planned ramp; the extension has its own tests.
+    return find_lr(model, optimizer, loader, criterion, **{"progress": False, "extend": False, **kwargs})
 
 
 def _hand_loop(
@@ -819,3 +820,21 @@ def test_errors_found_while_running(setup, error, match):
     with pytest.raises(error, match=match):
         LRFinder(model, optimizer, criterion, **finder_kw).range_test(loader, progress=False, **kwargs)
     _assert_same(before, _capture(model, optimizer))
+
+
+def test_find_lr_extends_the_ramp_until_the_loss_turns_up():
+    # Full-batch least squares diverges past lr = 2 / lambda_max of X^T X / n (MSELoss has no 1/2:
+    # its Hessian is 2 X^T X / n); the planned ramp stops far below that, at 1e-2.
+    torch.manual_seed(0)
+    X = torch.randn(64, 3)
+    y = X @ torch.tensor([[1.0], [-2.0], [0.5]])
+    model = nn.Linear(3, 1, bias=False)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    limit = 1.0 / float(torch.linalg.eigvalsh(X.T @ X / 64).max())
+    result = find_lr(model, optimizer, [(X, y)], nn.MSELoss(), start_lr=1e-5, end_lr=1e-2, progress=False)
+    assert result.info["extension"]["planned_end_lr"] == 1e-2 and result.info["extension"]["extra_steps"] > 0
+    assert result.stop_reason in ("diverged", "non-finite") and result.lrs[-1] > limit
+    assert result.lrs[99] == 1e-2
+    ratios = result.lrs[1:] / result.lrs[:-1]
+    assert np.allclose(ratios, ratios[0], rtol=1e-9)
+    assert result.suggestion.lr < limit

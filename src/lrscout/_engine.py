@@ -85,7 +85,7 @@ class RangeTestState:
         # The ramp is tabulated a block at a time, as the test reaches it: a
         # huge num_steps costs nothing up front, and lr_at, which runs once
         # per training step, is a list lookup (Python floats).
-        self._lr_blocks: list[list[float]] = []
+        self._lrs: list[float] = []
         self.losses: list[float] = []
         self.smoothed: list[float] = []
         self._average = 0.0
@@ -124,9 +124,16 @@ class RangeTestState:
 
     def lr_at(self, step: int) -> float:
         """Learning rate of ``step`` (``0 <= step < max_steps``)."""
-        block, offset = divmod(step, _BLOCK)
-        while block >= len(self._lr_blocks):
-            start = len(self._lr_blocks) * _BLOCK
+        if step < len(self._lrs):
+            return self._lrs[step]
+        return self._tabulate(step)
+
+    def _tabulate(self, step: int) -> float:
+        """Extend the table of handed-out rates, a block at a time, to cover ``step``."""
+        if not 0 <= step < self.max_steps:
+            raise IndexError(f"step {step} is outside the ramp's {self.max_steps} steps")
+        while step >= len(self._lrs):
+            start = len(self._lrs)
             stop = min(self.max_steps, start + _BLOCK)
             steps = np.arange(start, stop)
             if self._extension is None or stop <= self.num_steps:
@@ -136,8 +143,8 @@ class RangeTestState:
                 inside = steps[steps < self.num_steps]
                 past = steps[steps >= self.num_steps] - (self.num_steps - 1)
                 rates = np.concatenate([self.schedule(inside), self._extension(past)])
-            self._lr_blocks.append(rates.tolist())
-        return self._lr_blocks[block][offset]
+            self._lrs.extend(rates.tolist())
+        return self._lrs[step]
 
     def record(self, losses: Sequence[float]) -> bool:
         """Record the raw losses of the next steps; return ``True`` once stopped.
@@ -186,7 +193,7 @@ class RangeTestState:
         n = len(self.losses)
         if n:
             self.lr_at(n - 1)  # the handed-out rates, exactly
-        lrs = np.array([rate for block in self._lr_blocks for rate in block][:n], dtype=np.float64)
+        lrs = np.array(self._lrs[:n], dtype=np.float64)
         stop_reason = self.stop_reason or STOP_ENDED
         facts = dict(info or {})
         end_lr, num_steps = self.end_lr, self.num_steps
@@ -362,18 +369,19 @@ def range_test(
     show = check_bool(progress, "progress", where=where)
     bar = _progress_bar(state.num_steps) if show else None
     pending: list[Any] = []
+    planned_end, last = state.num_steps - 1, state.max_steps - 1
+    lr_at = state.lr_at
     try:
         for step in range(state.max_steps):
             try:
-                pending.append(step_fn(state.lr_at(step)))
+                pending.append(step_fn(lr_at(step)))
             except StopIteration:
                 # The data ran out: keep the steps that ran; the result says "ended".
                 exhausted = True
             else:
                 exhausted = False
             # The planned end is read at once: extend decides there whether to go on.
-            end = step in (state.num_steps - 1, state.max_steps - 1)
-            if pending and (exhausted or len(pending) == chunk or end):
+            if pending and (exhausted or len(pending) == chunk or step in (planned_end, last)):
                 recorded = state.step
                 values = read(pending)
                 if len(values) != len(pending):

@@ -43,7 +43,7 @@ def run_find_lr(data: Dataset, settings: FindLRSettings) -> RangeTestResult:
 
     Example:
         >>> from lrscout.cli._data import load_dataset
-        >>> settings = FindLRSettings(model="mlp", start_lr=1e-4, num_steps=5, momentum=0.5)
+        >>> settings = FindLRSettings(model="mlp", start_lr=1e-4, num_steps=5, momentum=0.5, extend=False)
         >>> result = run_find_lr(load_dataset("breast-cancer"), settings)
         >>> len(result), result.info["model"], result.info["momentum"]
         (5, 'mlp', 0.5)
@@ -69,6 +69,7 @@ def run_find_lr(data: Dataset, settings: FindLRSettings) -> RangeTestResult:
         end_lr=settings.end_lr,
         num_steps=settings.num_steps,
         mode=settings.mode,
+        extend=settings.extend,
         progress=settings.progress,
     )
     info = {

@@ -142,6 +142,7 @@ class LRFinder:
         smoothing: float = 0.98,
         divergence_factor: float = 4.0,
         stop_on_divergence: bool = True,
+        extend: bool = False,
         sync_every: int = 8,
         progress: bool = True,
     ) -> RangeTestResult:
@@ -197,6 +198,9 @@ class LRFinder:
                 multiple (> 1) of its best.
             stop_on_divergence: ``False`` runs every step unless a loss is not
                 finite.
+            extend: Keep ramping past ``end_lr`` while the loss has not turned
+                up, for at most ``num_steps`` more steps (see
+                :func:`lrscout.range_test`; :func:`find_lr` turns it on).
             sync_every: Steps per device-to-host read of the losses, at least 1.
             progress: Show a tqdm progress bar (rank 0 only under
                 ``torch.distributed``).
@@ -237,6 +241,7 @@ class LRFinder:
             "smoothing": smoothing,
             "divergence_factor": divergence_factor,
             "stop_on_divergence": stop_on_divergence,
+            "extend": extend,
         }
         # The core checks these too, but only after the snapshot has been
         # taken (maybe to disk); check them here first.
@@ -322,7 +327,7 @@ class LRFinder:
             "sync_every": sync_every,
             **_optimizer_facts(self.optimizer),
         }
-        return dataclasses.replace(result, info=info)
+        return dataclasses.replace(result, info={**result.info, **info})
 
     def _step_function(
         self,
@@ -433,7 +438,8 @@ def find_lr(
         **kwargs: :class:`LRFinder` keywords (``loss_fn``, ``device``,
             ``amp_dtype``, ``grad_scaler``, ``max_grad_norm``, ``cache_dir``)
             and :meth:`LRFinder.range_test` keywords (``start_lr``, ``end_lr``,
-            ``num_steps``, ...).
+            ``num_steps``, ...); ``extend`` is on unless given, so the curve
+            finds its own end.
 
     Returns:
         The :class:`~lrscout.RangeTestResult`; the model and optimizer are
@@ -450,11 +456,12 @@ def find_lr(
         >>> model = nn.Linear(2, 2)
         >>> optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
         >>> result = find_lr(model, optimizer, [(X, y)], nn.CrossEntropyLoss(),
-        ...     num_steps=10, sync_every=4, progress=False)
+        ...     num_steps=10, sync_every=4, progress=False, extend=False)
         >>> len(result.lrs), result.info["sync_every"]
         (10, 4)
     """
     finder_options = {name: kwargs.pop(name) for name in _FINDER_OPTIONS if name in kwargs}
+    kwargs.setdefault("extend", True)
     return LRFinder(model, optimizer, criterion, **finder_options).range_test(train_loader, **kwargs)
 
 
