@@ -53,6 +53,13 @@ class Schedule:
         return f"<{self._name} schedule, {self.num_steps} steps>"
 
 
+def _ramp_args(start_lr: Any, end_lr: Any, num_steps: Any, where: str) -> tuple[float, float, int]:
+    """A ramp's endpoints (positive, finite) and its steps (at least 2), checked."""
+    a = check_float(start_lr, "start_lr", where=where, positive=True)
+    b = check_float(end_lr, "end_lr", where=where, positive=True)
+    return a, b, check_int(num_steps, "num_steps", where=where, minimum=2)
+
+
 def linear_ramp(start_lr: float, end_lr: float, num_steps: int) -> Schedule:
     """A learning rate that moves linearly from ``start_lr`` to ``end_lr``.
 
@@ -77,10 +84,7 @@ def linear_ramp(start_lr: float, end_lr: float, num_steps: int) -> Schedule:
         >>> round(ramp(50), 12)
         0.0051
     """
-    where = "linear_ramp"
-    a = check_float(start_lr, "start_lr", where=where, positive=True)
-    b = check_float(end_lr, "end_lr", where=where, positive=True)
-    n = check_int(num_steps, "num_steps", where=where, minimum=2)
+    a, b, n = _ramp_args(start_lr, end_lr, num_steps, "linear_ramp")
     last = n - 1
 
     def formula(t: np.ndarray) -> np.ndarray:
@@ -112,10 +116,7 @@ def exponential_ramp(start_lr: float, end_lr: float, num_steps: int) -> Schedule
         >>> ramp(np.arange(3, 6)).round(12).tolist()
         [0.0001, 0.001, 0.01]
     """
-    where = "exponential_ramp"
-    a = check_float(start_lr, "start_lr", where=where, positive=True)
-    b = check_float(end_lr, "end_lr", where=where, positive=True)
-    n = check_int(num_steps, "num_steps", where=where, minimum=2)
+    a, b, n = _ramp_args(start_lr, end_lr, num_steps, "exponential_ramp")
     last = n - 1
     # A difference of logs: the ratio b / a itself may overflow (1e-10 .. 1e300).
     log_a = math.log(a)
