@@ -597,6 +597,210 @@ MODELS = [
 ]
 
 
+def _torch_parts():
+    import torch
+    from torch import nn
+
+    model = nn.Linear(3, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    batches = [(torch.randn(4, 3), torch.randn(4, 1))]
+    return torch, nn, model, optimizer, batches
+
+
+def _torch(call):
+    def run():
+        torch, nn, model, optimizer, batches = _torch_parts()
+        from lrscout import pytorch
+
+        return call(pytorch, torch, nn, model, optimizer, batches)
+
+    return run
+
+
+PYTORCH = [
+    (
+        "pt model",
+        _torch(lambda p, t, nn, m, o, b: p.LRFinder("net", o, nn.MSELoss())),
+        "model must be a torch",
+    ),
+    (
+        "pt optimizer",
+        _torch(lambda p, t, nn, m, o, b: p.LRFinder(m, "sgd", nn.MSELoss())),
+        "optimizer must be",
+    ),
+    ("pt no loss", _torch(lambda p, t, nn, m, o, b: p.LRFinder(m, o)), "criterion must be given"),
+    (
+        "pt both losses",
+        _torch(lambda p, t, nn, m, o, b: p.LRFinder(m, o, nn.MSELoss(), loss_fn=len)),
+        "loss_fn",
+    ),
+    ("pt criterion", _torch(lambda p, t, nn, m, o, b: p.LRFinder(m, o, 3)), "criterion must be callable"),
+    (
+        "pt amp",
+        _torch(lambda p, t, nn, m, o, b: p.LRFinder(m, o, nn.MSELoss(), amp_dtype="half")),
+        "amp_dtype",
+    ),
+    (
+        "pt clip",
+        _torch(lambda p, t, nn, m, o, b: p.LRFinder(m, o, nn.MSELoss(), max_grad_norm=0)),
+        "max_grad_norm",
+    ),
+    (
+        "pt cache",
+        _torch(lambda p, t, nn, m, o, b: p.LRFinder(m, o, nn.MSELoss(), cache_dir="/no/such")),
+        "cache_dir",
+    ),
+    (
+        "pt device",
+        _torch(lambda p, t, nn, m, o, b: p.LRFinder(m, o, nn.MSELoss(), device=3)),
+        "device must be",
+    ),
+    (
+        "pt device name",
+        _torch(lambda p, t, nn, m, o, b: p.LRFinder(m, o, nn.MSELoss(), device="gpu7")),
+        "device",
+    ),
+    ("pt loader", _torch(lambda p, t, nn, m, o, b: p.find_lr(m, o, 5, nn.MSELoss())), "train_loader must be"),
+    (
+        "pt empty",
+        _torch(lambda p, t, nn, m, o, b: p.find_lr(m, o, [], nn.MSELoss(), progress=False)),
+        "at least one",
+    ),
+    (
+        "pt val iterator",
+        _torch(lambda p, t, nn, m, o, b: p.find_lr(m, o, b, nn.MSELoss(), val_loader=iter(b))),
+        "val_",
+    ),
+    (
+        "pt num_val",
+        _torch(lambda p, t, nn, m, o, b: p.find_lr(m, o, b, nn.MSELoss(), num_val_batches=2)),
+        "num_val",
+    ),
+    (
+        "pt accumulation",
+        _torch(lambda p, t, nn, m, o, b: p.find_lr(m, o, b, nn.MSELoss(), accumulation_steps=0)),
+        "accum",
+    ),
+    (
+        "pt sync",
+        _torch(lambda p, t, nn, m, o, b: p.find_lr(m, o, b, nn.MSELoss(), sync_every=0)),
+        "sync_every",
+    ),
+    (
+        "pt steps",
+        _torch(lambda p, t, nn, m, o, b: p.find_lr(m, o, b, nn.MSELoss(), num_steps=1)),
+        "num_steps",
+    ),
+    (
+        "pt end",
+        _torch(lambda p, t, nn, m, o, b: p.find_lr(m, o, b, nn.MSELoss(), end_lr=1e-9)),
+        "end_lr must be",
+    ),
+    (
+        "pt num_iter",
+        _torch(lambda p, t, nn, m, o, b: p.find_lr(m, o, b, nn.MSELoss(), num_iter=9)),
+        "num_steps",
+    ),
+    (
+        "pt vector loss",
+        _torch(lambda p, t, nn, m, o, b: p.find_lr(m, o, b, nn.MSELoss(reduction="none"), progress=False)),
+        "criterion must return a scalar",
+    ),
+    (
+        "pt dict batch",
+        _torch(lambda p, t, nn, m, o, b: p.find_lr(m, o, [{"x": b[0][0]}], nn.MSELoss(), progress=False)),
+        "Pass loss_fn",
+    ),
+    (
+        "pt loss_fn str",
+        _torch(lambda p, t, nn, m, o, b: p.find_lr(m, o, b, loss_fn=lambda mm, bb: "1", progress=False)),
+        "loss_fn must return a scalar",
+    ),
+    (
+        "pt one-cycle momentum",
+        _torch(lambda p, t, nn, m, o, b: p.one_cycle_scheduler(o, (0.01, 0.1), 10, base_momentum=1.2)),
+        "base_momentum must be",
+    ),
+    (
+        "pt one-cycle momenta",
+        _torch(
+            lambda p, t, nn, m, o, b: p.one_cycle_scheduler(
+                o, (0.01, 0.1), 10, base_momentum=0.9, max_momentum=0.8
+            )
+        ),
+        "max_momentum must be >= base_momentum",
+    ),
+    (
+        "pt one-cycle pair",
+        _torch(lambda p, t, nn, m, o, b: p.one_cycle_scheduler(o, (0.1, 0.01), 10)),
+        "max_lr",
+    ),
+    (
+        "pt one-cycle steps",
+        _torch(lambda p, t, nn, m, o, b: p.one_cycle_scheduler(o, (0.01, 0.1))),
+        "total_steps",
+    ),
+    (
+        "pt noise model",
+        _torch(lambda p, t, nn, m, o, b: p.noise_scale("m", b, nn.MSELoss())),
+        "model must be",
+    ),
+    (
+        "pt noise pairs",
+        _torch(lambda p, t, nn, m, o, b: p.noise_scale(m, b, nn.MSELoss(), num_pairs=1)),
+        "num_pairs",
+    ),
+]
+
+
+def _keras(call):
+    def run():
+        import os
+
+        os.environ.setdefault("KERAS_BACKEND", "torch")
+        import keras
+
+        from lrscout import keras as lk
+
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+        model.compile(optimizer=keras.optimizers.SGD(), loss="mse")
+        x = np.random.default_rng(0).normal(size=(16, 3)).astype("float32")
+        return call(lk, keras, model, x, x[:, :1])
+
+    return run
+
+
+KERAS = [
+    ("keras min_lr", _keras(lambda lk, k, m, x, y: lk.LRFinder(min_lr=0)), "min_lr must be positive"),
+    (
+        "keras max_lr",
+        _keras(lambda lk, k, m, x, y: lk.LRFinder(min_lr=1e-2, max_lr=1e-3)),
+        "max_lr must be greater",
+    ),
+    ("keras steps", _keras(lambda lk, k, m, x, y: lk.LRFinder(steps_per_epoch=0)), "steps_per_epoch"),
+    ("keras epochs", _keras(lambda lk, k, m, x, y: lk.LRFinder(epochs=1.5)), "epochs must be a whole"),
+    (
+        "keras both",
+        _keras(lambda lk, k, m, x, y: lk.LRFinder(num_steps=10, epochs=2)),
+        "num_steps must be None",
+    ),
+    ("keras mode", _keras(lambda lk, k, m, x, y: lk.LRFinder(mode="cubic")), "mode must be one of"),
+    ("keras restore", _keras(lambda lk, k, m, x, y: lk.LRFinder(restore="yes")), "restore must be True"),
+    ("keras info", _keras(lambda lk, k, m, x, y: lk.LRFinder(info={"a": object()})), "info must hold JSON"),
+    ("keras model", _keras(lambda lk, k, m, x, y: lk.find_lr("model", x, y)), "model must be a keras.Model"),
+    ("keras batch", _keras(lambda lk, k, m, x, y: lk.find_lr(m, x, y, batch_size=0)), "batch_size must be"),
+    ("keras rows", _keras(lambda lk, k, m, x, y: lk.find_lr(m, x, y[:3])), "one row per sample"),
+    ("keras x", _keras(lambda lk, k, m, x, y: lk.find_lr(m, "x", y)), "x must be an array"),
+    ("keras steps fit", _keras(lambda lk, k, m, x, y: lk.find_lr(m, x, y, num_steps=0)), "num_steps"),
+    (
+        "keras uncompiled",
+        _keras(lambda lk, k, m, x, y: lk.find_lr(k.Sequential([k.layers.Dense(1)]), x, y)),
+        "compiled",
+    ),
+    ("keras one-cycle", _keras(lambda lk, k, m, x, y: lk.OneCycle(-1.0, 10)), "max_lr must be positive"),
+]
+
+
 def _bad_file(edit):
     def call(tmp_path):
         data = _result()().to_dict()
@@ -661,6 +865,20 @@ ALL = CORE + SUGGESTIONS + RESULTS + MODELS
 @pytest.mark.parametrize(("call", "error", "match"), [row[1:] for row in ALL], ids=[row[0] for row in ALL])
 def test_bad_input_gets_a_clear_error(call, error, match):
     with pytest.raises(error, match=match):
+        call()
+
+
+FRAMEWORKS = PYTORCH + KERAS
+
+
+@pytest.mark.filterwarnings(
+    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
+)
+@pytest.mark.parametrize(
+    ("call", "match"), [row[1:] for row in FRAMEWORKS], ids=[row[0] for row in FRAMEWORKS]
+)
+def test_bad_framework_input_gets_a_clear_error(call, match):
+    with pytest.raises(InvalidArgumentError, match=match):
         call()
 
 
@@ -764,5 +982,5 @@ def _assert_one_line_error(argv, match, tmp_path):
 
 
 def test_the_table_covers_every_class():
-    count = len(ALL) + len(FILES) + len(CLI) + len(CSV) + 2
+    count = len(ALL) + len(FRAMEWORKS) + len(FILES) + len(CLI) + len(CSV) + 2
     assert count >= 150, count

@@ -784,9 +784,10 @@ def test_range_test_checks_its_arguments_before_anything_runs(kwargs, error, mat
     ("setup", "error", "match"),
     [
         (
-            "zero_lr",
+            # A negative rate is refused; 0 (a warm-up scheduler's first step) is accepted below.
+            "negative_lr",
             ValueError,
-            r"optimizer.param_groups\[0\]\['lr'\] must be positive; got 0.0. The ramp keeps",
+            r"optimizer.param_groups\[0\]\['lr'\] must be >= 0.0; got -0.1. The ramp keeps",
         ),
         (
             "bad_batch",
@@ -805,8 +806,8 @@ def test_errors_found_while_running(setup, error, match):
     loader: Any = [(X, y)]
     criterion: Any = nn.MSELoss()
     kwargs: dict[str, Any] = {}
-    if setup == "zero_lr":
-        optimizer.param_groups[0]["lr"] = 0.0
+    if setup == "negative_lr":
+        optimizer.param_groups[0]["lr"] = -0.1
         before = _capture(model, optimizer)
     elif setup == "bad_batch":
         loader = [3]
@@ -838,3 +839,65 @@ def test_find_lr_extends_the_ramp_until_the_loss_turns_up():
     ratios = result.lrs[1:] / result.lrs[:-1]
     assert np.allclose(ratios, ratios[0], rtol=1e-9)
     assert result.suggestion.lr < limit
+
+
+def test_a_warm_up_schedulers_zero_learning_rate_is_accepted():
+    # Hugging Face's linear warm-up sets every group's lr to 0 at step 0; the ramp sets absolute rates.
+    torch.manual_seed(0)
+    X = torch.randn(32, 3)
+    y = X @ torch.tensor([[1.0], [-2.0], [0.5]])
+    model = nn.Linear(3, 1)
+    optimizer = torch.optim.SGD([{"params": [model.weight]}, {"params": [model.bias], "lr": 0.0}], lr=0.1)
+    warmup = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: step / 10)
+    assert [group["lr"] for group in optimizer.param_groups] == [0.0, 0.0]
+    result = find_lr(model, optimizer, [(X, y)], nn.MSELoss(), num_steps=20, progress=False, extend=False)
+    assert result.info["param_group_lr_ratios"] == [1.0, 1.0]
+    assert [group["lr"] for group in optimizer.param_groups] == [0.0, 0.0]
+    assert warmup.last_epoch == 0
+
+
+def test_a_loaders_own_generator_comes_back(tmp_path):
+    # DataLoader(generator=g) draws the shuffle from g: a second test must see the same batches.
+    torch.manual_seed(0)
+    data = torch.utils.data.TensorDataset(torch.randn(64, 3), torch.randn(64, 1))
+    generator = torch.Generator().manual_seed(7)
+    loader = torch.utils.data.DataLoader(data, batch_size=8, shuffle=True, generator=generator)
+    state = generator.get_state()
+    model = nn.Linear(3, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    first = find_lr(model, optimizer, loader, nn.MSELoss(), num_steps=30, progress=False)
+    assert torch.equal(generator.get_state(), state)
+    again = find_lr(model, optimizer, loader, nn.MSELoss(), num_steps=30, progress=False)
+    assert again == first
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"num_iter": 100}, r"num_iter is torch-lr-finder's name; lrscout calls it num_steps"),
+        ({"step_mode": "exp"}, r"step_mode is torch-lr-finder's name; lrscout calls it mode"),
+        ({"diverge_th": 5}, r"lrscout calls it divergence_factor"),
+        ({"epochs": 3}, r"unexpected argument 'epochs'"),
+    ],
+)
+def test_peer_argument_names_get_lrscouts_name(kwargs, match):
+    model = nn.Linear(3, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(lrscout.InvalidArgumentError, match=match):
+        find_lr(model, optimizer, [(torch.randn(4, 3), torch.randn(4, 1))], nn.MSELoss(), **kwargs)
+
+
+def test_a_dict_batch_with_a_criterion_asks_for_loss_fn():
+    model = nn.Linear(3, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    batch = {"inputs": torch.randn(4, 3), "labels": torch.randn(4, 1)}
+    with pytest.raises(lrscout.InvalidArgumentError, match=r"Pass loss_fn\(model, batch\)"):
+        find_lr(model, optimizer, [batch], nn.MSELoss(), progress=False)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without CUDA")
+def test_a_device_this_build_cannot_use_is_refused_up_front():
+    model = nn.Linear(3, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(lrscout.InvalidArgumentError, match=r"LRFinder: device must be a device this"):
+        LRFinder(model, optimizer, nn.MSELoss(), device="cuda")

@@ -217,3 +217,74 @@ def test_noise_scale_restores_through_the_same_snapshot():
     y = X.sum(dim=1, keepdim=True)
     noise_scale(model, (X, y), nn.MSELoss(), small_batch=4, big_batch=16, num_pairs=4, random_state=0)
     assert model.calls is calls and torch.equal(calls, torch.zeros(()))
+
+
+@pytest.mark.parametrize("fault", ["none", "error at step 5", "interrupt at step 3", "nan at step 0"])
+def test_nothing_the_user_holds_changes_whatever_happens(fault):
+    # An optimizer holding a parameter outside the model, a tensor learning rate, a model with
+    # BatchNorm, a loader with its own generator, warm optimizer state: every tensor comes back
+    # bitwise and every reference the user holds still points at the live objects.
+    import lrscout
+    from lrscout.pytorch import find_lr
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 1))
+    temperature = nn.Parameter(torch.tensor(1.5))
+    optimizer = torch.optim.Adam(
+        [{"params": model.parameters()}, {"params": [temperature], "lr": 0.0}], lr=torch.tensor(1e-3)
+    )
+    data = torch.utils.data.TensorDataset(torch.randn(64, 3), torch.randn(64, 1))
+    generator = torch.Generator().manual_seed(3)
+    loader = torch.utils.data.DataLoader(data, batch_size=8, shuffle=True, generator=generator)
+    for x, y in loader:  # warm state: moments, steps, grads, running statistics
+        optimizer.zero_grad()
+        (nn.functional.mse_loss(model(x), y) * temperature).backward()
+        optimizer.step()
+    groups, first, lr = optimizer.param_groups, optimizer.param_groups[0], optimizer.param_groups[0]["lr"]
+    state = optimizer.state
+    tensors = {
+        **{f"model.{k}": v for k, v in model.state_dict().items()},
+        "temperature": temperature,
+        **{f"grad.{i}": p.grad for i, p in enumerate([*model.parameters(), temperature])},
+        **{f"state.{i}.{k}": v for i, s in enumerate(state.values()) for k, v in s.items()},
+        "lr": lr,
+        "generator": generator.get_state(),
+        "rng": torch.get_rng_state(),
+    }
+    before = {name: value.detach().clone() for name, value in tensors.items()}
+    calls = {"n": 0}
+
+    def loss_fn(net, batch):
+        step = calls["n"]
+        calls["n"] += 1
+        if fault == "error at step 5" and step == 5:
+            raise RuntimeError("boom")
+        if fault == "interrupt at step 3" and step == 3:
+            raise KeyboardInterrupt
+        x, y = batch
+        loss = nn.functional.mse_loss(net(x), y) * temperature
+        return loss * float("nan") if fault == "nan at step 0" else loss
+
+    if fault == "error at step 5":
+        with pytest.raises(RuntimeError, match="boom"):
+            find_lr(model, optimizer, loader, loss_fn=loss_fn, num_steps=30, progress=False)
+    elif fault == "interrupt at step 3":
+        with pytest.raises(KeyboardInterrupt):
+            find_lr(model, optimizer, loader, loss_fn=loss_fn, num_steps=30, progress=False)
+    else:
+        result = find_lr(model, optimizer, loader, loss_fn=loss_fn, num_steps=30, progress=False)
+        assert isinstance(result, lrscout.RangeTestResult)
+    assert optimizer.param_groups is groups and optimizer.param_groups[0] is first
+    assert first["lr"] is lr and optimizer.state is state
+    after = {
+        **{f"model.{k}": v for k, v in model.state_dict().items()},
+        "temperature": temperature,
+        **{f"grad.{i}": p.grad for i, p in enumerate([*model.parameters(), temperature])},
+        **{f"state.{i}.{k}": v for i, s in enumerate(state.values()) for k, v in s.items()},
+        "lr": lr,
+        "generator": generator.get_state(),
+        "rng": torch.get_rng_state(),
+    }
+    assert after.keys() == before.keys()
+    changed = [name for name in before if not torch.equal(before[name], after[name])]
+    assert changed == []

@@ -31,11 +31,31 @@ def resolve_device(device: Any, model: nn.Module, *, where: str) -> torch.device
     if not isinstance(device, (str, torch.device)):
         fail(where, "device", "a torch.device, a string such as 'cuda:0', or None", device, "")
     try:
-        return torch.device(device)
+        chosen = torch.device(device)
     except RuntimeError:
         raise InvalidArgumentError(
             f"{where}: device must be a valid device string such as 'cpu' or 'cuda:0'; got {device!r}."
         ) from None
+    if chosen.type != "cpu" and not _available(chosen):
+        fail(
+            where,
+            "device",
+            "a device this PyTorch build can use",
+            device,
+            f"torch {torch.__version__} has no usable {chosen.type!r} device here: pass device='cpu' "
+            "or None (the model's own device).",
+        )
+    return chosen
+
+
+def _available(device: torch.device) -> bool:
+    """Whether ``device`` exists here (checked before the test, not half way through it)."""
+    module = getattr(torch, device.type, None)
+    is_available = getattr(module, "is_available", None)
+    if not callable(is_available) or not is_available():
+        return False
+    count = getattr(module, "device_count", None)
+    return device.index is None or not callable(count) or device.index < count()
 
 
 def map_tensors(batch: Batch, fn: Callable[[torch.Tensor], Any]) -> Batch:

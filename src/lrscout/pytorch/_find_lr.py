@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from .._engine import RangeTestState, range_test
+from .._errors import InvalidArgumentError
 from .._result import RangeTestResult
 from .._validation import check_bool, check_float, check_int, fail
 from ._batches import Batch, BatchStream, resolve_device
@@ -145,6 +146,7 @@ class LRFinder:
         extend: bool = False,
         sync_every: int = 8,
         progress: bool = True,
+        **unknown: Any,
     ) -> RangeTestResult:
         """Run the range test; leave the model and optimizer exactly as they were.
 
@@ -215,6 +217,7 @@ class LRFinder:
             TypeError, ValueError: On a bad argument, before anything runs.
         """
         where = "LRFinder.range_test"
+        _refuse_unknown(unknown, where)
         _check_iterable(train_loader, "train_loader", where=where)
         if val_loader is not None:
             _check_iterable(val_loader, "val_loader", where=where)
@@ -246,15 +249,7 @@ class LRFinder:
         # The core checks these too, but only after the snapshot has been
         # taken (maybe to disk); check them here first.
         RangeTestState(**ramp, where=where)
-        groups = self.optimizer.param_groups
-        first_lr = check_float(
-            float(groups[0]["lr"]),
-            "optimizer.param_groups[0]['lr']",
-            where=where,
-            positive=True,
-            fix="The ramp keeps every group's ratio to the first group's learning rate.",
-        )
-        ratios = [float(group["lr"]) / first_lr for group in groups]
+        ratios = _group_ratios(self.optimizer, where)
         rank, world_size = rank_and_world_size()
 
         source = "criterion" if self.loss_fn is None else "loss_fn"
@@ -272,6 +267,9 @@ class LRFinder:
         snapshot = TrainingSnapshot(
             self.model, self.optimizer, grad_scaler=self.grad_scaler, cache_dir=self.cache_dir
         )
+        # A loader's own generator (DataLoader(generator=g)) is the user's too:
+        # a second test on the same loader must see the same batches.
+        generators = loader_generators(train_loader, val_loader)
         try:
             batches = BatchStream(train_loader, name="train_loader", where=where, device=self.device)
             compute_loss = loss_computer(
@@ -307,7 +305,11 @@ class LRFinder:
                 progress=progress and rank == 0,
             )
         finally:
-            snapshot.restore()
+            try:
+                snapshot.restore()
+            finally:
+                for generator, state in generators:
+                    generator.set_state(state)
         batch_size = getattr(train_loader, "batch_size", None)
         info = {
             "framework": "pytorch",
@@ -466,6 +468,64 @@ def find_lr(
 
 
 _FINDER_OPTIONS = ("loss_fn", "device", "amp_dtype", "grad_scaler", "max_grad_norm", "cache_dir")
+
+
+#: torch-lr-finder's names for range_test's arguments, and lrscout's.
+_PEER_NAMES = {
+    "num_iter": "num_steps",
+    "step_mode": "mode",
+    "smooth_f": "smoothing (note: lrscout's is the EMA factor beta = 1 - smooth_f)",
+    "diverge_th": "divergence_factor",
+}
+
+
+def _refuse_unknown(unknown: dict[str, Any], where: str) -> None:
+    """A clear error for an argument lrscout does not take, naming lrscout's for a peer's name."""
+    if not unknown:
+        return
+    name = next(iter(unknown))
+    if name in _PEER_NAMES:
+        raise InvalidArgumentError(
+            f"{where}: {name} is torch-lr-finder's name; lrscout calls it {_PEER_NAMES[name]}. "
+            f"Pass {_PEER_NAMES[name].split(' ')[0]}=... instead."
+        )
+    raise InvalidArgumentError(f"{where}: unexpected argument {name!r}; see help(LRFinder.range_test).")
+
+
+def _group_ratios(optimizer: torch.optim.Optimizer, where: str) -> list[float]:
+    """Each param group's learning rate as a multiple of the reference group's.
+
+    The reference is the first group with a positive rate. When every rate is
+    0 (a warm-up scheduler such as Hugging Face's linear warm-up sets them so
+    at step 0) the groups move together: the ramp sets absolute rates.
+    """
+    rates = []
+    for index, group in enumerate(optimizer.param_groups):
+        rate = check_float(
+            float(group["lr"]),
+            f"optimizer.param_groups[{index}]['lr']",
+            where=where,
+            minimum=0.0,
+            fix="The ramp keeps every group's ratio to the first group's learning rate.",
+        )
+        rates.append(rate)
+    reference = next((rate for rate in rates if rate > 0), 0.0)
+    if reference == 0.0:
+        return [1.0] * len(rates)
+    return [rate / reference for rate in rates]
+
+
+def loader_generators(*loaders: Any) -> list[tuple[torch.Generator, torch.Tensor]]:
+    """Every ``torch.Generator`` a loader draws from (its own, its sampler's), with its state now."""
+    seen: dict[int, tuple[torch.Generator, torch.Tensor]] = {}
+    for loader in loaders:
+        holders = [loader, getattr(loader, "sampler", None), getattr(loader, "batch_sampler", None)]
+        holders.append(getattr(holders[-1], "sampler", None))
+        for holder in holders:
+            generator = getattr(holder, "generator", None)
+            if isinstance(generator, torch.Generator) and id(generator) not in seen:
+                seen[id(generator)] = (generator, generator.get_state())
+    return list(seen.values())
 
 
 def _check_iterable(value: Any, name: str, *, where: str) -> None:

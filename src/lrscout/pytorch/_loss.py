@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from itertools import islice
 from typing import Any
 
@@ -64,6 +64,13 @@ def loss_computer(
         assert criterion is not None
 
         def forward(batch: Batch) -> Any:
+            if isinstance(batch, Mapping) or not isinstance(batch, (tuple, list)):
+                # A dict of two entries would unpack into its keys and fail deep in the model.
+                raise InvalidArgumentError(
+                    f"{where}: each batch must be an (inputs, targets) pair when criterion is given; "
+                    f"got {type(batch).__name__}. Pass loss_fn(model, batch) for other batches, e.g. "
+                    "loss_fn=lambda model, batch: model(**batch).loss for a Hugging Face model."
+                )
             try:
                 inputs, targets = batch
             except (TypeError, ValueError):

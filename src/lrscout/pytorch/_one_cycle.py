@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from .._result import RangeTestResult
+from .._result import RangeTestResult, lr_pair
 from .._validation import check_bool, check_float, check_int, fail
 
 
@@ -79,7 +79,7 @@ def one_cycle_scheduler(
     candidate: Any = optimizer
     if not isinstance(candidate, torch.optim.Optimizer):
         fail(where, "optimizer", "a torch.optim.Optimizer", optimizer, "")
-    base_lr, max_lr = _range_of(lr_range, where)
+    base_lr, max_lr = lr_pair(lr_range, where)
     total = _total_steps(total_steps, epochs, steps_per_epoch, where)
     if cycle_momentum is None:
         cycle = "betas" in optimizer.defaults or all(
@@ -96,6 +96,12 @@ def one_cycle_scheduler(
             cycle_momentum,
             f"{type(optimizer).__name__} has neither; pass cycle_momentum=False.",
         )
+    low = check_float(
+        base_momentum, "base_momentum", where=where, minimum=0.0, maximum=1.0, open_maximum=True
+    )
+    high = check_float(max_momentum, "max_momentum", where=where, minimum=0.0, maximum=1.0, open_maximum=True)
+    if high < low:
+        fail(where, "max_momentum", f">= base_momentum ({low!r})", max_momentum)
     div_factor = max_lr / base_lr
     # Checked here so the message names lrscout's argument, not torch's.
     check_float(
@@ -115,25 +121,6 @@ def one_cycle_scheduler(
         final_div_factor=final_div_factor,
         three_phase=three_phase,
     )
-
-
-def _range_of(lr_range: Any, where: str) -> tuple[float, float]:
-    """``(base_lr, max_lr)`` from a range-test result or a pair, checked."""
-    if isinstance(lr_range, RangeTestResult):
-        return lr_range.lr_range()
-    if not isinstance(lr_range, (tuple, list)) or len(lr_range) != 2:
-        fail(
-            where,
-            "lr_range",
-            "a RangeTestResult or a (base_lr, max_lr) pair",
-            lr_range,
-            "",
-        )
-    base = check_float(lr_range[0], "base_lr", where=where, positive=True)
-    peak = check_float(lr_range[1], "max_lr", where=where, positive=True)
-    if peak < base:
-        fail(where, "max_lr", f">= base_lr ({base!r})", peak, "")
-    return base, peak
 
 
 def _total_steps(total_steps: Any, epochs: Any, steps_per_epoch: Any, where: str) -> int:
