@@ -13,7 +13,7 @@ import lrscout
 from lrscout import RangeTestResult
 from lrscout.cli import _find_lr as cli_find_lr
 from lrscout.cli import main
-from lrscout.cli._data import Dataset
+from lrscout.cli._data import Dataset, load_csv
 from lrscout.cli._find_lr import FindLRSettings, load_runner
 
 
@@ -299,3 +299,34 @@ def test_data_are_checked_once_for_every_framework(change, match):
     fields.update(change)
     with pytest.raises(lrscout.InvalidArgumentError, match=match):
         Dataset(**fields)
+
+
+def test_csv_as_excel_writes_it(tmp_path):
+    # UTF-8 with a byte-order mark, semicolons, blank lines, a huge text cell in an ignored-free
+    # table, labels "1" and "1.0" (one class), values near the largest float in one column.
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(60):
+        a, b = rng.normal(size=2)
+        label = ("1" if i % 3 else "1.0") if a + b > 0 else "0"
+        rows.append(f"{a:.6f};{b * 1e306:.6e};{label}")
+        if i % 10 == 0:
+            rows.append("")
+    text = "\ufeffa;b;label\n" + "\n".join(rows) + "\n"
+    path = tmp_path / "excel.csv"
+    path.write_text(text, encoding="utf-8")
+    data = load_csv(str(path), "label", "auto")
+    assert data.task == "classification" and data.class_names == ("0", "1")
+    assert data.X.shape == (60, 2) and np.all(np.isfinite(data.X))
+    assert np.allclose(data.X.mean(axis=0), 0.0) and np.allclose(data.X.std(axis=0), 1.0)
+
+
+def test_csv_with_a_field_beyond_128_kib(tmp_path):
+    path = tmp_path / "long.csv"
+    long = "1." + "0" * 200_000  # a number written out to 200 000 digits
+    path.write_text(f"a,label\n1,0\n2,1\n3,0\n{long},1\n", encoding="utf-8")
+    data = load_csv(str(path), "label", "auto")
+    assert data.X.shape == (4, 1) and np.all(np.isfinite(data.X))
+    import csv
+
+    assert csv.field_size_limit() == 131072  # the module's limit is left as it was
