@@ -111,6 +111,9 @@ def test_readme_sections_are_included_not_copied(site):
         "lrscout.keras",
         "lrscout.optax",
         "lrscout.sklearn",
+        "lrscout.lightning",
+        "lrscout.transformers",
+        "lrscout.fastai",
         "lrscout.plotting",
     ],
 )

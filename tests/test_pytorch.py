@@ -851,7 +851,7 @@ def test_a_warm_up_schedulers_zero_learning_rate_is_accepted():
     warmup = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: step / 10)
     assert [group["lr"] for group in optimizer.param_groups] == [0.0, 0.0]
     result = find_lr(model, optimizer, [(X, y)], nn.MSELoss(), num_steps=20, progress=False, extend=False)
-    assert result.info["param_group_lr_ratios"] == [1.0, 1.0]
+    assert result.info["param_group_lr_ratios"] == [1.0, 0.0]  # the schedulers' base rates 0.1 and 0
     assert [group["lr"] for group in optimizer.param_groups] == [0.0, 0.0]
     assert warmup.last_epoch == 0
 
@@ -901,3 +901,14 @@ def test_a_device_this_build_cannot_use_is_refused_up_front():
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     with pytest.raises(lrscout.InvalidArgumentError, match=r"LRFinder: device must be a device this"):
         LRFinder(model, optimizer, nn.MSELoss(), device="cuda")
+
+
+def test_a_fastai_optim_wrapper_is_unwrapped():
+    import types
+
+    model = nn.Linear(3, 1)
+    sgd = torch.optim.SGD(model.parameters(), lr=0.1)
+    finder = LRFinder(model, types.SimpleNamespace(opt=sgd), nn.MSELoss())
+    assert finder.optimizer is sgd
+    result = finder.range_test([(torch.randn(8, 3), torch.randn(8, 1))], num_steps=10, progress=False)
+    assert len(result) == 10 and sgd.param_groups[0]["lr"] == 0.1

@@ -40,7 +40,7 @@ def test_the_readme_has_the_blocks_this_file_runs():
 
 
 def _needs(code):
-    for module in ("torch", "keras"):
+    for module in ("torch", "keras", "lightning", "transformers", "fastai"):
         if re.search(rf"^\s*(import|from) (lrscout\.)?{module}\b", code, flags=re.MULTILINE):
             pytest.importorskip(module)
 

@@ -101,7 +101,20 @@ class LRFinder:
     ) -> None:
         where = "LRFinder"
         _check_instance(model, nn.Module, "model", "a torch.nn.Module", where=where)
-        _check_instance(optimizer, torch.optim.Optimizer, "optimizer", "a torch.optim.Optimizer", where=where)
+        candidate: Any = optimizer
+        wrapped = getattr(candidate, "opt", None)
+        if not isinstance(candidate, torch.optim.Optimizer) and isinstance(wrapped, torch.optim.Optimizer):
+            candidate = wrapped  # a fastai OptimWrapper drives the torch optimizer it holds as .opt
+        if not isinstance(candidate, torch.optim.Optimizer):
+            fail(
+                where,
+                "optimizer",
+                "a torch.optim.Optimizer",
+                optimizer,
+                "A fastai OptimWrapper around one works too; for a fastai Learner (its own optimizers "
+                "too) use lrscout.fastai.find_lr(learn).",
+            )
+        optimizer = candidate
         check_loss_functions(criterion, loss_fn, where=where)
         if amp_dtype is not None and amp_dtype not in _AMP_DTYPES:
             fail(where, "amp_dtype", "None, torch.bfloat16 or torch.float16", amp_dtype, "")
@@ -497,7 +510,8 @@ def _group_ratios(optimizer: torch.optim.Optimizer, where: str) -> list[float]:
 
     The reference is the first group with a positive rate. When every rate is
     0 (a warm-up scheduler such as Hugging Face's linear warm-up sets them so
-    at step 0) the groups move together: the ramp sets absolute rates.
+    at step 0) the schedulers' base rates (``initial_lr``) give the ratios, or
+    else the groups move together: the ramp sets absolute rates.
     """
     rates = []
     for index, group in enumerate(optimizer.param_groups):
@@ -509,6 +523,12 @@ def _group_ratios(optimizer: torch.optim.Optimizer, where: str) -> list[float]:
             fix="The ramp keeps every group's ratio to the first group's learning rate.",
         )
         rates.append(rate)
+    if not any(rates):
+        # Every rate 0: a warm-up at its first step. The schedulers' base rates
+        # (initial_lr) still say how the groups relate.
+        bases: list[Any] = [group.get("initial_lr") for group in optimizer.param_groups]
+        if all(isinstance(base, (int, float)) and base >= 0 for base in bases):
+            rates = [float(base) for base in bases]
     reference = next((rate for rate in rates if rate > 0), 0.0)
     if reference == 0.0:
         return [1.0] * len(rates)

@@ -1,0 +1,722 @@
+"""The LR range test inside a Lightning fit: the ``LRFinder`` callback and ``find_lr``.
+
+``LRFinder`` runs the test in whatever ``trainer.fit`` it is given to;
+``find_lr`` runs it in a fit of its own, on a trainer made from the user's
+trainer's settings, and leaves the user's trainer, model and callbacks as
+they were.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import random
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import lightning
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from lightning.pytorch.accelerators import CPUAccelerator
+from lightning.pytorch.callbacks import (
+    BatchSizeFinder,
+    Checkpoint,
+    EarlyStopping,
+    LearningRateFinder,
+    ModelSummary,
+    ProgressBar,
+    Timer,
+)
+from lightning.pytorch.loggers.logger import DummyLogger
+from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
+from lightning.pytorch.utilities.parsing import lightning_hasattr, lightning_setattr
+from torch import nn
+
+from .._engine import RangeTestState, _progress_bar, warn_about
+from .._errors import InvalidArgumentError, NoSuggestionError
+from .._jsonio import json_copy
+from .._result import RangeTestResult
+from .._validation import check_bool, check_float, check_int, fail
+from ..pytorch._distributed import loss_reader, rank_and_world_size
+from ..pytorch._find_lr import DEFAULT_START_LR, _optimizer_facts, loader_generators
+from ..pytorch._snapshot import TrainingSnapshot
+
+_FINDER = "LRFinder"
+_FIND_LR = "find_lr"
+
+#: Lightning's own callbacks that watch or end a whole training run; the
+#: test's fit in :func:`find_lr` runs without them (and without the user's
+#: :class:`LRFinder`, if any).
+_LEFT_OUT = (Checkpoint, EarlyStopping, Timer, ProgressBar, ModelSummary, LearningRateFinder, BatchSizeFinder)
+
+
+class LRFinder(pl.Callback):
+    """Lightning callback that runs an LR range test (Smith 2017) inside ``trainer.fit``.
+
+    Before each training batch the learning rate of every param group of
+    every optimizer is set from the ramp: the first group of the first
+    optimizer gets the ramp's ``lr_t``, every other group ``lr_t`` times its
+    original ratio to that one. "Original" means the rate a group had before
+    any scheduler changed it (PyTorch's schedulers keep it as
+    ``initial_lr``), so a warm-up scheduler that set the rate to 0 does not
+    matter. Schedulers do not step during the test under automatic
+    optimization (they are taken out of the trainer's scheduler list and put
+    back after); under manual optimization the ramp overrides whatever they
+    set, before every batch.
+
+    Each step's loss is the training step's output (``outputs["loss"]`` or
+    the tensor returned), averaged over the batches of one optimizer step
+    with gradient accumulation. Losses stay on the device and are read
+    ``sync_every`` steps at a time; under DDP each chunk is averaged over the
+    ranks, so every rank records the same losses and stops at the same step.
+    The ramp, smoothing and stop rule are lrscout's core
+    (:class:`lrscout.RangeTestState`). The test stops training through
+    ``trainer.should_stop`` once the smoothed loss exceeds
+    ``divergence_factor`` times its best value, a loss is not finite, or
+    ``num_steps`` steps are done.
+
+    When training ends, and also after an exception (``on_exception``), the
+    LightningModule's weights, buffers and gradients, every optimizer's state
+    and param groups, the schedulers' state and the AMP gradient scaler are
+    put back bitwise as they were when the fit began (in ``on_fit_start``,
+    before Lightning clears the gradients or loads a checkpoint given to
+    ``fit``; see ``lrscout.pytorch._snapshot.TrainingSnapshot``), and so are
+    torch's, NumPy's and Python's global RNG (saved in ``setup``).
+
+    With a spawn-based strategy (``"ddp_spawn"``) the test runs in the
+    worker processes and :attr:`result` is there, not in the main process:
+    use :func:`find_lr`, which brings it back.
+
+    Args:
+        start_lr: First learning rate; ``None`` means ``1e-7``, whatever the
+            optimizers' learning rates are.
+        end_lr: Last learning rate, greater than ``start_lr``.
+        num_steps: Most optimizer steps to run, at least 2.
+        mode: ``"exponential"`` or ``"linear"`` ramp.
+        smoothing: EMA factor of the smoothed loss, in [0, 1).
+        divergence_factor: Stop once the smoothed loss exceeds this multiple
+            (> 1) of its best.
+        stop_on_divergence: ``False`` runs every step unless a loss is not
+            finite.
+        extend: Keep ramping past ``end_lr`` while the loss has not turned
+            up, for at most ``num_steps`` more steps (see
+            :func:`lrscout.range_test`); only as far as the fit runs.
+        sync_every: Steps per device-to-host read of the losses, at least 1.
+            The result does not depend on it.
+        progress: Show a tqdm bar over the steps (global rank 0 only).
+        info: JSON-serialisable facts to keep in ``result.info``.
+
+    Raises:
+        TypeError, ValueError: On bad arguments, here or (for what only the
+            fit can tell, such as an optimizer with a learning rate of 0) in
+            ``on_train_start``.
+
+    Example:
+        >>> import lightning.pytorch as pl, torch
+        >>> from torch import nn
+        >>> class Regressor(pl.LightningModule):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.layer = nn.Linear(3, 1)
+        ...     def training_step(self, batch, batch_idx):
+        ...         x, y = batch
+        ...         return nn.functional.mse_loss(self.layer(x), y)
+        ...     def configure_optimizers(self):
+        ...         return torch.optim.SGD(self.parameters(), lr=0.1)
+        >>> _ = torch.manual_seed(0)
+        >>> x = torch.randn(64, 3)
+        >>> data = torch.utils.data.DataLoader(
+        ...     torch.utils.data.TensorDataset(x, x @ torch.tensor([[1.0], [-2.0], [0.5]])), batch_size=16)
+        >>> model = Regressor()
+        >>> before = model.layer.weight.clone()
+        >>> finder = LRFinder(start_lr=1e-3, end_lr=1.0, num_steps=8, progress=False)
+        >>> trainer = pl.Trainer(max_epochs=5, callbacks=[finder], logger=False, enable_checkpointing=False,
+        ...     enable_progress_bar=False, enable_model_summary=False)
+        >>> trainer.fit(model, data)
+        >>> len(finder.result), finder.result.info["optimizer"], trainer.global_step
+        (8, 'SGD', 8)
+        >>> torch.equal(model.layer.weight, before)
+        True
+    """
+
+    def __init__(
+        self,
+        start_lr: float | None = None,
+        end_lr: float = 10.0,
+        num_steps: int = 100,
+        mode: str = "exponential",
+        *,
+        smoothing: float = 0.98,
+        divergence_factor: float = 4.0,
+        stop_on_divergence: bool = True,
+        extend: bool = False,
+        sync_every: int = 8,
+        progress: bool = True,
+        info: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self._ramp: dict[str, Any] = {
+            "start_lr": DEFAULT_START_LR if start_lr is None else start_lr,
+            "end_lr": end_lr,
+            "num_steps": num_steps,
+            "mode": mode,
+            "smoothing": smoothing,
+            "divergence_factor": divergence_factor,
+            "stop_on_divergence": stop_on_divergence,
+            "extend": extend,
+        }
+        # A throwaway state checks the ramp now, with the core's rules and messages.
+        probe = RangeTestState(**self._ramp, where=_FINDER)
+        self.start_lr = probe.start_lr
+        self.end_lr = probe.end_lr
+        self.num_steps = probe.num_steps
+        self.mode = probe.mode
+        #: The most optimizer steps the test may run (``num_steps``, more with ``extend``).
+        self.max_steps = probe.max_steps
+        self.sync_every = check_int(sync_every, "sync_every", where=_FINDER, minimum=1)
+        self.progress = check_bool(progress, "progress", where=_FINDER)
+        self._info = json_copy(info, where=_FINDER)
+        self._state: RangeTestState | None = None
+        self._snapshots: list[TrainingSnapshot] = []
+        self._schedulers: list[tuple[Any, dict[str, Any]]] = []
+        self._configs: tuple[Any, list[Any]] | None = None
+        self._bar: Any = None
+        self._rng: _GlobalRNG | None = None
+        self._facts: dict[str, Any] = {}
+        # The test in progress (set in on_train_start).
+        self._set_lr: Callable[[float], None] = _no_lr
+        self._read: Callable[[list[torch.Tensor]], list[float]] = _no_read
+        self._automatic = True
+        self._pending: list[torch.Tensor] = []
+        self._window: torch.Tensor | None = None
+        self._window_batches = 0
+        self._steps_run = 0
+        self._epochs = 1
+        self._global_step = 0
+        # Set by find_lr: where a worker process of a spawn-based strategy
+        # writes the result for the process that called fit.
+        self._result_path: str | None = None
+        self._owner_pid = os.getpid()
+
+    # Lightning hooks ---------------------------------------------------------
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if stage != "fit":
+            return
+        self._end_test()
+        self._state = None
+        # The first hook of a fit: Lightning draws from the global RNG before
+        # training (it starts the train dataloader once, to check it).
+        self._rng = _GlobalRNG()
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        optimizers = list(trainer.optimizers)
+        if not optimizers:
+            raise InvalidArgumentError(
+                f"{_FINDER}: the LightningModule must return an optimizer from configure_optimizers; "
+                "got none. The range test sets the learning rate of the optimizers it trains with."
+            )
+        # Taken once the optimizers exist, before Lightning clears the
+        # gradients and loads a checkpoint given to fit. Every optimizer
+        # after the first is saved with its own parameters only.
+        scaler = trainer.scaler if isinstance(trainer.scaler, torch.amp.GradScaler) else None
+        self._snapshots = [TrainingSnapshot(pl_module, optimizers[0], grad_scaler=scaler)]
+        self._snapshots += [TrainingSnapshot(nn.Module(), optimizer) for optimizer in optimizers[1:]]
+        configs = trainer.strategy.lr_scheduler_configs
+        self._schedulers = [
+            (config.scheduler, copy.deepcopy(config.scheduler.state_dict())) for config in configs
+        ]
+        if pl_module.automatic_optimization:
+            self._configs = (trainer.strategy, configs)
+            trainer.strategy.lr_scheduler_configs = []
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        optimizers = list(trainer.optimizers)
+        groups = [group for optimizer in optimizers for group in optimizer.param_groups]
+        first = check_float(
+            _base_lr(groups[0]),
+            "the first param group's learning rate",
+            where=_FINDER,
+            positive=True,
+            fix="The ramp keeps every group's ratio to the first group's learning rate.",
+        )
+        ratios = [_base_lr(group) / first for group in groups]
+        state = RangeTestState(**self._ramp, where=_FINDER)
+        self._set_lr = _lr_setter(groups, ratios)
+        _, world_size = rank_and_world_size()
+        self._read = loss_reader(world_size)
+        self._automatic = pl_module.automatic_optimization
+        self._pending = []
+        self._window = None
+        self._window_batches = 0
+        self._steps_run = 0
+        self._epochs = 1
+        self._global_step = trainer.global_step
+        self._bar = _progress_bar(state.num_steps) if self.progress and trainer.is_global_zero else None
+        loader = trainer.train_dataloader
+        batch_size = getattr(loader, "batch_size", None)
+        self._facts = {
+            "framework": "lightning",
+            "lightning_version": lightning.__version__,
+            "torch_version": str(torch.__version__),
+            "device": str(pl_module.device),
+            "precision": str(trainer.precision),
+            "strategy": type(trainer.strategy).__name__,
+            "world_size": world_size,
+            "batch_size": batch_size if isinstance(batch_size, int) else None,
+            "accumulation_steps": int(trainer.accumulate_grad_batches),
+            "automatic_optimization": bool(pl_module.automatic_optimization),
+            "num_optimizers": len(optimizers),
+            "param_group_lr_ratios": ratios,
+            "sync_every": self.sync_every,
+            **_optimizer_facts(optimizers[0]),
+            "rerun_hint": (
+                "lrscout.lightning.find_lr(trainer, model) with a train dataloader of batch_size={batch_size}"
+            ),
+        }
+        self._state = state
+
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        state = self._state
+        if state is None or state.done or self._steps_run >= state.max_steps:
+            return
+        self._set_lr(state.lr_at(self._steps_run))
+        self._global_step = trainer.global_step
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        state = self._state
+        if state is None or state.done or self._steps_run >= state.max_steps:
+            return
+        loss = outputs.get("loss") if isinstance(outputs, Mapping) else outputs
+        if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+            what = f"shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor) else type(loss).__name__
+            raise InvalidArgumentError(
+                f"{_FINDER}: training_step must return the batch's loss, a scalar tensor or a dict with "
+                f"'loss'; got {what} at step {self._steps_run}. The range test records every step's loss."
+            )
+        loss = loss.detach().reshape(())
+        self._window = loss if self._window is None else self._window + loss
+        self._window_batches += 1
+        if trainer.global_step == self._global_step:
+            return  # accumulating gradients: no optimizer step yet
+        # Under automatic optimization Lightning divides each batch's loss by
+        # accumulate_grad_batches; the step's loss is the mean of its batches'.
+        scale = (trainer.accumulate_grad_batches if self._automatic else 1) / self._window_batches
+        self._pending.append(self._window if scale == 1 else self._window * scale)
+        self._window, self._window_batches = None, 0
+        self._steps_run += 1
+        self._epochs = trainer.current_epoch + 1
+        # The planned end is read at once: with extend, the curve decides there whether to go on.
+        if len(self._pending) >= self.sync_every or self._steps_run in (state.num_steps, state.max_steps):
+            self._flush()
+        if state.done or self._steps_run >= state.max_steps:
+            trainer.should_stop = True
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._state is None:
+            return
+        if self._pending and not self._state.done:
+            self._flush()
+        self._end_test()
+        result = self.result
+        if self._result_path is not None and os.getpid() != self._owner_pid and trainer.local_rank == 0:
+            result.to_json(self._result_path)
+        warn_about(result)
+
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        self._end_test()
+
+    # The test ----------------------------------------------------------------
+
+    def _flush(self) -> None:
+        """Read the pending losses in one device-to-host copy (one all-reduce under DDP) and record them."""
+        state = self._state
+        assert state is not None
+        recorded = state.step
+        state.record(self._read(self._pending))
+        self._pending = []
+        if self._bar is not None and state.step:
+            self._bar.update(state.step - recorded)
+            self._bar.set_postfix(
+                lr=f"{state.lr_at(state.step - 1):.2e}", loss=f"{state.smoothed[-1]:.4g}", refresh=False
+            )
+
+    def _end_test(self) -> None:
+        """Put everything back as it was when the test began (idempotent)."""
+        snapshots, schedulers, configs, bar = self._snapshots, self._schedulers, self._configs, self._bar
+        rng = self._rng
+        self._snapshots, self._schedulers, self._configs, self._bar, self._rng = [], [], None, None, None
+        try:
+            for snapshot in reversed(snapshots):
+                snapshot.restore()
+            for scheduler, saved in schedulers:
+                scheduler.load_state_dict(saved)
+            if configs is not None:
+                strategy, listed = configs
+                strategy.lr_scheduler_configs = listed
+            if rng is not None:
+                rng.restore()
+        finally:
+            if bar is not None:
+                bar.close()
+
+    # Results -----------------------------------------------------------------
+
+    @property
+    def result(self) -> RangeTestResult:
+        """The test as a :class:`lrscout.RangeTestResult`.
+
+        ``info`` holds the framework (``"lightning"``), the first optimizer's
+        class and momentum, the batch size when the train dataloader has
+        one, the accumulation steps, world size, precision, strategy, the
+        param groups' learning-rate ratios and whether the dataloader was
+        started again (``loader_cycled``).
+
+        Raises:
+            RuntimeError: If no training has begun with this callback (in
+                this process).
+        """
+        if self._state is None:
+            raise RuntimeError(
+                f"{_FINDER}.result: no range test has run in this process. Pass the finder to "
+                "trainer.fit as a callback first (with a spawn-based strategy, use "
+                "lrscout.lightning.find_lr)."
+            )
+        info = {**self._facts, "loader_cycled": self._epochs > 1, "loader_passes": self._epochs, **self._info}
+        return self._state.result(
+            info,
+            short_fix=(
+                "Let the fit run every planned step (more epochs or data), or plan fewer (num_steps=...)."
+            ),
+        )
+
+
+def _no_lr(lr: float) -> None:
+    raise RuntimeError("LRFinder: no range test is running.")
+
+
+def _no_read(losses: list[torch.Tensor]) -> list[float]:
+    raise RuntimeError("LRFinder: no range test is running.")
+
+
+def _base_lr(group: Mapping[str, Any]) -> float:
+    """A param group's learning rate before any scheduler changed it."""
+    return float(group.get("initial_lr", group["lr"]))
+
+
+def _lr_setter(groups: list[dict[str, Any]], ratios: list[float]) -> Callable[[float], None]:
+    """``set_lr(lr)``: every group's rate to ``lr`` times its ratio; tensor rates filled in place."""
+    float_lrs: list[tuple[dict[str, Any], float]] = []
+    tensor_lrs: dict[int, tuple[torch.Tensor, float]] = {}
+    for group, ratio in zip(groups, ratios, strict=True):
+        if isinstance(group["lr"], torch.Tensor):
+            # A tensor lr (capturable optimizers) keeps its device and type.
+            tensor_lrs[id(group["lr"])] = (group["lr"], ratio)
+        else:
+            float_lrs.append((group, ratio))
+    fills = list(tensor_lrs.values())
+
+    def set_lr(lr: float) -> None:
+        for group, ratio in float_lrs:
+            group["lr"] = lr * ratio
+        for tensor, ratio in fills:
+            tensor.fill_(lr * ratio)
+
+    return set_lr
+
+
+# find_lr -----------------------------------------------------------------------
+
+
+def find_lr(
+    trainer: pl.Trainer,
+    model: pl.LightningModule,
+    *,
+    train_dataloaders: Any = None,
+    datamodule: pl.LightningDataModule | None = None,
+    start_lr: float | None = None,
+    end_lr: float = 10.0,
+    num_steps: int = 100,
+    mode: str = "exponential",
+    smoothing: float = 0.98,
+    divergence_factor: float = 4.0,
+    stop_on_divergence: bool = True,
+    extend: bool = True,
+    sync_every: int = 8,
+    progress: bool = True,
+    update_attr: bool = False,
+    attr_name: str = "lr",
+    info: Mapping[str, Any] | None = None,
+) -> RangeTestResult:
+    """Run an LR range test on a LightningModule with a trainer's settings; leave everything as it was.
+
+    The test runs an :class:`LRFinder` in a fit of its own, on a new
+    ``Trainer`` with ``trainer``'s accelerator, devices, nodes, strategy
+    (single device or DDP, ``"ddp"`` and ``"ddp_spawn"`` alike), precision,
+    gradient accumulation and clipping, ``limit_train_batches`` and
+    callbacks, and ``max_steps`` the test's most steps, no validation, no
+    checkpointing, no progress bar or model summary of Lightning's own, and
+    a ``DummyLogger`` (none if ``trainer`` has no logger). So
+    ``configure_optimizers`` (every return form), ``self.log``, the data
+    hooks and the user's callbacks run as in a normal fit; Lightning's
+    checkpointing, early-stopping, timer, progress-bar, summary and tuner
+    callbacks are left out, as they watch a whole training run. Schedulers
+    do not step during the test (see :class:`LRFinder`). Lightning's
+    informational log lines are held back during the test; warnings are not.
+
+    Afterwards, and also after an exception, the model's weights, buffers
+    and gradients, any optimizer it keeps, torch's, NumPy's and Python's
+    global RNG, the random generators of ``train_dataloaders`` (their own
+    and their samplers'), each of ``trainer.callbacks``' ``state_dict()`` and which
+    trainer the model and datamodule are attached to are as before, and
+    ``trainer`` itself was not used: ``trainer.fit(model)`` then trains as if
+    the test had not run, bitwise.
+
+    Args:
+        trainer: The ``lightning.pytorch.Trainer`` whose settings to test
+            with; it is not changed.
+        model: The ``LightningModule``.
+        train_dataloaders: As for ``trainer.fit``; ``None`` takes the
+            model's or the datamodule's ``train_dataloader``.
+        datamodule: As for ``trainer.fit``.
+        start_lr: First learning rate; ``None`` means ``1e-7``.
+        end_lr: Last learning rate, greater than ``start_lr``.
+        num_steps: Most optimizer steps, at least 2.
+        mode: ``"exponential"`` or ``"linear"`` ramp.
+        smoothing: EMA factor of the smoothed loss, in [0, 1).
+        divergence_factor: Stop once the smoothed loss exceeds this multiple
+            (> 1) of its best.
+        stop_on_divergence: ``False`` runs every step unless a loss is not
+            finite.
+        extend: Keep ramping past ``end_lr`` while the loss has not turned
+            up, for at most ``num_steps`` more steps (see
+            :func:`lrscout.range_test`), so the curve finds its own end.
+        sync_every: Steps per device-to-host read of the losses, at least 1.
+        progress: Show a tqdm bar over the steps (global rank 0 only).
+        update_attr: Set ``model.<attr_name>`` (or ``model.hparams``, or the
+            datamodule's, as Lightning's tuner does) to the default
+            suggestion after the test.
+        attr_name: The attribute ``update_attr`` sets; the model (or its
+            ``hparams``, or the datamodule) must have it.
+        info: JSON-serialisable facts to keep in ``result.info``.
+
+    Returns:
+        The :class:`lrscout.RangeTestResult` (see :attr:`LRFinder.result`).
+
+    Raises:
+        TypeError, ValueError: On a bad argument, before the test runs; also
+            for a strategy other than single-device or DDP (pass
+            :class:`LRFinder` to your own ``trainer.fit`` then).
+        NoSuggestionError: With ``update_attr=True``, when the curve gives no
+            suggestion (the attribute is not changed).
+
+    Example:
+        >>> import lightning.pytorch as pl, torch
+        >>> from torch import nn
+        >>> class Regressor(pl.LightningModule):
+        ...     def __init__(self, lr=0.1):
+        ...         super().__init__()
+        ...         self.lr = lr
+        ...         self.layer = nn.Linear(3, 1)
+        ...     def training_step(self, batch, batch_idx):
+        ...         x, y = batch
+        ...         return nn.functional.mse_loss(self.layer(x), y)
+        ...     def configure_optimizers(self):
+        ...         return torch.optim.SGD(self.parameters(), lr=self.lr)
+        >>> _ = torch.manual_seed(0)
+        >>> x = torch.randn(256, 3)
+        >>> data = torch.utils.data.DataLoader(
+        ...     torch.utils.data.TensorDataset(x, x @ torch.tensor([[1.0], [-2.0], [0.5]])), batch_size=16)
+        >>> trainer = pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False,
+        ...     enable_progress_bar=False, enable_model_summary=False)
+        >>> model = Regressor()
+        >>> result = find_lr(trainer, model, train_dataloaders=data, start_lr=1e-4, num_steps=50,
+        ...     update_attr=True, progress=False)
+        >>> result.stop_reason, result.info["batch_size"], model.lr == result.suggestion.lr
+        ('diverged', 16, True)
+    """
+    if not isinstance(trainer, pl.Trainer):
+        fail(_FIND_LR, "trainer", "a lightning.pytorch.Trainer", trainer)
+    if not isinstance(model, pl.LightningModule):
+        fail(_FIND_LR, "model", "a lightning.pytorch.LightningModule", model)
+    if datamodule is not None and not isinstance(datamodule, pl.LightningDataModule):
+        fail(_FIND_LR, "datamodule", "a lightning.pytorch.LightningDataModule or None", datamodule)
+    if isinstance(train_dataloaders, pl.LightningDataModule) and datamodule is None:
+        # As trainer.fit(model, datamodule) takes it.
+        train_dataloaders, datamodule = None, train_dataloaders
+    update_attr = check_bool(update_attr, "update_attr", where=_FIND_LR)
+    if update_attr:
+        if not isinstance(attr_name, str) or not attr_name:
+            fail(_FIND_LR, "attr_name", "a non-empty string", attr_name)
+        if not lightning_hasattr(model, attr_name):
+            fail(
+                _FIND_LR,
+                "attr_name",
+                "an attribute of the model, its hparams or its datamodule (for update_attr=True)",
+                attr_name,
+                f"Give the model a {attr_name!r} attribute that configure_optimizers reads, or name another.",
+            )
+    finder = LRFinder(
+        start_lr,
+        end_lr,
+        num_steps,
+        mode,
+        smoothing=smoothing,
+        divergence_factor=divergence_factor,
+        stop_on_divergence=stop_on_divergence,
+        extend=extend,
+        sync_every=sync_every,
+        progress=progress,
+        info=info,
+    )
+    strategy = _fresh_strategy(trainer.strategy)
+    # Attributes the Trainer sets in __init__ through its connectors (not typed).
+    settings: Any = trainer
+    kept = [callback for callback in settings.callbacks if not isinstance(callback, (*_LEFT_OUT, LRFinder))]
+    callback_states = [(callback, copy.deepcopy(callback.state_dict())) for callback in kept]
+    # Which trainer each is attached to (fit attaches them to its own).
+    attached: list[tuple[Any, Any]] = [(model, model._trainer)]
+    if datamodule is not None:
+        attached.append((datamodule, datamodule.trainer))
+    rng = _GlobalRNG()
+    generators = loader_generators(*_loaders(train_dataloaders))
+    folder = tempfile.mkdtemp(prefix="lrscout-lightning-")
+    finder._result_path = os.path.join(folder, "result.json")
+    try:
+        with _quiet_lightning():
+            test_trainer = pl.Trainer(
+                accelerator=trainer.accelerator,
+                strategy=strategy,
+                devices=(
+                    trainer.num_devices
+                    if isinstance(trainer.accelerator, CPUAccelerator)
+                    else trainer.device_ids
+                ),
+                num_nodes=trainer.num_nodes,
+                precision=trainer.precision,
+                logger=DummyLogger() if trainer.loggers else False,
+                callbacks=[*kept, finder],
+                max_epochs=-1,
+                max_steps=finder.max_steps,
+                limit_train_batches=trainer.limit_train_batches,
+                limit_val_batches=0,
+                num_sanity_val_steps=0,
+                log_every_n_steps=settings.log_every_n_steps,
+                enable_checkpointing=False,
+                enable_progress_bar=False,
+                enable_model_summary=False,
+                accumulate_grad_batches=trainer.accumulate_grad_batches,
+                gradient_clip_val=trainer.gradient_clip_val,
+                gradient_clip_algorithm=(
+                    None if trainer.gradient_clip_algorithm is None else trainer.gradient_clip_algorithm.value
+                ),
+                use_distributed_sampler=trainer._accelerator_connector.use_distributed_sampler,
+                detect_anomaly=trainer._detect_anomaly,
+                sync_batchnorm=getattr(trainer.strategy, "_layer_sync", None) is not None,
+                reload_dataloaders_every_n_epochs=settings.reload_dataloaders_every_n_epochs,
+                default_root_dir=trainer.default_root_dir,
+            )
+            test_trainer.fit(model, train_dataloaders=train_dataloaders, datamodule=datamodule)
+        if finder._state is not None:
+            result = finder.result
+        elif os.path.exists(finder._result_path):
+            # The test ran in worker processes (a spawn-based strategy).
+            result = warn_about(RangeTestResult.from_json(finder._result_path))
+        else:
+            raise RuntimeError(f"{_FIND_LR}: the test's fit ended before its first step.")
+    finally:
+        finder._end_test()
+        for callback, saved in callback_states:
+            callback.load_state_dict(saved)
+        for holder, owner in attached:
+            holder.trainer = owner
+        rng.restore()
+        for generator, generator_state in generators:
+            generator.set_state(generator_state)
+        shutil.rmtree(folder, ignore_errors=True)
+    if update_attr:
+        try:
+            lr = result.suggestion.lr
+        except NoSuggestionError as error:
+            raise NoSuggestionError(f"{error} (update_attr: model.{attr_name} was not changed.)") from None
+        lightning_setattr(model, attr_name, lr)
+    return result
+
+
+def _loaders(train_dataloaders: Any) -> list[Any]:
+    """The dataloaders in what ``fit`` takes: one, or a list, tuple or dict of them."""
+    if isinstance(train_dataloaders, Mapping):
+        return list(train_dataloaders.values())
+    if isinstance(train_dataloaders, (list, tuple)):
+        return list(train_dataloaders)
+    return [] if train_dataloaders is None else [train_dataloaders]
+
+
+def _fresh_strategy(strategy: Any) -> Any:
+    """A new strategy like ``strategy``, for the test's own trainer: the user's is not touched."""
+    if type(strategy) is SingleDeviceStrategy:
+        return "auto"
+    if type(strategy) is DDPStrategy:
+        return DDPStrategy(
+            cluster_environment=strategy.cluster_environment,
+            ddp_comm_state=strategy._ddp_comm_state,
+            ddp_comm_hook=strategy._ddp_comm_hook,
+            ddp_comm_wrapper=strategy._ddp_comm_wrapper,
+            model_averaging_period=strategy._model_averaging_period,
+            process_group_backend=strategy._process_group_backend,
+            timeout=strategy._timeout,
+            start_method=strategy._start_method,
+            **strategy._ddp_kwargs,
+        )
+    fail(
+        _FIND_LR,
+        "trainer.strategy",
+        "a single-device or DDP strategy",
+        type(strategy).__name__,
+        "For another strategy pass lrscout.lightning.LRFinder(...) to trainer.fit as a callback.",
+    )
+
+
+class _GlobalRNG:
+    """torch's (CPU and CUDA), NumPy's and Python's global random state, saved now, restored later."""
+
+    def __init__(self) -> None:
+        self._torch = torch.get_rng_state()
+        self._cuda = (
+            torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None  # type: ignore[no-untyped-call]
+        )
+        # The legacy global state itself, which user code may draw from.
+        self._numpy = np.random.get_state()  # noqa: NPY002
+        self._python = random.getstate()
+
+    def restore(self) -> None:
+        torch.set_rng_state(self._torch)
+        if self._cuda is not None:
+            torch.cuda.set_rng_state_all(self._cuda)
+        np.random.set_state(self._numpy)  # noqa: NPY002
+        random.setstate(self._python)
+
+
+@contextmanager
+def _quiet_lightning() -> Iterator[None]:
+    """Hold back Lightning's INFO lines (devices, "fit stopped") for the test's own trainer."""
+    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(max(logger.getEffectiveLevel(), logging.WARNING))
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)

@@ -1,0 +1,223 @@
+"""``find_lr`` for a Hugging Face ``Trainer``: its model, optimizer, train dataloader and loss.
+
+The test itself is :class:`lrscout.pytorch.LRFinder` with a ``loss_fn`` that
+calls the Trainer's own ``compute_loss``; this module only gathers what the
+Trainer would train with, and puts the Trainer back as it was.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+import transformers
+from torch import nn
+
+from .._errors import NoSuggestionError
+from .._jsonio import json_copy
+from .._result import RangeTestResult
+from .._validation import check_bool, fail
+from ..pytorch._find_lr import LRFinder
+
+_FIND_LR = "find_lr"
+
+
+def find_lr(
+    trainer: transformers.Trainer,
+    *,
+    start_lr: float | None = None,
+    end_lr: float = 10.0,
+    num_steps: int = 100,
+    mode: str = "exponential",
+    smoothing: float = 0.98,
+    divergence_factor: float = 4.0,
+    stop_on_divergence: bool = True,
+    extend: bool = True,
+    sync_every: int = 8,
+    progress: bool = True,
+    set_learning_rate: bool = False,
+    info: Mapping[str, Any] | None = None,
+) -> RangeTestResult:
+    """Run an LR range test with what a ``transformers.Trainer`` trains with; leave the Trainer as it was.
+
+    The test trains ``trainer.model`` with the Trainer's optimizer —
+    ``trainer.optimizer``, or one made by ``trainer.create_optimizer()`` as
+    ``train()`` would make it (then dropped again: ``trainer.optimizer`` is
+    ``None`` afterwards) — on batches of ``trainer.get_train_dataloader()``,
+    with the Trainer's loss: ``trainer.compute_loss(model,
+    trainer._prepare_inputs(batch))`` under its
+    ``compute_loss_context_manager()`` (autocast with ``bf16``/``fp16``), so a
+    subclass's ``compute_loss``, ``compute_loss_func`` and label smoothing
+    count. ``args.gradient_accumulation_steps`` batches make one step (their
+    losses averaged), and gradients are clipped to ``args.max_grad_norm`` as
+    ``train()`` clips them. It is :class:`lrscout.pytorch.LRFinder` with that
+    ``loss_fn``: the same ramp, stop rule, chunked loss reads and result.
+
+    The ramp sets absolute learning rates (the first param group's; the
+    others keep their ratio to it). A scheduler is not stepped; one that
+    has already changed the rates — a warm-up that set them to 0 — does not
+    matter: for the test each group starts from the rate it had before any
+    scheduler (``initial_lr``), and gets its current rate back afterwards.
+
+    Afterwards, and also after an exception, the model's weights, buffers
+    and gradients, an optimizer the Trainer had and its param groups,
+    ``trainer.args``, torch's, NumPy's and Python's global RNG, and the
+    Trainer's accelerator (its list of prepared dataloaders, its gradient
+    state) are as before, bitwise: ``trainer.train()`` then trains as if the
+    test had not run.
+
+    Under ``torchrun`` every rank averages the losses, so all stop together
+    (see :class:`lrscout.pytorch.LRFinder`); the model is not wrapped in
+    ``DistributedDataParallel`` for the test, so each rank steps on its own
+    shard of the batches.
+
+    Args:
+        trainer: The ``transformers.Trainer``, with a ``train_dataset``.
+        start_lr: First learning rate; ``None`` means ``1e-7``.
+        end_lr: Last learning rate, greater than ``start_lr``.
+        num_steps: Most optimizer steps, at least 2.
+        mode: ``"exponential"`` or ``"linear"`` ramp.
+        smoothing: EMA factor of the smoothed loss, in [0, 1).
+        divergence_factor: Stop once the smoothed loss exceeds this multiple
+            (> 1) of its best.
+        stop_on_divergence: ``False`` runs every step unless a loss is not
+            finite.
+        extend: Keep ramping past ``end_lr`` while the loss has not turned
+            up, for at most ``num_steps`` more steps (see
+            :func:`lrscout.range_test`).
+        sync_every: Steps per device-to-host read of the losses, at least 1.
+        progress: Show a tqdm progress bar.
+        set_learning_rate: Set ``trainer.args.learning_rate`` to the default
+            suggestion afterwards. It is the rate of an optimizer that the
+            Trainer creates; an optimizer given to the Trainer keeps its own.
+        info: JSON-serialisable facts to keep in ``result.info``.
+
+    Returns:
+        The :class:`lrscout.RangeTestResult`; ``info`` holds what
+        :meth:`lrscout.pytorch.LRFinder.range_test` records (optimizer,
+        momentum, batch size per device, accumulation steps, ...) with
+        ``framework`` ``"transformers"``.
+
+    Raises:
+        TypeError, ValueError: On a bad argument, before the test runs.
+        NoSuggestionError: With ``set_learning_rate=True``, when the curve
+            gives no suggestion (``trainer.args`` is not changed).
+
+    Example:
+        >>> import torch, transformers
+        >>> config = transformers.BertConfig(vocab_size=50, hidden_size=8, num_hidden_layers=1,
+        ...     num_attention_heads=2, intermediate_size=16, num_labels=2)
+        >>> _ = torch.manual_seed(0)
+        >>> model = transformers.BertForSequenceClassification(config)
+        >>> ids = torch.randint(5, 50, (64, 6))
+        >>> data = [{"input_ids": row, "labels": int(row[0] > 27)} for row in ids]
+        >>> import tempfile
+        >>> args = transformers.TrainingArguments(tempfile.mkdtemp(), per_device_train_batch_size=8,
+        ...     report_to="none", use_cpu=True, disable_tqdm=True, save_strategy="no")
+        >>> trainer = transformers.Trainer(model=model, args=args, train_dataset=data)
+        >>> result = find_lr(trainer, start_lr=1e-5, num_steps=30, progress=False)
+        >>> result.info["framework"], result.info["optimizer"], result.info["batch_size"]
+        ('transformers', 'AdamW', 8)
+        >>> trainer.optimizer is None
+        True
+    """
+    if not isinstance(trainer, transformers.Trainer):
+        fail(_FIND_LR, "trainer", "a transformers.Trainer", trainer)
+    if trainer.train_dataset is None:
+        fail(_FIND_LR, "trainer.train_dataset", "a dataset", None, "Pass train_dataset=... to the Trainer.")
+    if not isinstance(trainer.model, nn.Module):
+        fail(_FIND_LR, "trainer.model", "a torch.nn.Module", trainer.model)
+    set_learning_rate = check_bool(set_learning_rate, "set_learning_rate", where=_FIND_LR)
+    extra = json_copy(info, where=_FIND_LR)
+    args = trainer.args
+    ramp: dict[str, Any] = {
+        "start_lr": start_lr,
+        "end_lr": end_lr,
+        "num_steps": num_steps,
+        "mode": mode,
+        "smoothing": smoothing,
+        "divergence_factor": divergence_factor,
+        "stop_on_divergence": stop_on_divergence,
+        "extend": extend,
+        "sync_every": sync_every,
+        "progress": progress,
+    }
+    model = trainer.model
+    created = trainer.optimizer is None
+    accelerator = trainer.accelerator
+    prepared = list(accelerator._dataloaders)
+    gradient_state = accelerator.gradient_state
+    active = list(gradient_state.dataloader_references)
+    numpy_rng, python_rng = np.random.get_state(), random.getstate()  # noqa: NPY002 (the global state)
+    swapped: list[tuple[dict[str, Any], Any]] = []
+    try:
+        optimizer: Any = trainer.create_optimizer() if created else trainer.optimizer
+        loader = trainer.get_train_dataloader()
+        for group in optimizer.param_groups:
+            if "initial_lr" in group:
+                swapped.append((group, group["lr"]))
+                group["lr"] = group["initial_lr"]
+        max_norm = args.max_grad_norm
+        finder = LRFinder(
+            model,
+            optimizer,
+            loss_fn=_trainer_loss(trainer),
+            max_grad_norm=max_norm if max_norm is not None and max_norm > 0 else None,
+            grad_scaler=_grad_scaler(accelerator),
+        )
+        result = finder.range_test(loader, accumulation_steps=args.gradient_accumulation_steps, **ramp)
+    finally:
+        for group, lr in reversed(swapped):
+            group["lr"] = lr
+        if created:
+            trainer.optimizer = None
+        accelerator._dataloaders[:] = prepared
+        # A dataloader left before its end stays registered as active.
+        gradient_state.dataloader_references = active
+        np.random.set_state(numpy_rng)  # noqa: NPY002
+        random.setstate(python_rng)
+    batch_size = result.info.get("batch_size")
+    if batch_size is None:
+        # Accelerate's prepared loader batches through its sampler; this is the size it was given.
+        given = getattr(trainer, "_train_batch_size", args.train_batch_size)
+        batch_size = given if isinstance(given, int) else None
+    facts = {
+        **result.info,
+        "batch_size": batch_size,
+        "framework": "transformers",
+        "transformers_version": transformers.__version__,
+        "rerun_hint": "lrscout.transformers.find_lr(trainer) with per_device_train_batch_size={batch_size}",
+        **extra,
+    }
+    result = dataclasses.replace(result, info=facts)
+    if set_learning_rate:
+        try:
+            lr = result.suggestion.lr
+        except NoSuggestionError as error:
+            raise NoSuggestionError(
+                f"{error} (set_learning_rate: trainer.args.learning_rate was not changed.)"
+            ) from None
+        args.learning_rate = lr
+    return result
+
+
+def _trainer_loss(trainer: transformers.Trainer) -> Any:
+    """``loss_fn(model, batch)``: the Trainer's own loss of a batch, as its ``training_step`` computes it."""
+
+    def loss_fn(model: nn.Module, batch: Any) -> Any:
+        # Checked by the finder where it reads the losses, not here on every step.
+        inputs = trainer._prepare_inputs(batch)
+        with trainer.compute_loss_context_manager():
+            return trainer.compute_loss(model, inputs)
+
+    return loss_fn
+
+
+def _grad_scaler(accelerator: Any) -> torch.amp.GradScaler | None:
+    """The accelerator's gradient scaler (``fp16``), which the test uses and restores."""
+    scaler = getattr(accelerator, "scaler", None)
+    return scaler if isinstance(scaler, torch.amp.GradScaler) else None

@@ -1,0 +1,306 @@
+"""lrscout.transformers: the Trainer's own loss, optimizer and batches; the Trainer left as it was."""
+
+from __future__ import annotations
+
+import copy
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+# Nothing here may download: every model and tokenizer is built from a config or a vocabulary file.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+pytest.importorskip("accelerate")
+from torch import nn  # noqa: E402
+
+import lrscout  # noqa: E402
+from lrscout.transformers import find_lr  # noqa: E402
+
+WORDS = [f"w{i}" for i in range(40)]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def tokenizer(tmp_path: Path) -> Any:
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]) + "\n")
+    return transformers.BertTokenizerFast(vocab_file=str(vocab))
+
+
+def _texts(n: int = 64, seed: int = 0) -> tuple[list[str], list[int]]:
+    """Sentences of 2 to 7 words; label 1 for 4 in 5 (a fall to learn: the bias)."""
+    rng = random.Random(seed)
+    texts, labels = [], []
+    for _ in range(n):
+        words = [rng.choice(WORDS) for _ in range(rng.randint(2, 7))]
+        texts.append(" ".join(words))
+        labels.append(int(WORDS.index(words[0]) < 32))
+    return texts, labels
+
+
+def _dataset(tokenizer: Any, n: int = 64) -> list[dict[str, Any]]:
+    texts, labels = _texts(n)
+    encoded = tokenizer(texts)
+    return [
+        {"input_ids": ids, "attention_mask": mask, "labels": label}
+        for ids, mask, label in zip(encoded["input_ids"], encoded["attention_mask"], labels, strict=True)
+    ]
+
+
+def _model(seed: int = 0) -> Any:
+    config = transformers.BertConfig(
+        vocab_size=len(WORDS) + 5,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=16,
+        num_labels=2,
+    )
+    torch.manual_seed(seed)
+    return transformers.BertForSequenceClassification(config)
+
+
+def _trainer(
+    tmp_path: Path, tokenizer: Any, *, trainer_class: Any = None, optimizers: Any = (None, None), **args: Any
+) -> Any:
+    settings: dict[str, Any] = {
+        "per_device_train_batch_size": 8,
+        "report_to": "none",
+        "use_cpu": True,
+        "disable_tqdm": True,
+        "save_strategy": "no",
+        "logging_strategy": "no",
+        "seed": 0,
+    }
+    arguments = transformers.TrainingArguments(str(tmp_path / "out"), **{**settings, **args})
+    return (trainer_class or transformers.Trainer)(
+        model=_model(),
+        args=arguments,
+        train_dataset=_dataset(tokenizer),
+        data_collator=transformers.DataCollatorWithPadding(tokenizer),
+        optimizers=optimizers,
+    )
+
+
+def _rng() -> tuple[Any, ...]:
+    return torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate()  # noqa: NPY002
+
+
+def _assert_rng(a: tuple[Any, ...], b: tuple[Any, ...]) -> None:
+    assert torch.equal(a[0], b[0]) and np.array_equal(a[1], b[1]) and a[2] == b[2]
+
+
+def _assert_same(a: Any, b: Any) -> None:
+    """Bitwise equality of nested dicts, lists and tensors."""
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for key in a:
+            _assert_same(a[key], b[key])
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b)
+        for x, y in zip(a, b, strict=True):
+            _assert_same(x, y)
+    else:
+        assert a == b
+
+
+def _ramp(start: float, end: float, n: int) -> np.ndarray:
+    return lrscout.exponential_ramp(start, end, n)(np.arange(n))
+
+
+class RecordingTrainer(transformers.Trainer):
+    """A Trainer whose ``compute_loss`` keeps each value it returns and the type of batch it was given."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.returned: list[float] = []
+        self.batch_types: set[str] = set()
+        self.fail_at: int | None = None
+
+    def compute_loss(self, model: Any, inputs: Any, return_outputs: bool = False, **kwargs: Any) -> Any:
+        if self.fail_at is not None and len(self.returned) == self.fail_at:
+            raise RuntimeError("compute_loss failed on purpose")
+        self.batch_types.add(type(inputs).__name__)
+        loss = super().compute_loss(model, inputs, return_outputs, **kwargs)
+        self.returned.append(loss.item())
+        return loss
+
+
+# The test itself ------------------------------------------------------------------
+
+
+def test_losses_are_the_trainers_compute_loss_averaged_over_accumulation(tmp_path, tokenizer):
+    trainer = _trainer(tmp_path, tokenizer, trainer_class=RecordingTrainer, gradient_accumulation_steps=2)
+    result = find_lr(trainer, start_lr=1e-5, end_lr=1e-2, num_steps=12, extend=False, progress=False)
+    returned = np.float32(trainer.returned)
+    # The finder divides each batch's loss by the accumulation steps and sums them, in float32.
+    halves = returned / np.float32(2)
+    np.testing.assert_array_equal(result.losses, halves[0::2] + halves[1::2])
+    np.testing.assert_array_equal(result.lrs, _ramp(1e-5, 1e-2, 12))
+    assert trainer.batch_types == {"BatchEncoding"}  # the collator's batches, moved to the device as they are
+    info = result.info
+    assert info["framework"] == "transformers" and info["optimizer"] == "AdamW"
+    assert info["batch_size"] == 8 and info["accumulation_steps"] == 2 and info["max_grad_norm"] == 1.0
+    # 64 samples in batches of 8, 2 per step: 4 steps per pass over the data.
+    assert info["loader_cycled"] is True and info["loader_passes"] == 3
+
+
+def test_each_step_is_the_step_train_would_take(tmp_path, tokenizer):
+    """A hand-written loop with the Trainer's optimizer, clipping and batches: the same losses, bitwise."""
+    trainer = _trainer(tmp_path, tokenizer, gradient_accumulation_steps=2, max_grad_norm=0.5)
+    result = find_lr(trainer, start_lr=1e-4, end_lr=1.0, num_steps=10, extend=False, progress=False)
+
+    reference = _trainer(tmp_path, tokenizer, gradient_accumulation_steps=2, max_grad_norm=0.5)
+    model = reference.model
+    optimizer = reference.create_optimizer()
+    loader = reference.get_train_dataloader()
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    model.train()
+    batches = iter(loader)
+    losses = []
+    for lr in _ramp(1e-4, 1.0, 10)[: len(result)]:
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        optimizer.zero_grad(set_to_none=True)
+        total = None
+        for _ in range(2):
+            try:
+                batch = next(batches)
+            except StopIteration:
+                batches = iter(loader)
+                batch = next(batches)
+            loss = model(**batch).loss / 2
+            loss.backward()
+            total = loss.detach() if total is None else total + loss.detach()
+        nn.utils.clip_grad_norm_(params, 0.5)
+        optimizer.step()
+        losses.append(total.item())
+    np.testing.assert_array_equal(result.losses, losses)
+
+
+def test_the_trainer_is_left_as_it_was_and_the_optimizer_it_made_is_dropped(tmp_path, tokenizer):
+    trainer = _trainer(tmp_path, tokenizer)
+    model = trainer.model
+    model.classifier.weight.grad = torch.ones_like(model.classifier.weight)
+    weights = copy.deepcopy(model.state_dict())
+    grads = [None if p.grad is None else p.grad.clone() for p in model.parameters()]
+    args = trainer.args.to_dict()
+    prepared = list(trainer.accelerator._dataloaders)
+    active = trainer.accelerator.gradient_state.dataloader_references
+    training = model.training
+    rng = _rng()
+    result = find_lr(trainer, start_lr=1e-5, num_steps=20, progress=False)
+    assert len(result) > 5
+    assert trainer.optimizer is None and trainer.lr_scheduler is None
+    _assert_same(model.state_dict(), weights)
+    _assert_same([None if p.grad is None else p.grad for p in model.parameters()], grads)
+    assert trainer.args.to_dict() == args and model.training is training
+    assert trainer.accelerator._dataloaders == prepared
+    # The test stops inside an epoch: its dataloader would stay registered as the active one.
+    assert trainer.accelerator.gradient_state.dataloader_references == active
+    _assert_rng(_rng(), rng)
+
+
+def test_train_after_find_lr_is_bitwise_as_without_it(tmp_path, tokenizer):
+    def train(find_first: bool) -> dict[str, Any]:
+        transformers.set_seed(0)
+        trainer = _trainer(tmp_path, tokenizer, max_steps=6, warmup_steps=2)
+        if find_first:
+            find_lr(trainer, start_lr=1e-5, num_steps=20, progress=False)
+        trainer.train()
+        return copy.deepcopy(trainer.model.state_dict())
+
+    _assert_same(train(True), train(False))
+
+
+def test_a_given_optimizer_is_restored_and_a_warmup_at_zero_does_not_matter(tmp_path, tokenizer):
+    model = _model()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    model(input_ids=torch.tensor([[2, 5, 6, 3]]), labels=torch.tensor([1])).loss.backward()
+    optimizer.step()  # some state to restore
+    warmup = transformers.get_linear_schedule_with_warmup(
+        optimizer, num_warmup_steps=10, num_training_steps=100
+    )
+    assert optimizer.param_groups[0]["lr"] == 0.0
+    trainer = _trainer(tmp_path, tokenizer, optimizers=(optimizer, warmup))
+    trainer.model = model
+    state = copy.deepcopy(optimizer.state_dict())
+    scheduled = copy.deepcopy(warmup.state_dict())
+    weights = copy.deepcopy(model.state_dict())
+    seen: list[float] = []
+    hook = optimizer.register_step_pre_hook(lambda opt, args, kwargs: seen.append(opt.param_groups[0]["lr"]))
+    try:
+        result = find_lr(trainer, start_lr=1e-5, end_lr=1e-1, num_steps=8, extend=False, progress=False)
+    finally:
+        hook.remove()
+    assert seen == list(_ramp(1e-5, 1e-1, 8)) and result.info["optimizer"] == "AdamW"
+    assert trainer.optimizer is optimizer and optimizer.param_groups[0]["lr"] == 0.0
+    _assert_same(optimizer.state_dict(), state)
+    _assert_same(warmup.state_dict(), scheduled)
+    _assert_same(model.state_dict(), weights)
+
+
+def test_an_exception_leaves_the_trainer_as_it_was(tmp_path, tokenizer):
+    trainer = _trainer(tmp_path, tokenizer, trainer_class=RecordingTrainer)
+    trainer.fail_at = 7
+    weights = copy.deepcopy(trainer.model.state_dict())
+    active = trainer.accelerator.gradient_state.dataloader_references
+    rng = _rng()
+    with pytest.raises(RuntimeError, match="on purpose"):
+        find_lr(trainer, num_steps=20, progress=False)
+    assert len(trainer.returned) == 7 and trainer.optimizer is None
+    _assert_same(trainer.model.state_dict(), weights)
+    assert trainer.accelerator.gradient_state.dataloader_references == active
+    _assert_rng(_rng(), rng)
+
+
+def test_divergence_stops_the_test(tmp_path, tokenizer):
+    trainer = _trainer(tmp_path, tokenizer, trainer_class=RecordingTrainer, max_grad_norm=0.0)
+    result = find_lr(trainer, start_lr=1e-4, end_lr=1e4, num_steps=80, sync_every=1, progress=False)
+    assert result.stop_reason in ("diverged", "non_finite") and len(result) < 80
+    assert len(trainer.returned) == len(result)  # sync_every=1: no step past the stop
+    assert result.info["max_grad_norm"] is None
+
+
+def test_set_learning_rate(tmp_path, tokenizer):
+    trainer = _trainer(tmp_path, tokenizer)
+    result = find_lr(trainer, start_lr=1e-5, set_learning_rate=True, progress=False)
+    assert trainer.args.learning_rate == result.suggestion.lr
+
+
+@pytest.mark.parametrize(
+    ("change", "kwargs", "match"),
+    [
+        ("not a trainer", {}, "trainer must be a transformers.Trainer"),
+        ("no dataset", {}, r"trainer.train_dataset must be a dataset"),
+        (None, {"set_learning_rate": "yes"}, "set_learning_rate must be"),
+        (None, {"num_steps": 1}, "num_steps must be"),
+        (None, {"end_lr": 1e-9}, "end_lr must be greater than start_lr"),
+        (None, {"sync_every": 0}, "sync_every must be"),
+        (None, {"info": {"x": object()}}, "info"),
+    ],
+)
+def test_bad_arguments(tmp_path, tokenizer, change, kwargs, match):
+    trainer = _trainer(tmp_path, tokenizer, trainer_class=RecordingTrainer)
+    if change == "no dataset":
+        trainer.train_dataset = None
+    given = "trainer" if change == "not a trainer" else trainer
+    with pytest.raises(lrscout.InvalidArgumentError, match=match):
+        find_lr(given, progress=False, **kwargs)
+    assert trainer.returned == [] and trainer.optimizer is None
