@@ -306,23 +306,8 @@ def _learner_state(learn: Any) -> dict[str, Any]:
     return state
 
 
-def _assert_same(a: Any, b: Any) -> None:
-    if isinstance(a, torch.Tensor):
-        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
-    elif isinstance(a, dict):
-        assert a.keys() == b.keys()
-        for key in a:
-            _assert_same(a[key], b[key])
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b)
-        for x, y in zip(a, b, strict=True):
-            _assert_same(x, y)
-    else:
-        assert a == b
-
-
 @pytest.mark.parametrize("wrapped", [False, True], ids=["fastai-Adam", "OptimWrapper-SGD"])
-def test_find_lr_ramps_exactly_records_raw_losses_and_restores_bitwise(fastai_learner, wrapped):
+def test_find_lr_ramps_exactly_records_raw_losses_and_restores_bitwise(assert_same, fastai_learner, wrapped):
     from fastai.optimizer import OptimWrapper
 
     opt_func = partial(OptimWrapper, opt=partial(torch.optim.SGD, momentum=0.9)) if wrapped else None
@@ -345,10 +330,10 @@ def test_find_lr_ramps_exactly_records_raw_losses_and_restores_bitwise(fastai_le
     assert result.info.get("momentum") == (0.9 if wrapped else None)
     learn.remove_cb(spy)
     assert learn.opt is opt
-    _assert_same(_learner_state(learn), before)
+    assert_same(_learner_state(learn), before)
 
 
-def test_fit_after_find_lr_is_bitwise_as_without_it(fastai_learner):
+def test_fit_after_find_lr_is_bitwise_as_without_it(assert_same, fastai_learner):
     def train(find_first: bool) -> dict[str, Any]:
         learn = fastai_learner()
         if find_first:
@@ -358,10 +343,10 @@ def test_fit_after_find_lr_is_bitwise_as_without_it(fastai_learner):
             learn.fit(2, 1e-2)
         return copy.deepcopy(learn.model.state_dict())
 
-    _assert_same(train(True), train(False))
+    assert_same(train(True), train(False))
 
 
-def test_find_lr_restores_after_an_exception_and_stops_on_divergence(fastai_learner):
+def test_find_lr_restores_after_an_exception_and_stops_on_divergence(assert_same, fastai_learner):
     from fastai.callback.core import Callback
 
     class Fail(Callback):
@@ -377,10 +362,10 @@ def test_find_lr_restores_after_an_exception_and_stops_on_divergence(fastai_lear
     with pytest.raises(RuntimeError, match="on purpose"):
         find_lr(learn, num_steps=30, progress=False)
     learn.remove_cbs([cb for cb in learn.cbs if isinstance(cb, Fail)])
-    _assert_same(_learner_state(learn), before)
+    assert_same(_learner_state(learn), before)
     result = find_lr(learn, start_lr=1e-3, end_lr=1e6, num_steps=60, sync_every=1, progress=False)
     assert result.stop_reason in ("diverged", "non_finite") and len(result) < 60
-    _assert_same(_learner_state(learn), before)
+    assert_same(_learner_state(learn), before)
 
 
 @pytest.mark.parametrize(

@@ -164,22 +164,6 @@ def _state(model: nn.Module, optimizer: Any = None) -> dict[str, Any]:
     return state
 
 
-def _assert_same(a: Any, b: Any) -> None:
-    """Bitwise equality of nested dicts, lists and tensors."""
-    if isinstance(a, torch.Tensor):
-        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
-    elif isinstance(a, dict):
-        assert a.keys() == b.keys()
-        for key in a:
-            _assert_same(a[key], b[key])
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b)
-        for x, y in zip(a, b, strict=True):
-            _assert_same(x, y)
-    else:
-        assert a == b
-
-
 def _trained_model_and_optimizer() -> tuple[Net, torch.optim.Optimizer]:
     """A model with momentum buffers, gradients and BatchNorm statistics, its optimizer kept on it."""
     torch.manual_seed(0)
@@ -241,7 +225,7 @@ def test_result_does_not_depend_on_sync_every():
         assert result.stop_reason == results[0].stop_reason
 
 
-def test_callback_restores_model_optimizer_and_rng_bitwise():
+def test_callback_restores_model_optimizer_and_rng_bitwise(assert_same):
     model, optimizer = _trained_model_and_optimizer()
     model.net[0].weight.grad = torch.full_like(model.net[0].weight, 0.5)
     before = _state(model, optimizer)
@@ -249,11 +233,11 @@ def test_callback_restores_model_optimizer_and_rng_bitwise():
     finder = LRFinder(start_lr=1e-3, end_lr=10.0, num_steps=12, progress=False)
     _trainer(max_epochs=3, callbacks=[finder]).fit(model, _loader())
     assert len(finder.result) > 2
-    _assert_same(_state(model, optimizer), before)
+    assert_same(_state(model, optimizer), before)
     assert optimizer.param_groups is groups and groups[0]["lr"] == 0.05
 
 
-def test_callback_restores_after_an_exception():
+def test_callback_restores_after_an_exception(assert_same):
     model, optimizer = _trained_model_and_optimizer()
     before = _state(model, optimizer)
     model.fail_at = 5
@@ -261,7 +245,7 @@ def test_callback_restores_after_an_exception():
     with pytest.raises(RuntimeError, match="on purpose"):
         _trainer(max_epochs=3, callbacks=[finder]).fit(model, _loader())
     assert len(model.batch_losses) == 5  # it trained before failing
-    _assert_same(_state(model, optimizer), before)
+    assert_same(_state(model, optimizer), before)
 
 
 @pytest.mark.parametrize("form", ["optimizer", "list", "tuple", "dict", "warmup", "dict_output"])
@@ -338,7 +322,7 @@ def test_manual_optimization_ramps_every_optimizer_keeping_their_ratio():
 
 
 @pytest.mark.filterwarnings("ignore:`training_step` returned `None`:UserWarning")
-def test_a_training_step_without_a_loss_is_an_error_and_state_is_restored():
+def test_a_training_step_without_a_loss_is_an_error_and_state_is_restored(assert_same):
     class NoLoss(Net):
         def training_step(self, batch: Any, batch_idx: int) -> Any:
             super().training_step(batch, batch_idx)
@@ -349,7 +333,7 @@ def test_a_training_step_without_a_loss_is_an_error_and_state_is_restored():
     before = _state(model, optimizer)
     with pytest.raises(lrscout.InvalidArgumentError, match="training_step must return the batch's loss"):
         _trainer(callbacks=[LRFinder(num_steps=5, progress=False)]).fit(model, _loader())
-    _assert_same(_state(model, optimizer), before)
+    assert_same(_state(model, optimizer), before)
 
 
 def test_result_before_any_fit_is_an_error():
@@ -377,7 +361,7 @@ def test_bad_finder_arguments(kwargs, match):
         LRFinder(**kwargs)
 
 
-def test_an_optimizer_with_lr_zero_is_refused_before_training():
+def test_an_optimizer_with_lr_zero_is_refused_before_training(assert_same):
     class ZeroLR(Net):
         def configure_optimizers(self) -> Any:
             return torch.optim.SGD(self.parameters(), lr=0.0)
@@ -386,7 +370,7 @@ def test_an_optimizer_with_lr_zero_is_refused_before_training():
     before = _state(model)
     with pytest.raises(lrscout.InvalidArgumentError, match="the first param group's learning rate must be"):
         _trainer(callbacks=[LRFinder(num_steps=5, progress=False)]).fit(model, _loader())
-    _assert_same(_state(model), before)
+    assert_same(_state(model), before)
     assert model.batch_losses == []
 
 
@@ -407,11 +391,11 @@ def _train(find_first: bool, own_generator: bool, **find_kwargs: Any) -> tuple[d
 
 
 @pytest.mark.parametrize("own_generator", [False, True], ids=["global-rng", "loader-generator"])
-def test_fit_after_find_lr_trains_bitwise_as_without_it(own_generator):
+def test_fit_after_find_lr_trains_bitwise_as_without_it(assert_same, own_generator):
     without, _ = _train(False, own_generator)
     after, result = _train(True, own_generator, start_lr=1e-4, num_steps=40)
     assert result is not None and len(result) > 10
-    _assert_same(after, without)
+    assert_same(after, without)
 
 
 def test_find_lr_equals_the_callback_in_a_fit_of_its_own():
@@ -429,7 +413,7 @@ def test_find_lr_equals_the_callback_in_a_fit_of_its_own():
     assert result.suggestion.lr == finder.result.suggestion.lr
 
 
-def test_find_lr_leaves_trainer_model_and_callbacks_as_they_were(tmp_path):
+def test_find_lr_leaves_trainer_model_and_callbacks_as_they_were(assert_same, tmp_path):
     from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor
     from lightning.pytorch.loggers import CSVLogger
 
@@ -444,20 +428,20 @@ def test_find_lr_leaves_trainer_model_and_callbacks_as_they_were(tmp_path):
     result = find_lr(trainer, model, train_dataloaders=_loader(), num_steps=20, progress=False)
     assert len(result) > 6
     assert counting.trace[:3] == [1, 2, 3] and counting.batches == 0  # it ran; its state is back
-    _assert_same(_state(model, optimizer), before)
+    assert_same(_state(model, optimizer), before)
     assert model._trainer is None and trainer.callbacks == callbacks and trainer.global_step == 0
     assert not any(tmp_path.rglob("metrics.csv"))  # self.log went to no file
     trainer.fit(model, _loader())
     assert trainer.global_step == 6 and any(tmp_path.rglob("metrics.csv"))
 
 
-def test_find_lr_restores_after_an_exception():
+def test_find_lr_restores_after_an_exception(assert_same):
     model, optimizer = _trained_model_and_optimizer()
     model.fail_at = 4
     before = _state(model, optimizer)
     with pytest.raises(RuntimeError, match="on purpose"):
         find_lr(_trainer(), model, train_dataloaders=_loader(), num_steps=20, progress=False)
-    _assert_same(_state(model, optimizer), before)
+    assert_same(_state(model, optimizer), before)
     assert model._trainer is None
 
 

@@ -104,22 +104,6 @@ def _assert_rng(a: tuple[Any, ...], b: tuple[Any, ...]) -> None:
     assert torch.equal(a[0], b[0]) and np.array_equal(a[1], b[1]) and a[2] == b[2]
 
 
-def _assert_same(a: Any, b: Any) -> None:
-    """Bitwise equality of nested dicts, lists and tensors."""
-    if isinstance(a, torch.Tensor):
-        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
-    elif isinstance(a, dict):
-        assert a.keys() == b.keys()
-        for key in a:
-            _assert_same(a[key], b[key])
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b)
-        for x, y in zip(a, b, strict=True):
-            _assert_same(x, y)
-    else:
-        assert a == b
-
-
 def _ramp(start: float, end: float, n: int) -> np.ndarray:
     return lrscout.exponential_ramp(start, end, n)(np.arange(n))
 
@@ -194,7 +178,7 @@ def test_each_step_is_the_step_train_would_take(tmp_path, tokenizer):
     np.testing.assert_array_equal(result.losses, losses)
 
 
-def test_the_trainer_is_left_as_it_was_and_the_optimizer_it_made_is_dropped(tmp_path, tokenizer):
+def test_the_trainer_is_left_as_it_was_and_the_optimizer_it_made_is_dropped(assert_same, tmp_path, tokenizer):
     trainer = _trainer(tmp_path, tokenizer)
     model = trainer.model
     model.classifier.weight.grad = torch.ones_like(model.classifier.weight)
@@ -208,8 +192,8 @@ def test_the_trainer_is_left_as_it_was_and_the_optimizer_it_made_is_dropped(tmp_
     result = find_lr(trainer, start_lr=1e-5, num_steps=20, progress=False)
     assert len(result) > 5
     assert trainer.optimizer is None and trainer.lr_scheduler is None
-    _assert_same(model.state_dict(), weights)
-    _assert_same([None if p.grad is None else p.grad for p in model.parameters()], grads)
+    assert_same(model.state_dict(), weights)
+    assert_same([None if p.grad is None else p.grad for p in model.parameters()], grads)
     assert trainer.args.to_dict() == args and model.training is training
     assert trainer.accelerator._dataloaders == prepared
     # The test stops inside an epoch: its dataloader would stay registered as the active one.
@@ -217,7 +201,7 @@ def test_the_trainer_is_left_as_it_was_and_the_optimizer_it_made_is_dropped(tmp_
     _assert_rng(_rng(), rng)
 
 
-def test_train_after_find_lr_is_bitwise_as_without_it(tmp_path, tokenizer):
+def test_train_after_find_lr_is_bitwise_as_without_it(assert_same, tmp_path, tokenizer):
     def train(find_first: bool) -> dict[str, Any]:
         transformers.set_seed(0)
         trainer = _trainer(tmp_path, tokenizer, max_steps=6, warmup_steps=2)
@@ -226,10 +210,10 @@ def test_train_after_find_lr_is_bitwise_as_without_it(tmp_path, tokenizer):
         trainer.train()
         return copy.deepcopy(trainer.model.state_dict())
 
-    _assert_same(train(True), train(False))
+    assert_same(train(True), train(False))
 
 
-def test_a_given_optimizer_is_restored_and_a_warmup_at_zero_does_not_matter(tmp_path, tokenizer):
+def test_a_given_optimizer_is_restored_and_a_warmup_at_zero_does_not_matter(assert_same, tmp_path, tokenizer):
     model = _model()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     model(input_ids=torch.tensor([[2, 5, 6, 3]]), labels=torch.tensor([1])).loss.backward()
@@ -251,12 +235,12 @@ def test_a_given_optimizer_is_restored_and_a_warmup_at_zero_does_not_matter(tmp_
         hook.remove()
     assert seen == list(_ramp(1e-5, 1e-1, 8)) and result.info["optimizer"] == "AdamW"
     assert trainer.optimizer is optimizer and optimizer.param_groups[0]["lr"] == 0.0
-    _assert_same(optimizer.state_dict(), state)
-    _assert_same(warmup.state_dict(), scheduled)
-    _assert_same(model.state_dict(), weights)
+    assert_same(optimizer.state_dict(), state)
+    assert_same(warmup.state_dict(), scheduled)
+    assert_same(model.state_dict(), weights)
 
 
-def test_an_exception_leaves_the_trainer_as_it_was(tmp_path, tokenizer):
+def test_an_exception_leaves_the_trainer_as_it_was(assert_same, tmp_path, tokenizer):
     trainer = _trainer(tmp_path, tokenizer, trainer_class=RecordingTrainer)
     trainer.fail_at = 7
     weights = copy.deepcopy(trainer.model.state_dict())
@@ -265,7 +249,7 @@ def test_an_exception_leaves_the_trainer_as_it_was(tmp_path, tokenizer):
     with pytest.raises(RuntimeError, match="on purpose"):
         find_lr(trainer, num_steps=20, progress=False)
     assert len(trainer.returned) == 7 and trainer.optimizer is None
-    _assert_same(trainer.model.state_dict(), weights)
+    assert_same(trainer.model.state_dict(), weights)
     assert trainer.accelerator.gradient_state.dataloader_references == active
     _assert_rng(_rng(), rng)
 
