@@ -53,6 +53,23 @@ def test_a_fall_inside_the_noise_is_too_noisy():
     assert "too noisy" in _kinds(notes)
 
 
+def test_a_dip_among_the_first_points_of_a_flat_noisy_curve_is_no_silent_answer():
+    # Heavy noise around a flat loss, lowest at the third point: the noise must
+    # be measured on the curve's first 20 steps, not on the two before the dip
+    # (or taken as zero for want of more), or the dip passes for a clear fall.
+    losses = np.array(
+        [0.995, 0.588, 0.103, 1.019, 2.528, 2.839, 0.585, 9.294, 6.984, 0.796, 0.856, 2.609,
+         0.775, 1.252, 3.387, 3.286, 0.589, 0.634, 0.577, 0.986, 1.078, 0.678, 2.17]
+    )  # fmt: skip
+    lrs = np.geomspace(1e-5, 10.0, len(losses))
+    notes = diagnose(lrs, losses, num_steps=len(losses), end_lr=10.0, stop_reason="completed")
+    try:
+        lrscout._suggest.auto(lrs, losses, num_steps=len(losses))
+    except lrscout.NoSuggestionError:
+        return
+    assert "too noisy" in _kinds(notes)
+
+
 def test_range_test_warns_keeps_and_round_trips(tmp_path):
     def step_fn(lr):  # gradient descent on w^2/2 far below its limit lr = 2: never turns up
         step_fn.w -= lr * step_fn.w

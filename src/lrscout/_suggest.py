@@ -27,6 +27,8 @@ _NOISY_FALL = 3.0
 # "At the edge": the smoothed minimum among the last 5 % of the points (at
 # least the last 3) or, for "from the start", among the first 5 % (at least 2).
 _EDGE = 0.05
+# Consecutive differences that measure the step-to-step noise.
+_NOISE_STEPS = 20
 
 
 # The default rule's constants, chosen on the "design" half of
@@ -55,7 +57,8 @@ def read_curve(
     The fall from the first point to the minimum must exceed the curve's
     noise: the step-to-step scatter of ``log(loss)`` while it falls (robust
     standard deviation of consecutive differences over the last 20 steps of
-    the fall, divided by ``sqrt(2)``).
+    the fall, or the first 20 steps of the curve when the fall is shorter,
+    divided by ``sqrt(2)``).
 
     Raises:
         NoSuggestionError: If fewer than 5 finite losses were recorded, or the
@@ -74,8 +77,13 @@ def _fall_and_noise(raw: np.ndarray, smooth: np.ndarray, minimum: int) -> tuple[
     offset = _log_offset(raw)
     log_raw, log_smooth = (raw, smooth) if offset is None else (np.log(raw + offset), np.log(smooth + offset))
     fall = float(log_smooth[0] - log_smooth[minimum])
-    steps = np.diff(log_raw[max(0, minimum - 20) : minimum + 1])
-    noise = 1.4826 * float(np.median(np.abs(steps))) / math.sqrt(2.0) if len(steps) > 2 else 0.0
+    # The last 20 steps of the fall; a minimum among the first 20 points
+    # takes the first 21 points (past it, if need be): a noise measured on
+    # two or three differences, or taken as 0 for want of them, would let a
+    # chance dip among the first points pass for a fall.
+    stop = max(minimum + 1, min(len(log_raw), _NOISE_STEPS + 1))
+    steps = np.diff(log_raw[max(0, stop - _NOISE_STEPS - 1) : stop])
+    noise = 1.4826 * float(np.median(np.abs(steps))) / math.sqrt(2.0) if len(steps) else 0.0
     return fall, noise
 
 
