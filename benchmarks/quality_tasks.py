@@ -319,7 +319,11 @@ class TorchTask(Task):
             value = float(criterion(model(Xva), yva))
         return min(value, initial) if math.isfinite(value) else initial
 
-    def range_test(self, seed, **settings):
+    def range_test(self, seed, holdout=False, **settings):
+        """lrscout's range test; ``holdout=True`` trains on 80 % of the training set and
+        records the loss on the other 20 % (``val_loader``), as a user tuning on a
+        validation split of their training data would: the benchmark's own
+        validation set, which scores every rule, is never read."""
         import torch
 
         from lrscout.pytorch import find_lr
@@ -328,6 +332,11 @@ class TorchTask(Task):
         model, criterion, (Xtr, ytr, _, _) = self._setup(seed)
         optimizer = self._optimizer(model, 1e-3)
         settings.setdefault("progress", False)
+        if holdout:
+            order = torch.randperm(len(Xtr), generator=torch.Generator().manual_seed(2000 + seed))
+            cut = len(Xtr) // 5
+            settings["val_loader"] = [(Xtr[order[:cut]], ytr[order[:cut]])]
+            Xtr, ytr = Xtr[order[cut:]], ytr[order[cut:]]
         return find_lr(model, optimizer, self._loader(Xtr, ytr, seed), criterion, **settings)
 
     def torch_lr_finder(self, seed):

@@ -13,6 +13,13 @@ the untrained model's validation loss. Rules:
 * lrscout ``auto`` (the default), on lrscout's range test as the one-call
   ``find_lr`` runs it (exponential 1e-7 to 10, 100 steps, EMA 0.98, stop at
   4x the best smoothed loss, extended past 10 while the loss has not turned up).
+* lrscout ``refined``: ``find_lr(refine=True)`` (NumPy and PyTorch tasks):
+  the same test, then probe runs from the same start at the default
+  suggestion and a third of it, the lower-ending probe kept.
+* lrscout ``auto, holdout`` and ``refined, holdout`` (PyTorch tasks): the
+  test and its probes trained on 80 % of the training set and scored on the
+  other 20 % (``val_loader``), as a user with a validation split would; the
+  benchmark's validation set, which scores every rule, is never read.
 * fastai's ``valley`` and ``minimum/10`` on the same curve: lrscout's
   ``valley`` and ``minimum`` methods, which are checked against the real fastai
   functions on recorded curves (tests/test_peer_rules.py; fastai itself does
@@ -72,6 +79,8 @@ CACHE_VERSION = 2  # 2: range tests extend past end_lr; peer rules are the real 
 OURS = ("auto", "valley", "steepest", "minimum")  # the last three are the peers' rules
 FLOOR_SHIFTS = {"grid best x1.05": 1.05, "grid best /1.05": 1 / 1.05}
 HINDSIGHT = "hindsight task lr"
+# The integrations with the refinement stage (find_lr(refine=True)).
+REFINED_FRAMEWORKS = ("numpy", "pytorch")
 
 
 # Peers' rules -------------------------------------------------------------------------
@@ -126,6 +135,10 @@ def _suggestions(task: Task, seed: int, data: dict, rules_module) -> dict[str, f
         curves["lrscout"] = task.range_test(seed).to_dict()
     if "lightning" not in curves:
         curves["lightning"] = task.range_test(seed, start_lr=1e-8, end_lr=1.0).to_dict()
+    if task.framework in REFINED_FRAMEWORKS and "refined" not in curves:
+        curves["refined"] = task.range_test(seed, refine=True).to_dict()
+    if task.framework == "pytorch" and "refined_holdout" not in curves:
+        curves["refined_holdout"] = task.range_test(seed, holdout=True, refine=True).to_dict()
     if task.framework == "pytorch" and "torch_lr_finder" not in data:
         data["torch_lr_finder"] = task.torch_lr_finder(seed)
     ours = RangeTestResult.from_dict(curves["lrscout"])
@@ -136,6 +149,19 @@ def _suggestions(task: Task, seed: int, data: dict, rules_module) -> dict[str, f
             out[f"lrscout {method}"] = ours.suggest(method).lr
         except ValueError:  # NoSuggestionError: the curve cannot support it
             out[f"lrscout {method}"] = None
+    if task.framework in REFINED_FRAMEWORKS:
+        refined = RangeTestResult.from_dict(curves["refined"])
+        out["lrscout refined"] = refined.suggestion.lr if "refinement" in refined.info else None
+    else:
+        out["lrscout refined"] = "n/a"
+    if task.framework == "pytorch":
+        # Test and probes on a validation split of the training data (see TorchTask.range_test).
+        holdout = RangeTestResult.from_dict(curves["refined_holdout"])
+        refinement = holdout.info.get("refinement")
+        out["lrscout auto, holdout"] = None if refinement is None else refinement["suggested"]
+        out["lrscout refined, holdout"] = None if refinement is None else refinement["lr"]
+    else:
+        out["lrscout auto, holdout"] = out["lrscout refined, holdout"] = "n/a"
     out["fastai valley"] = out.pop("lrscout valley")
     out["fastai minimum/10"] = out.pop("lrscout minimum")
     out["torch-lr-finder rule"] = out.pop("lrscout steepest")
@@ -232,6 +258,9 @@ def report(rows: list[dict], rules: list[str]) -> str:
     by_task = _by_task(rows)
     short = {r: r.replace("lrscout ", "").replace(" one-cycle", "").replace("grid ", "") for r in rules}
     short["torch-lr-finder rule"] = "tlf rule"
+    short["lrscout refined"] = "refined"
+    short["lrscout auto, holdout"] = "auto hold"
+    short["lrscout refined, holdout"] = "ref. hold"
     short[HINDSIGHT] = "hindsight"
     header = f"{'task':30s} {'split':8s} {'best lr':>8s} " + " ".join(f"{short[r][:10]:>10s}" for r in rules)
     lines += [header, "-" * len(header)]
@@ -304,6 +333,9 @@ def main() -> None:
                 print(f"  {row['task']} seed {row['seed']}: {row['seconds']:.1f} s", file=sys.stderr)
     rules = [
         "lrscout auto",
+        "lrscout refined",
+        "lrscout auto, holdout",
+        "lrscout refined, holdout",
         "fastai valley",
         "fastai minimum/10",
         "lightning",

@@ -197,7 +197,9 @@ def test_minimum_below_the_tested_range_raises():
 
 
 def test_unknown_method():
-    with pytest.raises(ValueError, match="method must be one of 'auto', 'valley', 'steepest', 'minimum'"):
+    with pytest.raises(
+        ValueError, match="method must be one of 'auto', 'refined', 'valley', 'steepest', 'minimum'"
+    ):
         _curve().suggest("best")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -157,6 +158,8 @@ class RangeTestResult:
                 f"got {self.stop_reason!r}."
             )
         info = json_copy(self.info, where=where)
+        if "refinement" in info:
+            _check_refinement(info["refinement"], where)
         notes: Any = self.warnings
         if isinstance(notes, (str, bytes)) or not isinstance(notes, (tuple, list)):
             fail(where, "warnings", "a tuple of strings", notes)
@@ -233,7 +236,14 @@ class RangeTestResult:
                 decreased (the message says what to try).
         """
         name = check_option(method, "method", METHODS, where="suggest")
-        if name == "auto":
+        if name == "refined":
+            record: Any = self.info.get("refinement")
+            if record is None:
+                raise NoSuggestionError(
+                    "suggest: method 'refined' needs the refinement stage; run find_lr with refine=True."
+                )
+            lr = float(record["lr"])
+        elif name == "auto":
             lr = auto(self.lrs, self.losses, num_steps=self.num_steps, **self._run_facts())
         else:
             lr = SMOOTHED_RULES[name](self.lrs, self.losses, self.smoothed_losses, num_steps=self.num_steps)
@@ -254,8 +264,8 @@ class RangeTestResult:
 
     @property
     def suggestion(self) -> Suggestion:
-        """The default suggestion, ``suggest("auto")``."""
-        return self.suggest()
+        """The default: ``suggest("refined")`` after a refinement stage, else ``suggest("auto")``."""
+        return self.suggest("refined" if "refinement" in self.info else "auto")
 
     def lr_range(self) -> tuple[float, float]:
         """``(base_lr, max_lr)`` for cyclic and one-cycle schedules.
@@ -420,6 +430,15 @@ class RangeTestResult:
         for step, row in enumerate(zip(self.lrs, self.losses, self.smoothed_losses, strict=True)):
             writer.writerow([step, *(repr(float(x)) for x in row)])
         write_text(path, text.getvalue(), where="RangeTestResult.to_csv")
+
+
+def _check_refinement(record: Any, where: str) -> None:
+    """``info["refinement"]`` as the refinement stage writes it: an object whose ``"lr"`` is a rate."""
+    if not isinstance(record, dict):
+        fail(where, 'info["refinement"]', 'an object with the refined rate as "lr"', record)
+    lr: Any = record.get("lr")
+    if not (_is_number(lr) and math.isfinite(lr) and lr > 0):
+        fail(where, 'info["refinement"]["lr"]', "a positive, finite learning rate", lr)
 
 
 def _is_number(value: Any) -> bool:

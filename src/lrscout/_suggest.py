@@ -482,6 +482,62 @@ def valley(
     return float(rates[start + int(sections) + int(sections / 2)])
 
 
+#: Candidate rates of the refinement stage, as factors of the default
+#: suggestion: the suggestion and a third of it. Only downward: a probe is
+#: shorter than the training it stands for, and short runs favour larger
+#: rates than longer ones do (the short-horizon bias, Wu et al. 2018), so a
+#: probe's win for a *larger* rate is weak evidence and a win for a smaller
+#: one strong. A third is the default margin itself (``_AUTO_MARGIN``): one
+#: margin more.
+REFINE_FACTORS = (1.0, 1.0 / _AUTO_MARGIN)
+
+
+def probe_score(losses: npt.ArrayLike, steps: int) -> float | None:
+    """The score of a probe run (lower is better): the mean of its last half of losses.
+
+    ``math.inf`` when a loss is not finite (the rate diverged); ``None`` when
+    the probe ran fewer than ``steps`` steps with finite losses (its data ran
+    out: no evidence either way). The last half, not the last loss: a single
+    batch's loss is noise.
+
+    Example:
+        >>> probe_score([4.0, 3.0, 2.0, 1.0], 4), probe_score([1.0, float("nan")], 4)
+        (1.5, inf)
+    """
+    values = np.asarray(losses, dtype=np.float64).ravel()
+    if not np.all(np.isfinite(values)):
+        return math.inf
+    if len(values) < steps or steps < 1:
+        return None
+    return float(np.mean(values[steps // 2 :]))
+
+
+def refined(suggested: float, rates: npt.ArrayLike, scores: list[float | None]) -> float:
+    """The refinement stage's choice among probed ``rates``: the best score, else ``suggested``.
+
+    A rate wins only with a score strictly below that of ``suggested``'s own
+    probe (a tie keeps the suggestion). A probe without a score (``None``,
+    its data ran out) cannot win, and without one for ``suggested`` there is
+    nothing to compare with; a suggestion whose probe diverged (``inf``)
+    loses to any finite score.
+
+    Example:
+        >>> refined(0.3, [0.3, 0.1], [0.52, 0.41]), refined(0.3, [0.3, 0.1], [0.41, 0.52])
+        (0.1, 0.3)
+    """
+    rates_ = np.asarray(rates, dtype=np.float64)
+    if len(rates_) != len(scores):
+        raise ValueError(f"refined: one score per rate; got {len(scores)} for {len(rates_)}")
+    own = [score for rate, score in zip(rates_, scores, strict=True) if rate == suggested]
+    if not own or own[0] is None:
+        return suggested  # nothing to compare with
+    chosen, best = suggested, own[0]
+    for rate, score in zip(rates_, scores, strict=True):
+        if score is not None and score < best:
+            chosen, best = float(rate), score
+    return chosen
+
+
 def nearest_index(lrs: npt.ArrayLike, lr: float) -> int:
     """Index of the learning rate nearest to ``lr`` on a log scale."""
     return int(np.argmin(np.abs(np.log(np.asarray(lrs, dtype=np.float64)) - math.log(lr))))
@@ -494,4 +550,4 @@ SMOOTHED_RULES: dict[str, Callable[..., float]] = {
     "minimum": minimum,
 }
 #: Every method ``RangeTestResult.suggest`` knows.
-METHODS = ("auto", *SMOOTHED_RULES)
+METHODS = ("auto", "refined", *SMOOTHED_RULES)

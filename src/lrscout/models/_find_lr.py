@@ -9,8 +9,9 @@ import numpy as np
 
 from .._batching import as_generator, gd_variant, minibatches
 from .._engine import range_test
+from .._refine import refine as refine_stage
 from .._result import RangeTestResult
-from .._validation import check_batch_size
+from .._validation import check_batch_size, check_bool
 from ._estimators import GDEstimator, check_estimator
 
 # Default of the arguments that fall back to the model's own hyperparameter.
@@ -31,6 +32,7 @@ def find_lr(
     divergence_factor: float = 4.0,
     stop_on_divergence: bool = True,
     extend: bool = True,
+    refine: bool = False,
     random_state: int | np.random.Generator | None = _FROM_MODEL,
     progress: bool = False,
 ) -> RangeTestResult:
@@ -54,6 +56,13 @@ def find_lr(
         extend: Keep ramping past ``end_lr`` while the loss has not turned
             up (see :func:`lrscout.range_test`); on by default here, so the
             curve finds its own end.
+        refine: After the test, train from the same start at the default
+            suggestion and at a third of it, each for as many steps as the
+            test ran on the same batches, and keep the rate whose probe
+            ended lower (``result.info["refinement"]``; the result's
+            ``suggestion`` is then that rate, method ``"refined"``). Twice
+            the test's cost; off by default, since it did not train better
+            on the benchmark (README).
         random_state: Seed for the batch order; defaults to
             ``model.random_state``.
 
@@ -82,6 +91,8 @@ def find_lr(
     seed = model.random_state if random_state is _FROM_MODEL else random_state
     X_, T, n_outputs, _ = model._prepare(X, y, where)
     rng = as_generator(seed, where=where)
+    refine = check_bool(refine, "refine", where=where)
+    begin = rng.bit_generator.state
     n = X_.shape[0]
     info = {
         "framework": "numpy",
@@ -92,9 +103,15 @@ def find_lr(
         "momentum": float(model.momentum),
         "rerun_hint": "lrscout.models.rerun_find_lr(model, X, y, result, batch_size={batch_size})",
     }
+
+    def start() -> Callable[[float], float]:
+        # The same initial parameters and the same batches as the test's.
+        rng.bit_generator.state = begin
+        return _step_fn(model, X_, T, n_outputs, batch, rng)
+
     with np.errstate(over="ignore", invalid="ignore"):
-        return range_test(
-            _step_fn(model, X_, T, n_outputs, batch, rng),
+        result = range_test(
+            start(),
             start_lr=start_lr,
             end_lr=end_lr,
             num_steps=num_steps,
@@ -106,6 +123,7 @@ def find_lr(
             progress=progress,
             info=info,
         )
+        return refine_stage(result, start, progress=progress, where=where) if refine else result
 
 
 def _step_fn(

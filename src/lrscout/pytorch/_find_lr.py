@@ -12,6 +12,7 @@ from torch import nn
 
 from .._engine import RangeTestState, range_test
 from .._errors import InvalidArgumentError
+from .._refine import refine as refine_stage
 from .._result import RangeTestResult
 from .._validation import check_bool, check_float, check_int, fail
 from ._batches import Batch, BatchStream, resolve_device
@@ -157,6 +158,7 @@ class LRFinder:
         divergence_factor: float = 4.0,
         stop_on_divergence: bool = True,
         extend: bool = False,
+        refine: bool = False,
         sync_every: int = 8,
         progress: bool = True,
         **unknown: Any,
@@ -216,6 +218,13 @@ class LRFinder:
             extend: Keep ramping past ``end_lr`` while the loss has not turned
                 up, for at most ``num_steps`` more steps (see
                 :func:`lrscout.range_test`; :func:`find_lr` turns it on).
+            refine: After the test, train from the same start at the default
+                suggestion and at a third of it, each for as many steps as
+                the test ran (the same batches; the recorded losses as in
+                the test), and keep the rate whose probe ended lower
+                (``result.info["refinement"]``, ``result.suggestion.method
+                == "refined"``). Twice the test's cost; off by default,
+                since it did not train better on the benchmark (README).
             sync_every: Steps per device-to-host read of the losses, at least 1.
             progress: Show a tqdm progress bar (rank 0 only under
                 ``torch.distributed``).
@@ -249,6 +258,7 @@ class LRFinder:
         accumulation_steps = check_int(accumulation_steps, "accumulation_steps", where=where, minimum=1)
         sync_every = check_int(sync_every, "sync_every", where=where, minimum=1)
         progress = check_bool(progress, "progress", where=where)
+        refine = check_bool(refine, "refine", where=where)
         ramp: dict[str, Any] = {
             "start_lr": DEFAULT_START_LR if start_lr is None else start_lr,
             "end_lr": end_lr,
@@ -317,32 +327,54 @@ class LRFinder:
                 read_losses=read_losses,
                 progress=progress and rank == 0,
             )
+            batch_size = getattr(train_loader, "batch_size", None)
+            info = {
+                "framework": "pytorch",
+                "torch_version": str(torch.__version__),
+                "device": str(self.device),
+                "batch_size": batch_size if isinstance(batch_size, int) else None,
+                "accumulation_steps": accumulation_steps,
+                "world_size": world_size,
+                "loss_source": "training" if val_loader is None else "validation",
+                "num_val_batches": num_val_batches,
+                "loader_cycled": batches.passes > 1,
+                "loader_passes": batches.passes,
+                "param_group_lr_ratios": ratios,
+                "amp_dtype": None if self.amp_dtype is None else str(self.amp_dtype).removeprefix("torch."),
+                "grad_scaler": self.grad_scaler is not None,
+                "max_grad_norm": self.max_grad_norm,
+                "sync_every": sync_every,
+                **_optimizer_facts(self.optimizer),
+            }
+            # The facts first: the default suggestion that refinement starts from reads them.
+            result = dataclasses.replace(result, info={**result.info, **info})
+            if refine:
+
+                def start() -> Callable[[float], torch.Tensor]:
+                    snapshot.restore(keep=True)
+                    for generator, state in generators:
+                        generator.set_state(state)
+                    self.model.train()
+                    again = BatchStream(train_loader, name="train_loader", where=where, device=self.device)
+                    return self._step_function(
+                        again, compute_loss, validate, ratios, accumulation_steps, source=source, where=where
+                    )
+
+                result = refine_stage(
+                    result,
+                    start,
+                    read_losses=read_losses,
+                    sync_every=sync_every,
+                    progress=progress and rank == 0,
+                    where=where,
+                )
         finally:
             try:
                 snapshot.restore()
             finally:
                 for generator, state in generators:
                     generator.set_state(state)
-        batch_size = getattr(train_loader, "batch_size", None)
-        info = {
-            "framework": "pytorch",
-            "torch_version": str(torch.__version__),
-            "device": str(self.device),
-            "batch_size": batch_size if isinstance(batch_size, int) else None,
-            "accumulation_steps": accumulation_steps,
-            "world_size": world_size,
-            "loss_source": "training" if val_loader is None else "validation",
-            "num_val_batches": num_val_batches,
-            "loader_cycled": batches.passes > 1,
-            "loader_passes": batches.passes,
-            "param_group_lr_ratios": ratios,
-            "amp_dtype": None if self.amp_dtype is None else str(self.amp_dtype).removeprefix("torch."),
-            "grad_scaler": self.grad_scaler is not None,
-            "max_grad_norm": self.max_grad_norm,
-            "sync_every": sync_every,
-            **_optimizer_facts(self.optimizer),
-        }
-        return dataclasses.replace(result, info={**result.info, **info})
+        return result
 
     def _step_function(
         self,

@@ -112,11 +112,14 @@ class TrainingSnapshot:
                 os.remove(self._path)
                 raise
 
-    def restore(self) -> None:
+    def restore(self, *, keep: bool = False) -> None:
         """Put everything back as it was when the snapshot was taken; remove its file.
 
+        Args:
+            keep: Keep the snapshot (and its file) for another ``restore``.
+
         Raises:
-            RuntimeError: When called a second time.
+            RuntimeError: When called after a ``restore`` that did not keep it.
         """
         try:
             saved = self._load()
@@ -148,10 +151,11 @@ class TrainingSnapshot:
             if self._cuda_rng is not None:
                 torch.cuda.set_rng_state_all(self._cuda_rng)
         finally:
-            self._saved = None
-            if self._path is not None:
-                os.remove(self._path)
-                self._path = None
+            if not keep:
+                self._saved = None
+                if self._path is not None:
+                    os.remove(self._path)
+                    self._path = None
 
     def _load(self) -> dict[str, list[torch.Tensor | None]]:
         if self._saved is not None:
