@@ -365,6 +365,53 @@ class TorchTask(Task):
         finder.reset()
         return None if lr is None else float(lr)
 
+    def lightning_tuner(self, seed):
+        """Lightning's own ``Tuner.lr_find`` with its defaults (1e-8 to 1, 100 steps,
+        stop at 4x), on the task's model, optimizer and loader in a LightningModule;
+        its ``suggestion()`` (``None`` when it has none)."""
+        import logging
+
+        import lightning.pytorch as pl
+        import torch
+        from lightning.pytorch.tuner import Tuner
+
+        torch.set_num_threads(1)
+        logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+        net, criterion, (Xtr, ytr, _, _) = self._setup(seed)
+        task = self
+
+        class Module(pl.LightningModule):
+            def __init__(self):
+                super().__init__()
+                self.net = net
+                self.lr = 1e-3
+
+            def training_step(self, batch, batch_idx):
+                x, y = batch
+                return criterion(self.net(x), y)
+
+            def configure_optimizers(self):
+                return task._optimizer(self.net, self.lr)
+
+        import contextlib
+        import io
+        import tempfile
+
+        trainer = pl.Trainer(
+            accelerator="cpu",
+            devices=1,
+            default_root_dir=tempfile.mkdtemp(prefix="lrscout-bench-"),  # its checkpoint, not in the cwd
+            max_epochs=1000,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+        )
+        with contextlib.redirect_stderr(io.StringIO()):  # its progress bar
+            found = Tuner(trainer).lr_find(Module(), train_dataloaders=self._loader(Xtr, ytr, seed))
+        lr = None if found is None else found.suggestion()
+        return None if lr is None else float(lr)
+
 
 def _held_out_3_model(task, arch, seed, Xtr, ytr, Xva, yva):
     """Models of the held-out 3 split: a ResNet with BatchNorm, a tiny transformer LM, embeddings."""

@@ -27,9 +27,14 @@ the untrained model's validation loss. Rules:
   range-test settings.
 * "tlf rule": torch-lr-finder's steepest-gradient rule (lrscout's
   ``steepest``) on lrscout's curve, for every task.
-* Lightning, re-implemented: steepest slope of the smoothed loss against the
-  *linear* learning rate, skipping the first 10 and the last point, on its
-  default test (exponential 1e-8 to 1, 100 steps, EMA 0.98, stop at 4x).
+* Lightning's rule, re-implemented (every task): steepest slope of the
+  smoothed loss against the *linear* learning rate, skipping the first 10 and
+  the last point, on its default test (exponential 1e-8 to 1, 100 steps, EMA
+  0.98, stop at 4x), run by lrscout.
+* Lightning's Tuner, the real library (PyTorch tasks only):
+  ``Tuner(trainer).lr_find(module, train_dataloaders=loader)`` with its
+  defaults on the task's model, optimizer and loader in a LightningModule,
+  suggestion from ``lr_finder.suggestion()``.
 * torch-lr-finder, the real library (PyTorch tasks only) with its defaults:
   ``range_test(end_lr=10, num_iter=100)`` from the optimizer's LR (1e-7, as in
   its README), suggestion from ``plot(suggest_lr=True)`` (steepest gradient).
@@ -139,6 +144,8 @@ def _suggestions(task: Task, seed: int, data: dict, rules_module) -> dict[str, f
         curves["refined"] = task.range_test(seed, refine=True).to_dict()
     if task.framework == "pytorch" and "refined_holdout" not in curves:
         curves["refined_holdout"] = task.range_test(seed, holdout=True, refine=True).to_dict()
+    if task.framework == "pytorch" and "lightning_tuner" not in data:
+        data["lightning_tuner"] = task.lightning_tuner(seed)
     if task.framework == "pytorch" and "torch_lr_finder" not in data:
         data["torch_lr_finder"] = task.torch_lr_finder(seed)
     ours = RangeTestResult.from_dict(curves["lrscout"])
@@ -167,6 +174,7 @@ def _suggestions(task: Task, seed: int, data: dict, rules_module) -> dict[str, f
     out["torch-lr-finder rule"] = out.pop("lrscout steepest")
     out["lightning"] = lightning_steepest(lightning) if len(lightning) > 12 else None
     out["torch-lr-finder"] = data.get("torch_lr_finder") if task.framework == "pytorch" else "n/a"
+    out["Lightning Tuner"] = data.get("lightning_tuner") if task.framework == "pytorch" else "n/a"
     try:
         out["lr_range"] = ours.lr_range()
     except ValueError:
@@ -253,53 +261,86 @@ def _share_within(values: list[float | None], tolerance: float = 1.10) -> float:
     return sum(v is not None and v <= tolerance for v in values) / len(values)
 
 
-def report(rows: list[dict], rules: list[str]) -> str:
-    lines = []
+#: Column titles, at most 10 characters.
+SHORT = {
+    "lrscout auto": "auto",
+    "lrscout refined": "refined",
+    "lrscout auto, holdout": "auto hold",
+    "lrscout refined, holdout": "ref. hold",
+    "fastai valley": "fastai val",
+    "fastai minimum/10": "fastai min",
+    "lightning": "Ltng rule",
+    "Lightning Tuner": "Ltng tuner",
+    "torch-lr-finder": "tlf",
+    "torch-lr-finder rule": "tlf rule",
+    "lrscout lr_range one-cycle": "one-cycle",
+    "grid best x1.05": "best x1.05",
+    "grid best /1.05": "best /1.05",
+    HINDSIGHT: "hindsight",
+}
+
+
+def _cell(values: list, reduce) -> str:
+    """A cell: ``reduce`` over the regrets where the rule ran ("n/a": nowhere; "fails": no suggestion)."""
+    values = [v for v in values if v != "n/a"]
+    if not values:
+        return "n/a"
+    if reduce is _share_within:
+        return f"{reduce(values):.0%}"
+    if any(v is None for v in values):
+        return "fails"
+    return f"{reduce(values):.3f}"
+
+
+def tables(rows: list[dict], rules: list[str]) -> tuple[list[list[str]], list[list[str]]]:
+    """The per-task table and the summary table, as rows of cells (headers first)."""
     by_task = _by_task(rows)
-    short = {r: r.replace("lrscout ", "").replace(" one-cycle", "").replace("grid ", "") for r in rules}
-    short["torch-lr-finder rule"] = "tlf rule"
-    short["lrscout refined"] = "refined"
-    short["lrscout auto, holdout"] = "auto hold"
-    short["lrscout refined, holdout"] = "ref. hold"
-    short[HINDSIGHT] = "hindsight"
-    header = f"{'task':30s} {'split':8s} {'best lr':>8s} " + " ".join(f"{short[r][:10]:>10s}" for r in rules)
-    lines += [header, "-" * len(header)]
+    per_task = [["task", "split", "best lr", *(SHORT.get(r, r) for r in rules)]]
     for task in TASKS:
-        if task.name not in by_task:
-            continue
-        group = by_task[task.name]
-        cells = []
-        for rule in rules:
-            values = [row["regrets"].get(rule) for row in group]
-            if any(v == "n/a" for v in values):
-                cells.append(f"{'n/a':>10s}")
-            elif any(v is None for v in values):
-                cells.append(f"{'fails':>10s}")
-            else:
-                cells.append(f"{_gmean(values):10.3f}")
-        best = _gmean([row["best_lr"] for row in group])
-        lines.append(f"{task.name:30s} {task.split:8s} {best:8.2g} " + " ".join(cells))
-    lines.append("-" * len(header))
+        if task.name in by_task:
+            group = by_task[task.name]
+            cells = [
+                _cell([row["regrets"].get(rule) for row in group], _gmean) for rule in rules
+            ]  # n/a per task
+            best = _gmean([row["best_lr"] for row in group])
+            per_task.append([task.name, task.split, f"{best:.2g}", *cells])
+    summary = [["split", "measure", *(SHORT.get(r, r) for r in rules)]]
     splits = list(dict.fromkeys(task.split for task in TASKS if task.name in by_task))
-    for split in [*splits, "all"]:
-        chosen = [row for row in rows if split == "all" or find_task(row["task"]).split == split]
-        if not chosen:
-            continue
-        for label, reduce in (("within 10%", _share_within), ("geo-mean", _gmean), ("worst", max)):
-            cells = []
-            for rule in rules:
-                values = [row["regrets"].get(rule) for row in chosen]
-                values = [v for v in values if v != "n/a"]
-                if not values:
-                    cells.append(f"{'n/a':>10s}")
-                elif reduce is _share_within:
-                    cells.append(f"{reduce(values):10.0%}")
-                elif any(v is None for v in values):
-                    cells.append(f"{'fails':>10s}")
-                else:
-                    cells.append(f"{reduce(values):10.3f}")
-            lines.append(f"{split + ' ' + label:39s} " + " ".join(cells))
-    return "\n".join(lines)
+    # Each split, then each split's PyTorch tasks alone: where the PyTorch-only
+    # peers (torch-lr-finder, Lightning's Tuner) and the holdout runs are
+    # scored, on the same task-seeds as every other rule.
+    for pytorch_only in (False, True):
+        for split in [*splits, "all"]:
+            chosen = [
+                row
+                for row in rows
+                if (split == "all" or find_task(row["task"]).split == split)
+                and (not pytorch_only or find_task(row["task"]).framework == "pytorch")
+            ]
+            if not chosen:
+                continue
+            name = f"{split}, PyTorch" if pytorch_only else split
+            for label, reduce in (("within 10%", _share_within), ("geo-mean", _gmean), ("worst", max)):
+                cells = [_cell([row["regrets"].get(rule) for row in chosen], reduce) for rule in rules]
+                summary.append([name, label, *cells])
+    return per_task, summary
+
+
+def as_text(table: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    lines = [
+        " ".join(
+            cell.ljust(w) if i < 2 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in table
+    ]
+    return "\n".join([lines[0], "-" * len(lines[0]), *lines[1:]])
+
+
+def as_markdown(table: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(table[0]) + " |", "|" + "---|" * len(table[0])]
+    return "\n".join([*lines, *("| " + " | ".join(row) + " |" for row in table[1:])])
 
 
 def _set_env(env: dict[str, str]) -> None:
@@ -315,6 +356,7 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true", help="ignore the cache")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--json", help="write all rows to this file")
+    parser.add_argument("--markdown", action="store_true", help="print the tables as Markdown (README)")
     options = parser.parse_args()
     seeds = [0] if options.quick else list(range(options.seeds))
     names = options.tasks or [t.name for t in TASKS]
@@ -339,6 +381,7 @@ def main() -> None:
         "fastai valley",
         "fastai minimum/10",
         "lightning",
+        "Lightning Tuner",
         "torch-lr-finder",
         "torch-lr-finder rule",
         "lrscout lr_range one-cycle",
@@ -350,7 +393,9 @@ def main() -> None:
         f"Regret = validation loss at the suggestion / best of a 6-per-decade grid "
         f"(geometric mean over {len(seeds)} seed(s)); lower is better, 1.000 = as good as the grid's best."
     )
-    print(report(rows, rules))
+    render = as_markdown if options.markdown else as_text
+    for table in tables(rows, rules):
+        print(render(table), end="\n\n")
     print(f"\n{len(jobs)} task-seeds in {time.perf_counter() - began:.0f} s")
     if options.json:
         Path(options.json).write_text(json.dumps(rows, indent=1))
