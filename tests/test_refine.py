@@ -267,3 +267,35 @@ def test_pytorch_refine_is_checked_before_anything_runs():
     model, optimizer, loader, criterion = _torch_setup()
     with pytest.raises(lrscout.InvalidArgumentError, match="refine"):
         find_lr(model, optimizer, loader, criterion, refine=1, progress=False)
+
+
+def test_pytorch_refine_refuses_a_one_shot_iterator_before_anything_runs(assert_same):
+    # The probes replay the test's batches: an iterator cannot be replayed.
+    import copy
+
+    from lrscout.pytorch import find_lr
+
+    model, optimizer, loader, criterion = _torch_setup()
+    before = copy.deepcopy(model.state_dict())
+    batches = iter(list(loader))
+    with pytest.raises(lrscout.InvalidArgumentError, match=r"train_loader.*re-iterable with refine=True"):
+        find_lr(model, optimizer, batches, criterion, num_steps=20, progress=False, refine=True)
+    assert len(list(batches)) == len(loader)  # not one batch taken
+    assert_same(model.state_dict(), before)
+
+
+def test_pytorch_refine_with_the_snapshot_on_disk(tmp_path, assert_same):
+    import copy
+
+    from lrscout.pytorch import find_lr
+
+    model, optimizer, loader, criterion = _torch_setup()
+    before = (copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict()))
+    in_memory = find_lr(model, optimizer, loader, criterion, num_steps=30, progress=False, refine=True)
+    on_disk = find_lr(
+        model, optimizer, loader, criterion, num_steps=30, progress=False, refine=True, cache_dir=tmp_path
+    )
+    assert list(tmp_path.iterdir()) == []  # the snapshot file is gone
+    assert on_disk.info["refinement"] == in_memory.info["refinement"]
+    assert_same(model.state_dict(), before[0])
+    assert_same(optimizer.state_dict(), before[1])

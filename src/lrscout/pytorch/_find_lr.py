@@ -223,8 +223,9 @@ class LRFinder:
                 the test ran (the same batches; the recorded losses as in
                 the test), and keep the rate whose probe ended lower
                 (``result.info["refinement"]``, ``result.suggestion.method
-                == "refined"``). Twice the test's cost; off by default,
-                since it did not train better on the benchmark (README).
+                == "refined"``). ``train_loader`` must then be re-iterable.
+                Twice the test's cost; off by default, since it did not
+                train better on the benchmark (README).
             sync_every: Steps per device-to-host read of the losses, at least 1.
             progress: Show a tqdm progress bar (rank 0 only under
                 ``torch.distributed``).
@@ -259,6 +260,14 @@ class LRFinder:
         sync_every = check_int(sync_every, "sync_every", where=where, minimum=1)
         progress = check_bool(progress, "progress", where=where)
         refine = check_bool(refine, "refine", where=where)
+        if refine and isinstance(train_loader, Iterator):
+            fail(
+                where,
+                "train_loader",
+                "re-iterable with refine=True (each probe replays the test's batches)",
+                train_loader,
+                "Pass a DataLoader or a list, not an iterator or generator, or leave refine off.",
+            )
         ramp: dict[str, Any] = {
             "start_lr": DEFAULT_START_LR if start_lr is None else start_lr,
             "end_lr": end_lr,
