@@ -146,6 +146,7 @@ def main(rank: int, world_size: int, init_file: str, out_path: str) -> None:
     )
     try:
         out["joint"] = _diverging_rank(rank)
+        out["joint_refined"] = _diverging_rank(rank, refine=True)
         out["nan"] = _nan_on_rank_1(rank)
         out["noise"] = _noise_under_ddp(rank)
         # A DDP model sits in a reference cycle; one still alive when the group

@@ -122,6 +122,18 @@ def test_every_rank_returns_the_same_result_when_one_rank_diverges_earlier(ranks
     np.testing.assert_allclose(joint[0].losses, (no_stop[0][:n] + no_stop[1][:n]) / 2, rtol=1e-12)
 
 
+def test_every_rank_refines_to_the_same_rate(ranks):
+    # The probes' losses are averaged over the ranks like the test's: one choice everywhere.
+    (rank0, rank1), _ = ranks
+    refined = [lrscout.RangeTestResult.from_dict(r["joint_refined"]) for r in (rank0, rank1)]
+    joint = lrscout.RangeTestResult.from_dict(rank0["joint"])
+    assert refined[0] == refined[1]
+    record = refined[0].info["refinement"]
+    assert record["suggested"] == joint.suggest("auto").lr
+    assert all(probe["steps_run"] == len(joint) for probe in record["probes"])
+    np.testing.assert_array_equal(refined[0].losses, joint.losses)
+
+
 def test_a_nan_on_one_rank_stops_every_rank_at_the_same_step(ranks):
     (rank0, rank1), _ = ranks
     results = [lrscout.RangeTestResult.from_dict(r["nan"]["result"]) for r in (rank0, rank1)]
