@@ -48,7 +48,7 @@ def test_a_curve_rising_from_the_start_asks_for_a_lower_start():
 
 def test_a_fall_inside_the_noise_is_too_noisy():
     rng = np.random.default_rng(0)
-    noisy = GOOD * np.exp(0.8 * rng.standard_normal(100))
+    noisy = GOOD * np.exp(1.0 * rng.standard_normal(100))  # a fall of 5 standard errors
     notes = diagnose(LRS, noisy, num_steps=100, end_lr=10.0, stop_reason="completed")
     assert "too noisy" in _kinds(notes)
 
@@ -226,3 +226,35 @@ def test_full_batch_logistic_regression_finds_its_end_and_trains_well():
 
     best = min(trained(lr) for lr in np.geomspace(0.1, 100.0, 13))
     assert trained(result.suggestion.lr) <= 1.1 * best
+
+
+def test_the_fall_standard_error_matches_monte_carlo():
+    # Oracle: the spread of the smoothed fall over many noise draws around a flat curve.
+    from lrscout._suggest import _fall_and_noise, zero_lag_smooth
+
+    rng = np.random.default_rng(0)
+    n, sigma, minimum = 100, 4.0, 50
+    falls, errors = [], []
+    for _ in range(2000):
+        raw = np.exp(0.1 * rng.standard_normal(n))
+        smooth = zero_lag_smooth(raw, sigma=sigma)
+        fall, error = _fall_and_noise(raw, smooth, minimum, sigma)
+        falls.append(fall)
+        errors.append(error)
+    assert np.mean(errors) == pytest.approx(np.std(falls), rel=0.1)
+
+
+def test_a_longer_test_resolves_a_smaller_fall():
+    # The same fall (0.15 on the log scale) under the same step-to-step noise:
+    # lost in the noise over 100 steps, clear over 1000, as the advice says.
+    def curve(n):
+        rng = np.random.default_rng(1)
+        lrs = np.geomspace(1e-5, 10.0, n)
+        trend = -0.15 * np.clip(np.linspace(0, 1.2, n), 0, 1) + np.where(np.arange(n) > 0.9 * n, 5.0, 0.0)
+        return lrs, np.exp(trend + 0.5 * rng.standard_normal(n))
+
+    lrs, losses = curve(100)
+    with pytest.raises(lrscout.NoSuggestionError, match="raise num_steps"):
+        lrscout._suggest.auto(lrs, losses, num_steps=100)
+    lrs, losses = curve(1000)
+    assert lrs[0] < lrscout._suggest.auto(lrs, losses, num_steps=1000) < lrs[-1]

@@ -21,8 +21,13 @@ from ._errors import NoSuggestionError
 
 _MIN_POINTS = 5
 _MIN_FALL = 1e-6
-# A fall of fewer than three noise widths could be chance (the three-sigma
-# convention); the rules still answer above one width, with a warning.
+# The fall of the smoothed curve is measured against its own standard error
+# (:func:`_fall_and_noise`): the rules refuse a fall under two standard errors
+# (noise alone makes one about 2 % of the time) and warn under three times
+# that. At the default 100 steps this is about one step-to-step noise width
+# (and three for the warning); a longer test smooths over more steps and
+# resolves a smaller fall, so "raise num_steps" is advice that works.
+_FALL_SE = 2.0
 _NOISY_FALL = 3.0
 # "At the edge": the smoothed minimum among the last 5 % of the points (at
 # least the last 3) or, for "from the start", among the first 5 % (at least 2).
@@ -54,48 +59,66 @@ def read_curve(
     the loss smoothed without lag (:func:`zero_lag_smooth`, ``sigma`` = 4 %
     of ``num_steps``, the planned length, which defaults to the recorded
     one); ``minimum`` indexes its lowest point, where the loss stops falling.
-    The fall from the first point to the minimum must exceed the curve's
-    noise: the step-to-step scatter of ``log(loss)`` while it falls (robust
-    standard deviation of consecutive differences over the last 20 steps of
-    the fall, or the first 20 steps of the curve when the fall is shorter,
-    divided by ``sqrt(2)``).
+    The fall of the smoothed ``log(loss)`` from the first point to the
+    minimum must exceed two standard errors under the curve's step-to-step
+    noise (:func:`_fall_and_noise`).
 
     Raises:
         NoSuggestionError: If fewer than 5 finite losses were recorded, or the
-            smoothed loss never fell by more than its noise.
+            smoothed loss never fell by more than its noise allows.
     """
     rates, raw = _finite_prefix(lrs, losses, method)
     planned = len(np.asarray(lrs)) if num_steps is None else num_steps
-    smooth = zero_lag_smooth(raw, sigma=max(1.0, _SMOOTHING_WIDTH * planned))
+    sigma = max(1.0, _SMOOTHING_WIDTH * planned)
+    smooth = zero_lag_smooth(raw, sigma=sigma)
     minimum = _descent_end(rates, smooth, method)
-    _require_fall(raw, smooth, minimum, method)
+    _require_fall(raw, smooth, minimum, method, sigma)
     return rates, smooth, minimum
 
 
-def _fall_and_noise(raw: np.ndarray, smooth: np.ndarray, minimum: int) -> tuple[float, float]:
-    """The fall of ``log(loss)`` to ``minimum`` and the step-to-step noise around it."""
+def _fall_and_noise(raw: np.ndarray, smooth: np.ndarray, minimum: int, sigma: float) -> tuple[float, float]:
+    """The fall of ``log(loss)`` to ``minimum`` and its standard error under the curve's noise.
+
+    The noise is the step-to-step scatter of ``log(loss)``: the robust
+    standard deviation of consecutive differences over the last 20 steps of
+    the fall (the first 20 steps of the curve when the fall is shorter),
+    divided by ``sqrt(2)``. The fall is a difference of two smoothed points,
+    each a weighted mean of the raw points (the kernel of
+    :func:`zero_lag_smooth` with width ``sigma``); with independent noise its
+    standard error is the noise times the norm of the difference of the two
+    weight vectors.
+    """
     offset = _log_offset(raw)
     log_raw, log_smooth = (raw, smooth) if offset is None else (np.log(raw + offset), np.log(smooth + offset))
     fall = float(log_smooth[0] - log_smooth[minimum])
-    # The last 20 steps of the fall; a minimum among the first 20 points
-    # takes the first 21 points (past it, if need be): a noise measured on
-    # two or three differences, or taken as 0 for want of them, would let a
-    # chance dip among the first points pass for a fall.
+    # A minimum among the first 20 points takes the first 21 points (past it,
+    # if need be): a noise measured on two or three differences, or taken as
+    # 0 for want of them, would let a chance dip pass for a fall.
     stop = max(minimum + 1, min(len(log_raw), _NOISE_STEPS + 1))
     steps = np.diff(log_raw[max(0, stop - _NOISE_STEPS - 1) : stop])
     noise = 1.4826 * float(np.median(np.abs(steps))) / math.sqrt(2.0) if len(steps) else 0.0
-    return fall, noise
+    weights = _kernel_rows(len(log_raw), sigma, [0, minimum])
+    return fall, noise * float(np.linalg.norm(weights[0] - weights[1]))
 
 
-def _require_fall(raw: np.ndarray, smooth: np.ndarray, minimum: int, method: str) -> None:
-    """Refuse a curve whose fall to ``minimum`` is not above its step-to-step noise."""
-    fall, noise = _fall_and_noise(raw, smooth, minimum)
+def _kernel_rows(n: int, sigma: float, rows: list[int]) -> np.ndarray:
+    """The weights that :func:`_gaussian` gives the ``n`` points in smoothing each of ``rows``."""
+    radius = min(n - 1, math.ceil(3 * sigma))
+    offsets = np.arange(n)[None, :] - np.asarray(rows)[:, None]
+    kernel = np.where(np.abs(offsets) <= radius, np.exp(-0.5 * (offsets / sigma) ** 2), 0.0)
+    weights: np.ndarray = kernel / kernel.sum(axis=1, keepdims=True)
+    return weights
+
+
+def _require_fall(raw: np.ndarray, smooth: np.ndarray, minimum: int, method: str, sigma: float) -> None:
+    """Refuse a curve whose fall to ``minimum`` is under two standard errors (see ``_FALL_SE``)."""
+    fall, error = _fall_and_noise(raw, smooth, minimum, sigma)
     # The floor keeps floating-point rounding on a flat, noiseless curve from
     # counting as a fall: a millionth on the log scale is no signal to act on.
-    if fall <= max(noise, _MIN_FALL):
+    if fall <= max(_FALL_SE * error, _MIN_FALL):
         raise NoSuggestionError(
             f"suggest: method {method!r} found no clear decrease of the loss: it fell by {fall:.3g} "
-            f"(log scale) against step-to-step noise of {noise:.3g}. The batches may be too small "
+            f"(log scale), within the noise (standard error {error:.3g}). The batches may be too small "
             "or too few to see the trend: raise num_steps or the batch size, or pass a val_loader."
         )
 
@@ -203,8 +226,9 @@ def diagnose(
         the tested range. Raise ``end_lr``.
         ``"diverging from the start"``: the smoothed loss is lowest in the
         first 5 % of the points and rises after. Lower ``start_lr``.
-        ``"too noisy"``: the fall is under three times the step-to-step
-        noise. Bigger batches or more steps.
+        ``"too noisy"``: the fall is under six standard errors (three times
+        what a suggestion needs, see ``_FALL_SE``). Bigger batches or more
+        steps.
 
     Example:
         >>> lrs = np.geomspace(1e-4, 1e-2, 50)
@@ -229,7 +253,8 @@ def diagnose(
             notes.append(_from_the_start(rates, count))
         return tuple(notes)
     raw = values[:count]
-    smooth = zero_lag_smooth(raw, sigma=max(1.0, _SMOOTHING_WIDTH * num_steps))
+    sigma = max(1.0, _SMOOTHING_WIDTH * num_steps)
+    smooth = zero_lag_smooth(raw, sigma=sigma)
     minimum = int(np.argmin(smooth))
     if minimum < max(2, math.ceil(_EDGE * count)) and smooth[-1] > smooth[minimum]:
         notes.append(_from_the_start(rates, minimum + 1))
@@ -240,11 +265,11 @@ def diagnose(
             "and never diverged, so any suggestion comes from the edge of the tested range. "
             f"Raise end_lr (e.g. to {10 * rates[count - 1]:.3g})."
         )
-    fall, noise = _fall_and_noise(raw, smooth, minimum)
-    if noise > 0 and fall < _NOISY_FALL * noise:
+    fall, error = _fall_and_noise(raw, smooth, minimum, sigma)
+    if error > 0 and fall < _NOISY_FALL * _FALL_SE * error:
         notes.append(
-            f"too noisy: the loss fell by {fall:.3g} (log scale) against step-to-step noise of "
-            f"{noise:.3g}, too little to place a suggestion firmly. Use bigger batches, more steps "
+            f"too noisy: the loss fell by {fall:.3g} (log scale) against a standard error of "
+            f"{error:.3g}, too little to place a suggestion firmly. Use bigger batches, more steps "
             "(num_steps), or a validation set."
         )
     return tuple(notes)
@@ -370,8 +395,9 @@ def _peer_window(
     noise would pass the peers' strict comparisons, and they would answer.
     """
     rates, raw = _finite_prefix(lrs, losses, method)
-    smooth = zero_lag_smooth(raw)
-    _require_fall(raw, smooth, _descent_end(rates, smooth, method), method)
+    sigma = max(1.0, _SMOOTHING_WIDTH * len(raw))
+    smooth = zero_lag_smooth(raw, sigma=sigma)
+    _require_fall(raw, smooth, _descent_end(rates, smooth, method), method, sigma)
     all_rates = np.asarray(lrs, dtype=np.float64)
     ema = np.asarray(smoothed, dtype=np.float64)
     stop = len(all_rates) - skip_end
