@@ -113,7 +113,17 @@ def test_the_refinement_survives_a_json_round_trip(tmp_path):
 
 @pytest.mark.parametrize(
     "record",
-    [[], "0.1", {"lr": "0.1"}, {"lr": -1.0}, {"lr": 0.0}, {"lr": True}, {"suggested": 0.1}],
+    [
+        [],
+        "0.1",
+        {"lr": "0.1"},
+        {"lr": -1.0},
+        {"lr": 0.0},
+        {"lr": True},
+        {"suggested": 0.1},
+        {"lr": 1e308},
+        {"lr": 1e-9},
+    ],
 )
 def test_a_malformed_refinement_is_refused_on_construction(record):
     start = _quadratic()

@@ -25,7 +25,7 @@ from ._jsonio import (
     write_text,
 )
 from ._schedules import MAX_STEPS, RAMPS
-from ._suggest import METHODS, SMOOTHED_RULES, auto, lr_range, nearest_index
+from ._suggest import METHODS, REFINE_FACTORS, SMOOTHED_RULES, auto, lr_range, nearest_index
 from ._validation import check_float, check_int, check_option, fail
 from .plotting import plot_lr_schedule, plot_range_test
 
@@ -159,7 +159,7 @@ class RangeTestResult:
             )
         info = json_copy(self.info, where=where)
         if "refinement" in info:
-            _check_refinement(info["refinement"], where)
+            _check_refinement(info["refinement"], arrays["lrs"], where)
         notes: Any = self.warnings
         if isinstance(notes, (str, bytes)) or not isinstance(notes, (tuple, list)):
             fail(where, "warnings", "a tuple of strings", notes)
@@ -432,13 +432,28 @@ class RangeTestResult:
         write_text(path, text.getvalue(), where="RangeTestResult.to_csv")
 
 
-def _check_refinement(record: Any, where: str) -> None:
-    """``info["refinement"]`` as the refinement stage writes it: an object whose ``"lr"`` is a rate."""
+def _check_refinement(record: Any, lrs: np.ndarray, where: str) -> None:
+    """``info["refinement"]`` as the refinement stage writes it: an object whose ``"lr"`` is a rate.
+
+    The rate is one the stage can choose: the default suggestion (a tested
+    rate or below) times one of ``REFINE_FACTORS``, so within the tested
+    range or at most that factor below it.
+    """
     if not isinstance(record, dict):
         fail(where, 'info["refinement"]', 'an object with the refined rate as "lr"', record)
     lr: Any = record.get("lr")
     if not (_is_number(lr) and math.isfinite(lr) and lr > 0):
         fail(where, 'info["refinement"]["lr"]', "a positive, finite learning rate", lr)
+    if not len(lrs):
+        fail(where, 'info["refinement"]', "absent from a result without steps", record)
+    low, high = float(lrs[0]) * min(REFINE_FACTORS), float(lrs[-1])
+    if not low <= lr <= high:
+        fail(
+            where,
+            'info["refinement"]["lr"]',
+            f"a rate the refinement can choose, in [{low:.3g}, {high:.3g}]",
+            lr,
+        )
 
 
 def _is_number(value: Any) -> bool:
