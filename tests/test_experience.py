@@ -467,3 +467,14 @@ def test_variant_panels_read_cleanly(scale):
     assert by_second.get_xlim()[1] * {"µs": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0}[
         re.search(r"\((\S+)\)$", by_second.get_xlabel()).group(1)
     ] == pytest.approx(longest, rel=0.1)
+
+
+def test_a_variant_comparison_repr_is_a_line_per_run_not_its_arrays():
+    from lrscout import compare_variants
+    from lrscout.models import LinearRegressor
+
+    X = np.random.default_rng(0).normal(size=(500, 2))
+    comparison = compare_variants(LinearRegressor(random_state=0), X, X @ [1.0, 2.0], epochs=3, lr=0.05)
+    text = repr(comparison)
+    assert "array(" not in text and "RangeTestResult" not in text
+    assert text.count("VariantRun(") == 3 and "variant='stochastic'" in text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -42,10 +42,11 @@ class VariantRun:
     steps_per_epoch: int
     n_samples: int
     initial_loss: float
-    epoch_losses: np.ndarray
-    loss_history: np.ndarray
-    epoch_times: np.ndarray
-    range_test: RangeTestResult | None
+    # The arrays and the range test are left out of the repr: a line per run, not pages.
+    epoch_losses: np.ndarray = field(repr=False)
+    loss_history: np.ndarray = field(repr=False)
+    epoch_times: np.ndarray = field(repr=False)
+    range_test: RangeTestResult | None = field(repr=False)
 
     @property
     def n_updates(self) -> int:
