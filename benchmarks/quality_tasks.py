@@ -320,10 +320,10 @@ class TorchTask(Task):
         return min(value, initial) if math.isfinite(value) else initial
 
     def range_test(self, seed, holdout=False, **settings):
-        """lrscout's range test; ``holdout=True`` trains on 80 % of the training set and
-        records the loss on the other 20 % (``val_loader``), as a user tuning on a
-        validation split of their training data would: the benchmark's own
-        validation set, which scores every rule, is never read."""
+        """lrscout's range test; ``holdout=True`` runs it on 80 % of the training set
+        and, with ``refine="holdout"``, scores the refinement's probes on the other
+        20 %, as a user with a validation split of their training data would: the
+        benchmark's own validation set, which scores every rule, is never read."""
         import torch
 
         from lrscout.pytorch import find_lr
@@ -335,7 +335,8 @@ class TorchTask(Task):
         if holdout:
             order = torch.randperm(len(Xtr), generator=torch.Generator().manual_seed(2000 + seed))
             cut = len(Xtr) // 5
-            settings["val_loader"] = [(Xtr[order[:cut]], ytr[order[:cut]])]
+            if settings.get("refine") == "holdout":
+                settings["refine"] = [(Xtr[order[:cut]], ytr[order[:cut]])]
             Xtr, ytr = Xtr[order[cut:]], ytr[order[cut:]]
         return find_lr(model, optimizer, self._loader(Xtr, ytr, seed), criterion, **settings)
 

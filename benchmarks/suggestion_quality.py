@@ -17,9 +17,10 @@ the untrained model's validation loss. Rules:
   the same test, then probe runs from the same start at the default
   suggestion and a third of it, the lower-ending probe kept.
 * lrscout ``auto, holdout`` and ``refined, holdout`` (PyTorch tasks): the
-  test and its probes trained on 80 % of the training set and scored on the
-  other 20 % (``val_loader``), as a user with a validation split would; the
-  benchmark's validation set, which scores every rule, is never read.
+  test and its probes train on 80 % of the training set, and the probes are
+  scored on the other 20 % (``refine=validation batches``), as a user with a
+  validation split would; the benchmark's validation set, which scores every
+  rule, is never read.
 * fastai's ``valley`` and ``minimum/10`` on the same curve: lrscout's
   ``valley`` and ``minimum`` methods, which are checked against the real fastai
   functions on recorded curves (tests/test_peer_rules.py; fastai itself does
@@ -143,7 +144,7 @@ def _suggestions(task: Task, seed: int, data: dict, rules_module) -> dict[str, f
     if task.framework in REFINED_FRAMEWORKS and "refined" not in curves:
         curves["refined"] = task.range_test(seed, refine=True).to_dict()
     if task.framework == "pytorch" and "refined_holdout" not in curves:
-        curves["refined_holdout"] = task.range_test(seed, holdout=True, refine=True).to_dict()
+        curves["refined_holdout"] = task.range_test(seed, holdout=True, refine="holdout").to_dict()
     if task.framework == "pytorch" and "lightning_tuner" not in data:
         data["lightning_tuner"] = task.lightning_tuner(seed)
     if task.framework == "pytorch" and "torch_lr_finder" not in data:
@@ -162,7 +163,7 @@ def _suggestions(task: Task, seed: int, data: dict, rules_module) -> dict[str, f
     else:
         out["lrscout refined"] = "n/a"
     if task.framework == "pytorch":
-        # Test and probes on a validation split of the training data (see TorchTask.range_test).
+        # The test on 80 % of the training data, the probes scored on the other 20 % (TorchTask.range_test).
         holdout = RangeTestResult.from_dict(curves["refined_holdout"])
         refinement = holdout.info.get("refinement")
         out["lrscout auto, holdout"] = None if refinement is None else refinement["suggested"]

@@ -309,3 +309,68 @@ def test_pytorch_refine_with_the_snapshot_on_disk(tmp_path, assert_same):
     assert on_disk.info["refinement"] == in_memory.info["refinement"]
     assert_same(model.state_dict(), before[0])
     assert_same(optimizer.state_dict(), before[1])
+
+
+def test_pytorch_probes_scored_on_validation_batches():
+    # Oracle: a hand-written loop from the same start; the validation loss at the
+    # evaluation steps (up to 10, spread over the last half, ending at the last).
+    import copy
+
+    import torch
+
+    from lrscout._refine import EVALUATIONS
+    from lrscout.pytorch import find_lr
+
+    model, optimizer, loader, criterion = _torch_setup()
+    X_val = torch.randn(64, 5, generator=torch.Generator().manual_seed(7))
+    y_val = X_val.sum(1)
+    generator_state = loader.generator.get_state()
+    result = find_lr(
+        model, optimizer, loader, criterion, num_steps=40, progress=False, refine=[(X_val, y_val)]
+    )
+    record = result.info["refinement"]
+    assert record["scored_on"] == "held-out"
+    steps = record["probe_steps"]
+    half = steps // 2
+    stride = -(-(steps - half) // EVALUATIONS)
+    marks = set(range(steps - 1, half - 1, -stride))
+    assert len(marks) <= EVALUATIONS and steps - 1 in marks
+    for probe in record["probes"]:
+        net = copy.deepcopy(model)
+        opt = torch.optim.SGD(net.parameters(), lr=probe["lr"], momentum=0.9)
+        loader.generator.set_state(generator_state)
+        step, held = 0, []
+        while step < steps:
+            for xb, yb in loader:
+                opt.zero_grad()
+                criterion(net(xb), yb).backward()
+                opt.step()
+                if step in marks:
+                    with torch.no_grad():
+                        held.append(float(criterion(net(X_val), y_val)))
+                step += 1
+                if step == steps:
+                    break
+        assert probe["score"] == pytest.approx(np.mean(held), rel=1e-5)
+    loader.generator.set_state(generator_state)
+
+
+@pytest.mark.parametrize(
+    ("refine", "message"),
+    [
+        ("yes", "refine must be True, False or re-iterable validation batches"),
+        ("tuple", r"pass it in a list: refine=\[\(X_val, y_val\)\]"),
+        ("iterator", "not an iterator or generator"),
+        (1, "refine must be True, False"),
+    ],
+)
+def test_pytorch_refine_values_are_checked(refine, message):
+    import torch
+
+    from lrscout.pytorch import find_lr
+
+    model, optimizer, loader, criterion = _torch_setup()
+    X_val, y_val = torch.randn(8, 5), torch.randn(8)
+    value = {"tuple": (X_val, y_val), "iterator": iter([(X_val, y_val)])}.get(refine, refine)
+    with pytest.raises(lrscout.InvalidArgumentError, match=message):
+        find_lr(model, optimizer, loader, criterion, progress=False, refine=value)

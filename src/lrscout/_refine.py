@@ -5,9 +5,10 @@ from the state the test started from at each candidate rate of
 ``lrscout._suggest.REFINE_FACTORS`` times the default suggestion (the
 suggestion and a third of it), for as many steps as the test ran, restoring
 that state before each probe, and keeps the rate whose probe ended lower
-(``lrscout._suggest.refined``). It costs twice the range test. Each
-integration supplies ``start``, which puts its model, optimizer and data
-order back; the loop and the choice are here, once.
+(``lrscout._suggest.refined``): on its own training losses, or on held-out
+data when the caller can evaluate some. It costs twice the range test (plus
+the evaluations). Each integration supplies ``start``, which puts its model,
+optimizer and data order back; the loop and the choice are here, once.
 """
 
 from __future__ import annotations
@@ -23,11 +24,15 @@ from ._result import RangeTestResult
 from ._suggest import REFINE_FACTORS, probe_score, refined
 from ._validation import check_callable, check_int
 
+#: Evaluations on held-out data in the last half of a probe, at most.
+EVALUATIONS = 10
+
 
 def refine(
     result: RangeTestResult,
     start: Callable[[], Callable[[float], Any]],
     *,
+    evaluate: Callable[[], Any] | None = None,
     read_losses: Callable[[list[Any]], Sequence[float]] | None = None,
     sync_every: int = 1,
     progress: bool = False,
@@ -41,13 +46,19 @@ def refine(
             order back where the range test started and returns a fresh
             ``step_fn(lr) -> loss`` (as for :func:`lrscout.range_test`).
             Called once per probe; the caller restores the state afterwards.
+        evaluate: ``evaluate() -> loss`` on held-out data (a validation
+            set), read like a step's loss; ``None`` scores each probe on its
+            own training losses. With it, a probe's score is the mean of up
+            to 10 evaluations spread over its last half: a rate that fits the
+            training batches faster but generalises worse loses.
         read_losses, sync_every, progress: As in :func:`lrscout.range_test`.
         where: The caller's name, for errors.
 
     Returns:
         ``result`` with ``info["refinement"]``: the rate chosen (``"lr"``),
         the default suggestion it started from (``"suggested"``), the steps
-        of each probe and each probe's rate, steps run and score (the mean
+        of each probe, what scored them (``"scored_on"``: ``"training"`` or
+        ``"held-out"``) and each probe's rate, steps run and score (the mean
         of its last half of losses; ``None`` when its data ran out, and
         ``"diverged": true`` when a loss was not finite). ``result.suggestion``
         is then the refined rate (method ``"refined"``). A curve without a
@@ -72,6 +83,8 @@ def refine(
         ('refined', 2)
     """
     check_callable(start, "start", where=where)
+    if evaluate is not None:
+        check_callable(evaluate, "evaluate", where=where)
     chunk = check_int(sync_every, "sync_every", where=where, minimum=1)
     read = read_losses or _read_floats
     try:
@@ -85,8 +98,8 @@ def refine(
     scores: list[float | None] = []
     try:
         for lr in rates:
-            losses = _probe(start(), lr, steps, read, chunk, bar, where)
-            score = probe_score(losses, steps)
+            losses, evaluations = _probe(start(), lr, steps, read, chunk, bar, where, evaluate)
+            score = probe_score(losses, steps, evaluations)
             scores.append(score)
             probes.append(
                 {
@@ -103,6 +116,7 @@ def refine(
         "lr": refined(suggested, rates, scores),
         "suggested": suggested,
         "probe_steps": steps,
+        "scored_on": "training" if evaluate is None else "held-out",
         "probes": probes,
     }
     return dataclasses.replace(result, info={**result.info, "refinement": record})
@@ -116,10 +130,15 @@ def _probe(
     chunk: int,
     bar: Any,
     where: str,
-) -> list[float]:
-    """Train ``steps`` steps at ``lr``; the losses, up to the first that is not finite."""
+    evaluate: Callable[[], Any] | None,
+) -> tuple[list[float], list[float] | None]:
+    """Train ``steps`` steps at ``lr``: the losses (up to the first not finite) and the evaluations."""
+    half = steps // 2
+    stride = max(1, math.ceil((steps - half) / EVALUATIONS))
+    marks = set(range(steps - 1, half - 1, -stride)) if evaluate is not None else set()
     losses: list[float] = []
     pending: list[Any] = []
+    held: list[Any] = []
     for step in range(steps):
         try:
             pending.append(step_fn(lr))
@@ -127,20 +146,30 @@ def _probe(
             exhausted = True
         else:
             exhausted = False
+            if step in marks:
+                assert evaluate is not None
+                held.append(evaluate())
         if pending and (exhausted or len(pending) == chunk or step == steps - 1):
-            values = [float(value) for value in read(pending)]
-            if len(values) != len(pending):
-                raise InvalidArgumentError(
-                    f"{where}: read_losses must return one loss per step it is given ({len(pending)}); "
-                    f"got {len(values)}."
-                )
+            values = _read(read, pending, where)
             if bar is not None:
                 bar.update(len(values))
             pending = []
             for value in values:
                 losses.append(value)
                 if not math.isfinite(value):
-                    return losses
+                    return losses, _read(read, held, where) if evaluate is not None else None
         if exhausted:
             break
-    return losses
+    return losses, _read(read, held, where) if evaluate is not None else None
+
+
+def _read(read: Callable[[list[Any]], Sequence[float]], pending: list[Any], where: str) -> list[float]:
+    if not pending:
+        return []
+    values = [float(value) for value in read(pending)]
+    if len(values) != len(pending):
+        raise InvalidArgumentError(
+            f"{where}: read_losses must return one loss per value it is given ({len(pending)}); "
+            f"got {len(values)}."
+        )
+    return values

@@ -518,23 +518,30 @@ def valley(
 REFINE_FACTORS = (1.0, 1.0 / _AUTO_MARGIN)
 
 
-def probe_score(losses: npt.ArrayLike, steps: int) -> float | None:
-    """The score of a probe run (lower is better): the mean of its last half of losses.
+def probe_score(losses: npt.ArrayLike, steps: int, evaluations: npt.ArrayLike | None = None) -> float | None:
+    """The score of a probe run (lower is better).
 
-    ``math.inf`` when a loss is not finite (the rate diverged); ``None`` when
-    the probe ran fewer than ``steps`` steps with finite losses (its data ran
-    out: no evidence either way). The last half, not the last loss: a single
-    batch's loss is noise.
+    The mean of its last half of training ``losses`` or, when the probe was
+    evaluated on held-out data, the mean of those ``evaluations`` (taken in
+    its last half). ``math.inf`` when a loss or an evaluation is not finite
+    (the rate diverged); ``None`` when the probe ran fewer than ``steps``
+    steps with finite losses (its data ran out: no evidence either way). The
+    last half, not the last loss: a single batch's loss is noise.
 
     Example:
         >>> probe_score([4.0, 3.0, 2.0, 1.0], 4), probe_score([1.0, float("nan")], 4)
         (1.5, inf)
+        >>> probe_score([4.0, 3.0, 2.0, 1.0], 4, evaluations=[2.5, 2.0])
+        2.25
     """
     values = np.asarray(losses, dtype=np.float64).ravel()
-    if not np.all(np.isfinite(values)):
+    held = None if evaluations is None else np.asarray(evaluations, dtype=np.float64).ravel()
+    if not np.all(np.isfinite(values)) or (held is not None and not np.all(np.isfinite(held))):
         return math.inf
     if len(values) < steps or steps < 1:
         return None
+    if held is not None:
+        return float(np.mean(held)) if len(held) else None
     return float(np.mean(values[steps // 2 :]))
 
 

@@ -158,7 +158,7 @@ class LRFinder:
         divergence_factor: float = 4.0,
         stop_on_divergence: bool = True,
         extend: bool = False,
-        refine: bool = False,
+        refine: bool | Iterable[Batch] = False,
         sync_every: int = 8,
         progress: bool = True,
         **unknown: Any,
@@ -218,14 +218,19 @@ class LRFinder:
             extend: Keep ramping past ``end_lr`` while the loss has not turned
                 up, for at most ``num_steps`` more steps (see
                 :func:`lrscout.range_test`; :func:`find_lr` turns it on).
-            refine: After the test, train from the same start at the default
-                suggestion and at a third of it, each for as many steps as
-                the test ran (the same batches; the recorded losses as in
-                the test), and keep the rate whose probe ended lower
+            refine: ``True`` or validation batches: after the test, train
+                from the same start at the default suggestion and at a third
+                of it, each for as many steps as the test ran (the same
+                batches), and keep the rate whose probe ended lower
                 (``result.info["refinement"]``, ``result.suggestion.method
-                == "refined"``). ``train_loader`` must then be re-iterable.
-                Twice the test's cost; off by default, since it did not
-                train better on the benchmark (README).
+                == "refined"``). ``True`` scores each probe on the mean of its
+                last half of recorded losses (as in the test); a re-iterable
+                of validation batches (a ``DataLoader``, a list) scores it on
+                the mean loss over those batches, taken up to 10 times in its
+                last half, which sees a rate that overfits or will not settle.
+                ``train_loader`` must then be re-iterable. Twice the test's
+                cost (plus the evaluations); off by default (see the README
+                for what it measured).
             sync_every: Steps per device-to-host read of the losses, at least 1.
             progress: Show a tqdm progress bar (rank 0 only under
                 ``torch.distributed``).
@@ -259,7 +264,23 @@ class LRFinder:
         accumulation_steps = check_int(accumulation_steps, "accumulation_steps", where=where, minimum=1)
         sync_every = check_int(sync_every, "sync_every", where=where, minimum=1)
         progress = check_bool(progress, "progress", where=where)
-        refine = check_bool(refine, "refine", where=where)
+        refine_loader: Iterable[Batch] | None = None
+        if not isinstance(refine, bool):
+            if isinstance(refine, tuple) and refine and all(isinstance(x, torch.Tensor) for x in refine):
+                raise InvalidArgumentError(
+                    f"{where}: refine must be True, False or validation batches; got a tuple of "
+                    f"{len(refine)} tensors. For one validation batch (X_val, y_val), pass it in a list: "
+                    "refine=[(X_val, y_val)]."
+                )
+            if isinstance(refine, (Iterator, str, bytes)) or not isinstance(refine, Iterable):
+                fail(
+                    where,
+                    "refine",
+                    "True, False or re-iterable validation batches (they are read in every probe)",
+                    refine,
+                    "Pass a DataLoader or a list of batches, not an iterator or generator.",
+                )
+            refine_loader, refine = refine, True
         if refine and isinstance(train_loader, Iterator):
             fail(
                 where,
@@ -301,7 +322,7 @@ class LRFinder:
         )
         # A loader's own generator (DataLoader(generator=g)) is the user's too:
         # a second test on the same loader must see the same batches.
-        generators = loader_generators(train_loader, val_loader)
+        generators = loader_generators(train_loader, val_loader, refine_loader)
         try:
             batches = BatchStream(train_loader, name="train_loader", where=where, device=self.device)
             compute_loss = loss_computer(
@@ -369,9 +390,23 @@ class LRFinder:
                         again, compute_loss, validate, ratios, accumulation_steps, source=source, where=where
                     )
 
+                evaluate = (
+                    None
+                    if refine_loader is None
+                    else validation_loss(
+                        self.model,
+                        compute_loss,
+                        refine_loader,
+                        None,
+                        device=self.device,
+                        source=source,
+                        where=where,
+                    )
+                )
                 result = refine_stage(
                     result,
                     start,
+                    evaluate=evaluate,
                     read_losses=read_losses,
                     sync_every=sync_every,
                     progress=progress and rank == 0,
