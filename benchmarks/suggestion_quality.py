@@ -1,7 +1,8 @@
 """Does training at the suggested learning rate work? lrscout against its peers.
 
-    python benchmarks/suggestion_quality.py            # full suite, ~4 min on 2 cores
-    python benchmarks/suggestion_quality.py --quick    # 1 seed, ~1.5 min
+    python benchmarks/suggestion_quality.py             # full suite, ~6.5 min on 2 cores (cached after)
+    python benchmarks/suggestion_quality.py --quick     # 1 seed
+    python benchmarks/suggestion_quality.py --markdown  # the README's tables
 
 For every task (``quality_tasks.py``) and seed: an oracle grid of constant
 learning rates (6 per decade, 1e-5 to 10) each trained for the task's fixed
