@@ -374,3 +374,18 @@ def test_pytorch_refine_values_are_checked(refine, message):
     value = {"tuple": (X_val, y_val), "iterator": iter([(X_val, y_val)])}.get(refine, refine)
     with pytest.raises(lrscout.InvalidArgumentError, match=message):
         find_lr(model, optimizer, loader, criterion, progress=False, refine=value)
+
+
+def test_pytorch_info_facts_are_read_by_the_suggestion_and_the_refinement():
+    from lrscout.pytorch import find_lr
+
+    model, optimizer, loader, criterion = _torch_setup()
+    plain = find_lr(model, optimizer, loader, criterion, num_steps=30, progress=False)
+    told = find_lr(
+        model, optimizer, loader, criterion, num_steps=30, progress=False, refine=True, info={"batch_size": 1}
+    )
+    assert told.info["batch_size"] == 1 and plain.info["batch_size"] == 32
+    np.testing.assert_array_equal(told.losses, plain.losses)
+    # The small-batch margin (1 + 2/B): 3 for B = 1, 1.0625 for B = 32.
+    assert told.suggest("auto").lr == pytest.approx(plain.suggest("auto").lr * 1.0625 / 3, rel=1e-12)
+    assert told.info["refinement"]["suggested"] == told.suggest("auto").lr

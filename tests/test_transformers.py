@@ -201,12 +201,14 @@ def test_the_trainer_is_left_as_it_was_and_the_optimizer_it_made_is_dropped(asse
     _assert_rng(_rng(), rng)
 
 
-def test_train_after_find_lr_is_bitwise_as_without_it(assert_same, tmp_path, tokenizer):
+@pytest.mark.parametrize("refine", [False, True])
+def test_train_after_find_lr_is_bitwise_as_without_it(assert_same, tmp_path, tokenizer, refine):
     def train(find_first: bool) -> dict[str, Any]:
         transformers.set_seed(0)
         trainer = _trainer(tmp_path, tokenizer, max_steps=6, warmup_steps=2)
+        trainer.eval_dataset = _dataset(tokenizer, n=16)
         if find_first:
-            find_lr(trainer, start_lr=1e-5, num_steps=20, progress=False)
+            find_lr(trainer, start_lr=1e-5, num_steps=20, refine=refine, progress=False)
         trainer.train()
         return copy.deepcopy(trainer.model.state_dict())
 
@@ -268,6 +270,31 @@ def test_set_learning_rate(tmp_path, tokenizer):
     assert trainer.args.learning_rate == result.suggestion.lr
 
 
+@pytest.mark.parametrize("with_eval", [True, False])
+def test_refine_scores_on_the_eval_dataset_and_leaves_the_trainer_as_it_was(
+    assert_same, tmp_path, tokenizer, with_eval
+):
+    trainer = _trainer(tmp_path, tokenizer, trainer_class=RecordingTrainer)
+    if with_eval:
+        trainer.eval_dataset = _dataset(tokenizer, n=24)
+    weights = copy.deepcopy(trainer.model.state_dict())
+    prepared = list(trainer.accelerator._dataloaders)
+    rng = _rng()
+    result = find_lr(trainer, start_lr=1e-5, num_steps=20, refine=True, progress=False)
+    record = result.info["refinement"]
+    assert record["scored_on"] == ("held-out" if with_eval else "training")
+    # The refinement starts from the default suggestion with the Trainer's facts (batch size 8, AdamW).
+    assert result.info["batch_size"] == 8 and result.info["framework"] == "transformers"
+    assert record["suggested"] == result.suggest("auto").lr
+    assert result.suggestion.method == "refined"
+    # Every probe ran as many steps as the test, through the Trainer's own compute_loss.
+    assert [probe["steps_run"] for probe in record["probes"]] == [len(result)] * 2
+    assert len(trainer.returned) >= 3 * len(result)
+    assert_same(trainer.model.state_dict(), weights)
+    assert trainer.accelerator._dataloaders == prepared and trainer.optimizer is None
+    _assert_rng(_rng(), rng)
+
+
 @pytest.mark.parametrize(
     ("change", "kwargs", "match"),
     [
@@ -278,6 +305,7 @@ def test_set_learning_rate(tmp_path, tokenizer):
         (None, {"end_lr": 1e-9}, "end_lr must be greater than start_lr"),
         (None, {"sync_every": 0}, "sync_every must be"),
         (None, {"info": {"x": object()}}, "info"),
+        (None, {"refine": "eval"}, "refine must be"),
     ],
 )
 def test_bad_arguments(tmp_path, tokenizer, change, kwargs, match):

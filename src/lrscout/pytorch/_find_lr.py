@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import torch
@@ -12,6 +12,7 @@ from torch import nn
 
 from .._engine import RangeTestState, range_test
 from .._errors import InvalidArgumentError
+from .._jsonio import json_copy
 from .._refine import refine as refine_stage
 from .._result import RangeTestResult
 from .._validation import check_bool, check_float, check_int, fail
@@ -161,6 +162,7 @@ class LRFinder:
         refine: bool | Iterable[Batch] = False,
         sync_every: int = 8,
         progress: bool = True,
+        info: Mapping[str, Any] | None = None,
         **unknown: Any,
     ) -> RangeTestResult:
         """Run the range test; leave the model and optimizer exactly as they were.
@@ -234,6 +236,10 @@ class LRFinder:
             sync_every: Steps per device-to-host read of the losses, at least 1.
             progress: Show a tqdm progress bar (rank 0 only under
                 ``torch.distributed``).
+            info: JSON-serialisable facts to keep in ``result.info``, over
+                the finder's own (e.g. ``{"batch_size": 64}`` when the loader
+                does not say); the default suggestion, and so the
+                refinement, read them.
 
         Returns:
             The :class:`~lrscout.RangeTestResult`; ``info`` holds the framework,
@@ -264,6 +270,7 @@ class LRFinder:
         accumulation_steps = check_int(accumulation_steps, "accumulation_steps", where=where, minimum=1)
         sync_every = check_int(sync_every, "sync_every", where=where, minimum=1)
         progress = check_bool(progress, "progress", where=where)
+        extra = json_copy(info, where=where)
         refine_loader: Iterable[Batch] | None = None
         if not isinstance(refine, bool):
             if isinstance(refine, tuple) and refine and all(isinstance(x, torch.Tensor) for x in refine):
@@ -358,7 +365,7 @@ class LRFinder:
                 progress=progress and rank == 0,
             )
             batch_size = getattr(train_loader, "batch_size", None)
-            info = {
+            facts = {
                 "framework": "pytorch",
                 "torch_version": str(torch.__version__),
                 "device": str(self.device),
@@ -377,7 +384,7 @@ class LRFinder:
                 **_optimizer_facts(self.optimizer),
             }
             # The facts first: the default suggestion that refinement starts from reads them.
-            result = dataclasses.replace(result, info={**result.info, **info})
+            result = dataclasses.replace(result, info={**result.info, **facts, **extra})
             if refine:
 
                 def start() -> Callable[[float], torch.Tensor]:

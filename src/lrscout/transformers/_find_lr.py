@@ -7,7 +7,6 @@ Trainer would train with, and puts the Trainer back as it was.
 
 from __future__ import annotations
 
-import dataclasses
 import random
 from collections.abc import Mapping
 from typing import Any
@@ -37,6 +36,7 @@ def find_lr(
     divergence_factor: float = 4.0,
     stop_on_divergence: bool = True,
     extend: bool = True,
+    refine: bool = False,
     sync_every: int = 8,
     progress: bool = True,
     set_learning_rate: bool = False,
@@ -89,6 +89,12 @@ def find_lr(
         extend: Keep ramping past ``end_lr`` while the loss has not turned
             up, for at most ``num_steps`` more steps (see
             :func:`lrscout.range_test`).
+        refine: After the test, probe the default suggestion and a third
+            of it from the same start (see :meth:`lrscout.pytorch.LRFinder.range_test`),
+            each probe scored on the Trainer's ``eval_dataset`` when it has
+            one (``trainer.get_eval_dataloader()``, the Trainer's loss), else
+            on its own training losses. ``result.suggestion`` is then the
+            refined rate; twice the test's cost plus the evaluations.
         sync_every: Steps per device-to-host read of the losses, at least 1.
         progress: Show a tqdm progress bar.
         set_learning_rate: Set ``trainer.args.learning_rate`` to the default
@@ -132,6 +138,7 @@ def find_lr(
     if not isinstance(trainer.model, nn.Module):
         fail(_FIND_LR, "trainer.model", "a torch.nn.Module", trainer.model)
     set_learning_rate = check_bool(set_learning_rate, "set_learning_rate", where=_FIND_LR)
+    refine = check_bool(refine, "refine", where=_FIND_LR)
     extra = json_copy(info, where=_FIND_LR)
     args = trainer.args
     ramp: dict[str, Any] = {
@@ -169,7 +176,27 @@ def find_lr(
             max_grad_norm=max_norm if max_norm is not None and max_norm > 0 else None,
             grad_scaler=_grad_scaler(accelerator),
         )
-        result = finder.range_test(loader, accumulation_steps=args.gradient_accumulation_steps, **ramp)
+        batch_size = getattr(loader, "batch_size", None)
+        if not isinstance(batch_size, int):
+            # Accelerate's prepared loader batches through its sampler; this is the size it was given.
+            given = getattr(trainer, "_train_batch_size", args.train_batch_size)
+            batch_size = given if isinstance(given, int) else None
+        # The facts go in before the test ends: the default suggestion (and a refinement) read them.
+        facts = {
+            "batch_size": batch_size,
+            "framework": "transformers",
+            "transformers_version": transformers.__version__,
+            "rerun_hint": (
+                "lrscout.transformers.find_lr(trainer) with per_device_train_batch_size={batch_size}"
+            ),
+            **extra,
+        }
+        probes: Any = refine
+        if refine and trainer.eval_dataset is not None:
+            probes = trainer.get_eval_dataloader()
+        result = finder.range_test(
+            loader, accumulation_steps=args.gradient_accumulation_steps, refine=probes, info=facts, **ramp
+        )
     finally:
         for group, lr in reversed(swapped):
             group["lr"] = lr
@@ -180,20 +207,6 @@ def find_lr(
         gradient_state.dataloader_references = active
         np.random.set_state(numpy_rng)  # noqa: NPY002
         random.setstate(python_rng)
-    batch_size = result.info.get("batch_size")
-    if batch_size is None:
-        # Accelerate's prepared loader batches through its sampler; this is the size it was given.
-        given = getattr(trainer, "_train_batch_size", args.train_batch_size)
-        batch_size = given if isinstance(given, int) else None
-    facts = {
-        **result.info,
-        "batch_size": batch_size,
-        "framework": "transformers",
-        "transformers_version": transformers.__version__,
-        "rerun_hint": "lrscout.transformers.find_lr(trainer) with per_device_train_batch_size={batch_size}",
-        **extra,
-    }
-    result = dataclasses.replace(result, info=facts)
     if set_learning_rate:
         try:
             lr = result.suggestion.lr
