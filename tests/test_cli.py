@@ -114,6 +114,20 @@ def test_csv_errors_name_the_problem(tmp_path, capsys):
     assert "every feature column must be numeric" in capsys.readouterr().err
 
 
+def test_a_variant_without_a_learning_rate_names_the_options_that_fix_it(tmp_path, monkeypatch, capsys):
+    # Stochastic GD on diabetes: single-sample losses hide the fall (the curve cannot
+    # support a rate). The command line has no num_steps for compare-variants: it
+    # names --lr and --batch-sizes, and both fixes run.
+    monkeypatch.chdir(tmp_path)
+    assert main(["compare-variants", "--dataset", "diabetes", "--plot", "none", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lrscout: error: no learning rate found for batch size 1: ")
+    assert "--lr" in err and "leave 1 out of --batch-sizes" in err and err.count("\n") == 1
+    argv = ["compare-variants", "--dataset", "diabetes", "--plot", "none", "--quiet"]
+    assert main([*argv, "--batch-sizes", "full,32"]) == 0
+    assert main([*argv, "--lr", "0.01"]) == 0
+
+
 def test_compare_variants_prints_a_table_and_writes_a_figure(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["compare-variants", "--dataset", "breast-cancer", "--epochs", "2", "--quiet"]) == 0

@@ -402,3 +402,15 @@ def test_score_reads_a_column_of_targets_as_the_targets():
     labels = (y > 0).astype(int)
     classifier = SoftmaxClassifier(lr=0.5, epochs=20, random_state=0).fit(X, labels)
     assert classifier.score(X, labels.reshape(-1, 1)) == classifier.score(X, labels)
+
+
+def test_compare_variants_says_which_batch_size_has_no_learning_rate():
+    from lrscout.models._compare import NoVariantRateError
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    y = rng.normal(size=200)  # nothing to learn: no curve falls
+    with pytest.raises(NoVariantRateError) as caught:
+        lrscout.compare_variants(LinearRegressor(random_state=0), X, y, epochs=1, batch_sizes=(1,))
+    assert isinstance(caught.value, lrscout.InvalidArgumentError)
+    assert caught.value.batch_size == 1 and "leave batch_size=1 out" in str(caught.value)

@@ -119,7 +119,7 @@ def _require_fall(raw: np.ndarray, smooth: np.ndarray, minimum: int, method: str
         raise NoSuggestionError(
             f"suggest: method {method!r} found no clear decrease of the loss: it fell by {fall:.3g} "
             f"(log scale), within the noise (standard error {error:.3g}). The batches may be too small "
-            "or too few to see the trend: raise num_steps or the batch size, or pass a val_loader."
+            "or too few to see the trend: raise num_steps or the batch size."
         )
 
 

@@ -480,6 +480,7 @@ def _curve_warnings_as_lines() -> Iterator[None]:
 
 def _compare_variants(args: argparse.Namespace, data: Dataset) -> int:
     from ..models import LinearRegressor, SoftmaxClassifier, compare_variants
+    from ..models._compare import NoVariantRateError
 
     if args.epochs < 1:
         raise UsageError(f"--epochs must be at least 1; got {args.epochs}")
@@ -497,9 +498,16 @@ def _compare_variants(args: argparse.Namespace, data: Dataset) -> int:
     model = estimator(momentum=args.momentum, random_state=args.seed)
     print(f"lrscout compare-variants: {data.describe()}, features standardised, {args.epochs} epochs each")
     with _curve_warnings_as_lines():
-        comparison = compare_variants(
-            model, data.X, data.y, epochs=args.epochs, batch_sizes=sizes, lr=lr, progress=not args.quiet
-        )
+        try:
+            comparison = compare_variants(
+                model, data.X, data.y, epochs=args.epochs, batch_sizes=sizes, lr=lr, progress=not args.quiet
+            )
+        except NoVariantRateError as error:
+            size = "full" if error.batch_size is None else error.batch_size
+            raise UsageError(
+                f"no learning rate found for batch size {size}: {error.reason} Give one with --lr "
+                f"(e.g. --lr 0.01 for every variant), or leave {size} out of --batch-sizes."
+            ) from None
     print(comparison.table())
     _write_plot(args.plot, lambda path: comparison.plot(path=path))
     return 0

@@ -20,6 +20,24 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 
+class NoVariantRateError(InvalidArgumentError):
+    """``compare_variants(lr="auto")`` found no learning rate for one batch size.
+
+    Attributes:
+        batch_size: The batch size whose range test gave no suggestion.
+        reason: Why, in the words of the suggestion rule.
+    """
+
+    def __init__(self, batch_size: int | None, reason: str) -> None:
+        self.batch_size = batch_size
+        self.reason = reason
+        super().__init__(
+            f"compare_variants: no learning rate found for batch_size={batch_size!r}: {reason} "
+            f"Or give the runs their learning rates (lr=0.01, or one per batch size), or leave "
+            f"batch_size={batch_size!r} out of batch_sizes."
+        )
+
+
 @dataclass(frozen=True, eq=False)
 class VariantRun:
     """One variant's training run.
@@ -195,9 +213,7 @@ def compare_variants(
             try:
                 chosen = found.suggestion.lr
             except ValueError as error:
-                raise InvalidArgumentError(
-                    f"{where}: no learning rate found for batch_size={size!r}: {error}"
-                ) from None
+                raise NoVariantRateError(size, str(error)) from None
         else:
             chosen = fixed
         clone = type(model)(**{**model.get_params(), "batch_size": size, "epochs": n_epochs, "lr": chosen})
