@@ -273,6 +273,19 @@ def _read_floats(pending: list[Any]) -> list[float]:
     return [as_loss(loss) for loss in pending]
 
 
+def read_chunk(read: Callable[[list[Any]], Sequence[float]], pending: list[Any], where: str) -> list[float]:
+    """``read(pending)`` as floats, one per value given (once per chunk, never per step)."""
+    if not pending:
+        return []
+    values = [float(value) for value in read(pending)]
+    if len(values) != len(pending):
+        raise InvalidArgumentError(
+            f"{where}: read_losses must return one loss per step it is given ({len(pending)}); "
+            f"got {len(values)}."
+        )
+    return values
+
+
 def range_test(
     step_fn: Callable[[float], Any],
     *,
@@ -383,12 +396,7 @@ def range_test(
             # The planned end is read at once: extend decides there whether to go on.
             if pending and (exhausted or len(pending) == chunk or step in (planned_end, last)):
                 recorded = state.step
-                values = read(pending)
-                if len(values) != len(pending):
-                    raise InvalidArgumentError(
-                        f"{where}: read_losses must return one loss per step it is given ({len(pending)}); "
-                        f"got {len(values)}."
-                    )
+                values = read_chunk(read, pending, where)
                 stopped = state.record(values)
                 pending = []
                 if bar is not None:

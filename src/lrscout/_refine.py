@@ -18,8 +18,8 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ._engine import _progress_bar, _read_floats
-from ._errors import InvalidArgumentError, NoSuggestionError
+from ._engine import _progress_bar, _read_floats, read_chunk
+from ._errors import NoSuggestionError
 from ._result import RangeTestResult
 from ._suggest import REFINE_FACTORS, probe_score, refined
 from ._validation import check_callable, check_int
@@ -150,26 +150,14 @@ def _probe(
                 assert evaluate is not None
                 held.append(evaluate())
         if pending and (exhausted or len(pending) == chunk or step == steps - 1):
-            values = _read(read, pending, where)
+            values = read_chunk(read, pending, where)
             if bar is not None:
                 bar.update(len(values))
             pending = []
             for value in values:
                 losses.append(value)
                 if not math.isfinite(value):
-                    return losses, _read(read, held, where) if evaluate is not None else None
+                    return losses, read_chunk(read, held, where) if evaluate is not None else None
         if exhausted:
             break
-    return losses, _read(read, held, where) if evaluate is not None else None
-
-
-def _read(read: Callable[[list[Any]], Sequence[float]], pending: list[Any], where: str) -> list[float]:
-    if not pending:
-        return []
-    values = [float(value) for value in read(pending)]
-    if len(values) != len(pending):
-        raise InvalidArgumentError(
-            f"{where}: read_losses must return one loss per value it is given ({len(pending)}); "
-            f"got {len(values)}."
-        )
-    return values
+    return losses, read_chunk(read, held, where) if evaluate is not None else None
