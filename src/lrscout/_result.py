@@ -24,6 +24,7 @@ from ._jsonio import (
     write_json,
     write_text,
 )
+from ._plan import SCHEDULE_OPTIONS, Plan, check_total_steps
 from ._schedules import MAX_STEPS, RAMPS
 from ._suggest import METHODS, REFINE_FACTORS, SMOOTHED_RULES, auto, lr_range, nearest_index
 from ._validation import check_float, check_int, check_option, fail
@@ -53,16 +54,23 @@ class Suggestion:
     """A suggested learning rate.
 
     Attributes:
-        lr: The learning rate.
+        lr: The learning rate: for a decaying schedule, its peak.
         method: The rule that chose it (see :meth:`RangeTestResult.suggest`).
         index: The step of the result whose learning rate is nearest to
             ``lr`` on a log scale (``lr`` itself need not be a tested value,
             e.g. ``"minimum"`` divides by 10).
+        schedule: The schedule the rate is for (``"constant"``,
+            ``"one_cycle"``, ``"cosine"``, ``"linear"``); ``None`` for the
+            peer libraries' rules, which do not read the plan.
+        total_steps: The optimizer steps of the training it is for; ``None``
+            when they were not known (the rule assumed a typical length).
     """
 
     lr: float
     method: str
     index: int
+    schedule: str | None = None
+    total_steps: int | None = None
 
     def __float__(self) -> float:
         return self.lr
@@ -158,6 +166,7 @@ class RangeTestResult:
                 f"got {self.stop_reason!r}."
             )
         info = json_copy(self.info, where=where)
+        Plan.from_info(info, where)  # a plan that cannot be read fails here, not in suggest()
         if "refinement" in info:
             _check_refinement(info["refinement"], arrays["lrs"], where)
         notes: Any = self.warnings
@@ -208,19 +217,27 @@ class RangeTestResult:
 
     # Suggestions -----------------------------------------------------------
 
-    def suggest(self, method: str = "auto") -> Suggestion:
-        """Suggest a learning rate from the curve.
+    def suggest(
+        self, method: str | None = None, *, schedule: str | None = None, total_steps: int | None = None
+    ) -> Suggestion:
+        """Suggest a learning rate from the curve, for the training you will run.
 
         Methods (the rules are functions of arrays in ``lrscout._suggest``):
-            ``"auto"`` (default): lrscout's rule: the learning rate where the
-            smoothed loss bottoms out, divided by a margin of 3 (6 for Adam
-            and other optimizers that divide by a running gradient RMS),
-            more with heavy-ball momentum and for small batches; it is the
-            rule that trained best in ``benchmarks/suggestion_quality.py``.
-            It reads the run's facts from ``info``: ``"optimizer"`` (class
-            name), ``"momentum"`` (a number in [0, 1)) and ``"batch_size"``
-            (a positive integer; ``None`` is the whole set). A fact missing
-            or out of range counts as not known (no momentum, full batch).
+            ``None`` (default): ``"refined"`` after a refinement stage, else
+            ``"auto"``.
+            ``"auto"``: lrscout's rule: the learning rate where the smoothed
+            loss bottoms out, divided by a margin that depends on the
+            optimizer (plain SGD, heavy-ball momentum, Adam and other
+            optimizers that divide by a running gradient RMS, Adagrad), the
+            batch size and the plan: the schedule, and how many times longer
+            than the test the training runs. The margins are fitted on a
+            generated family of tasks (``benchmarks/fit_rule.py``). It reads
+            the run's facts from ``info``: ``"optimizer"`` (class name),
+            ``"momentum"`` (a number in [0, 1)) and ``"batch_size"`` (a
+            positive integer; ``None`` is the whole set). A fact missing or
+            out of range counts as not known.
+            ``"refined"``: the refinement stage's choice (``find_lr(refine=...)``),
+            moved to another plan as ``"auto"`` moves.
             ``"valley"``: fastai's ``valley``, about half way along the
             longest descent of the smoothed loss.
             ``"steepest"``: torch-lr-finder's suggestion, the steepest fall of
@@ -228,26 +245,77 @@ class RangeTestResult:
             ``"minimum"``: fastai's ``minimum``, the learning rate of the
             lowest smoothed loss divided by 10.
             The three peer rules read the stored EMA curve as their libraries
-            do (same ends cut), once the curve shows a real fall.
+            do (same ends cut), once the curve shows a real fall; they do not
+            read the plan (their suggestion's ``schedule`` is ``None``).
+
+        Args:
+            method: The rule, as above.
+            schedule: The schedule you will train with: ``"constant"``,
+                ``"one_cycle"``, ``"cosine"``, ``"linear"`` (decay after a
+                warm-up), or ``"auto"``; ``None`` and ``"auto"`` take the plan
+                the test recorded (``info["plan"]``: what ``find_lr`` was
+                given or read from the framework), else ``"constant"``.
+            total_steps: Optimizer steps of that training; ``None`` takes the
+                recorded plan's, else the rule assumes a typical length.
+
+        Returns:
+            The :class:`Suggestion`; for a decaying schedule its ``lr`` is the
+            schedule's peak, and ``schedule`` / ``total_steps`` say which
+            plan it is for.
 
         Raises:
-            InvalidArgumentError: If the method is unknown.
+            InvalidArgumentError: If the method or the plan is not valid.
             NoSuggestionError: If the curve is too short or the loss never
                 decreased (the message says what to try).
         """
+        if method is None:
+            method = "refined" if "refinement" in self.info else "auto"
         name = check_option(method, "method", METHODS, where="suggest")
-        if name == "refined":
-            record: Any = self.info.get("refinement")
-            if record is None:
-                raise NoSuggestionError(
-                    "suggest: method 'refined' needs the refinement stage; run find_lr with refine=True."
-                )
-            lr = float(record["lr"])
-        elif name == "auto":
-            lr = auto(self.lrs, self.losses, num_steps=self.num_steps, **self._run_facts())
-        else:
+        plan = self.plan(schedule=schedule, total_steps=total_steps)
+        if name in SMOOTHED_RULES:
             lr = SMOOTHED_RULES[name](self.lrs, self.losses, self.smoothed_losses, num_steps=self.num_steps)
-        return Suggestion(lr=lr, method=name, index=nearest_index(self.lrs, lr))
+            return Suggestion(lr=lr, method=name, index=nearest_index(self.lrs, lr))
+        record: Any = self.info.get("refinement")
+        if name == "refined" and record is None:
+            raise NoSuggestionError(
+                "suggest: method 'refined' needs the refinement stage; run find_lr with refine=True."
+            )
+        lr = self._auto(plan)
+        if name == "refined":
+            # The probes measured how far the rule's rate was off for the plan they were run for;
+            # another plan moves the rate as the rule moves it.
+            refined_for = Plan.from_info({"plan": record["plan"]}) if "plan" in record else Plan()
+            lr = float(record["lr"]) * lr / self._auto(refined_for)
+        return Suggestion(
+            lr=lr,
+            method=name,
+            index=nearest_index(self.lrs, lr),
+            schedule=plan.schedule,
+            total_steps=plan.total_steps,
+        )
+
+    def plan(self, *, schedule: str | None = None, total_steps: int | None = None) -> Plan:
+        """The plan :meth:`suggest` uses: the arguments given, then the plan recorded in ``info``."""
+        recorded = Plan.from_info(self.info)
+        name = check_option(
+            "auto" if schedule is None else schedule, "schedule", SCHEDULE_OPTIONS, where="suggest"
+        )
+        steps = check_total_steps(total_steps, where="suggest")
+        return Plan(
+            schedule=recorded.schedule if name == "auto" else name,
+            total_steps=recorded.total_steps if steps is None else steps,
+            source=recorded.source if name == "auto" and steps is None else "argument",
+        )
+
+    def _auto(self, plan: Plan) -> float:
+        return auto(
+            self.lrs,
+            self.losses,
+            num_steps=self.num_steps,
+            schedule=plan.schedule,
+            total_steps=plan.total_steps,
+            **self._run_facts(),
+        )
 
     def _run_facts(self) -> dict[str, Any]:
         """What the default rule reads from ``info``: the one place it is read."""
@@ -264,23 +332,22 @@ class RangeTestResult:
 
     @property
     def suggestion(self) -> Suggestion:
-        """The default: ``suggest("refined")`` after a refinement stage, else ``suggest("auto")``."""
-        return self.suggest("refined" if "refinement" in self.info else "auto")
+        """The default suggestion for the recorded plan: ``suggest()``."""
+        return self.suggest()
 
-    def lr_range(self) -> tuple[float, float]:
+    def lr_range(self, *, total_steps: int | None = None) -> tuple[float, float]:
         """``(base_lr, max_lr)`` for cyclic and one-cycle schedules.
 
-        ``(lr / 4, 2 * lr)`` around the default suggestion ``lr``: a cyclic
-        or one-cycle run spends only part of its time at the peak, so the
-        peak may sit above the best constant rate, and Smith (2017) puts the
-        base at a quarter of the peak or more. Use ``max_lr`` as
-        ``OneCycleLR``'s ``max_lr`` and ``max_lr / base_lr`` as its
-        ``div_factor``.
+        ``max_lr`` is the default suggestion for a one-cycle plan
+        (``suggest(schedule="one_cycle")``, over ``total_steps`` or the
+        recorded plan's), ``base_lr`` an eighth of it: Smith (2017) starts a
+        cycle well below its peak. Use ``max_lr`` as ``OneCycleLR``'s
+        ``max_lr`` and ``max_lr / base_lr`` as its ``div_factor``.
 
         Raises:
             NoSuggestionError: When the default suggestion cannot be made.
         """
-        return lr_range(self.suggestion.lr)
+        return lr_range(self.suggest(schedule="one_cycle", total_steps=total_steps).lr)
 
     # Plots -----------------------------------------------------------------
 
@@ -368,8 +435,15 @@ class RangeTestResult:
         except NoSuggestionError:
             chosen = None
         return {
-            "suggestion": None if chosen is None else {"lr": chosen.lr, "method": chosen.method},
-            "lr_range": None if chosen is None else list(lr_range(chosen.lr)),
+            "suggestion": None
+            if chosen is None
+            else {
+                "lr": chosen.lr,
+                "method": chosen.method,
+                "schedule": chosen.schedule,
+                "total_steps": chosen.total_steps,
+            },
+            "lr_range": None if chosen is None else list(self.lr_range()),
             "stop_reason": self.stop_reason,
             "warnings": list(self.warnings),
         }
@@ -460,7 +534,9 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def lr_pair(lr_range: Any, where: str, *, name: str = "lr_range") -> tuple[float, float]:
+def lr_pair(
+    lr_range: Any, where: str, *, name: str = "lr_range", total_steps: int | None = None
+) -> tuple[float, float]:
     """``(base_lr, max_lr)`` from a range-test result or a pair, checked.
 
     Every one-cycle helper takes its range through here.
@@ -470,6 +546,8 @@ def lr_pair(lr_range: Any, where: str, *, name: str = "lr_range") -> tuple[float
             ``(base_lr, max_lr)`` pair with ``0 < base_lr <= max_lr``.
         where: The public entry point, for messages.
         name: The argument's name at that entry point, for messages.
+        total_steps: The steps of the one-cycle run, for a result's
+            ``lr_range(total_steps=...)``.
 
     Returns:
         ``(base_lr, max_lr)`` as floats.
@@ -483,7 +561,7 @@ def lr_pair(lr_range: Any, where: str, *, name: str = "lr_range") -> tuple[float
         (0.01, 0.1)
     """
     if isinstance(lr_range, RangeTestResult):
-        return lr_range.lr_range()
+        return lr_range.lr_range(total_steps=total_steps)
     if not isinstance(lr_range, (tuple, list)) or len(lr_range) != 2:
         fail(where, name, "a RangeTestResult or a (base_lr, max_lr) pair", lr_range)
     base = check_float(lr_range[0], "base_lr", where=where, positive=True)

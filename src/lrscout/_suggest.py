@@ -131,23 +131,19 @@ def auto(
     optimizer: str | None = None,
     momentum: float = 0.0,
     batch_size: int | None = None,
+    schedule: str = "constant",
+    total_steps: int | None = None,
 ) -> float:
-    """lrscout's default rule: the end of the fall, with a margin.
+    """lrscout's default rule: the end of the fall, with a margin for the training to come.
 
-    .. math:: \\eta = \\frac{\\eta_{\\min}}{m \\cdot 10^{0.3 \\beta}\\,(1 + 2 / B)}
+    .. math:: \\eta = \\eta_{\\min} / m
 
     ``eta_min`` is the learning rate at the minimum of the smoothed loss
     (:func:`read_curve`): past it a step does more harm than good to a model
-    that has barely trained. Training for longer at one rate needs a margin
-    below it (the loss surface sharpens as training goes on): ``m = 3``.
-    Optimizers that divide by a running RMS of the gradient (``optimizer``
-    names Adam and its kin, or RMSprop) get ``m = 6``: as training goes on
-    the gradients shrink, the RMS follows them down and the same rate takes
-    larger steps than the test saw. Heavy-ball ``momentum`` widens the
-    margin: the ramp outruns the momentum buffer, so the test sees the
-    instability late. Small batches widen it too, as McCandlish et al.'s
-    optimal step ``eta_max / (1 + B_noise / B)`` with a small noise scale
-    ``B_noise = 2``: a third for stochastic GD, nothing to speak of at 32.
+    that has barely trained. The margin ``m`` (:func:`margin`) depends on
+    the optimizer, its momentum, the batch size and the plan: the schedule
+    (``"constant"``, ``"one_cycle"``, ``"cosine"``, ``"linear"``) and its
+    ``total_steps``.
 
     Args:
         lrs: Learning rate of each step.
@@ -157,6 +153,8 @@ def auto(
         optimizer: The optimizer's class name (``"SGD"``, ``"Adam"``, ...).
         momentum: Heavy-ball momentum in [0, 1).
         batch_size: Samples per step; ``None`` is the whole set.
+        schedule: The schedule of the training; the rate is its peak.
+        total_steps: Optimizer steps of the training; ``None`` if unknown.
 
     Returns:
         The learning rate.
@@ -172,16 +170,44 @@ def auto(
         (0.199, 0.099)
     """
     rates, _, minimum = read_curve(lrs, losses, num_steps=num_steps, method="auto")
-    batch = 1.0 + _AUTO_NOISE_BATCH / batch_size if batch_size else 1.0
-    base = _AUTO_ADAPTIVE_MARGIN if optimizer in _ADAPTIVE else _AUTO_MARGIN
-    margin = base * math.pow(10.0, _AUTO_MOMENTUM * momentum) * batch
-    lr = float(rates[minimum]) / margin
+    lr = float(rates[minimum]) / margin(
+        optimizer=optimizer,
+        momentum=momentum,
+        batch_size=batch_size,
+        schedule=schedule,
+        total_steps=total_steps,
+        test_steps=len(rates),
+    )
     if lr < rates[0]:
         raise NoSuggestionError(
             f"suggest: method 'auto' gives lr={lr:.3g}, below the tested start_lr={rates[0]:.3g}. "
             "Rerun with a smaller start_lr."
         )
     return lr
+
+
+def margin(
+    *,
+    optimizer: str | None,
+    momentum: float,
+    batch_size: int | None,
+    schedule: str,
+    total_steps: int | None,
+    test_steps: int,
+) -> float:
+    """The factor :func:`auto` divides the curve's minimum rate by.
+
+    .. math:: m = m_0 \\cdot 10^{0.3 \\beta}\\,(1 + 2 / B)
+
+    ``m_0 = 3``, or 6 for optimizers that divide by a running RMS of the
+    gradient; heavy-ball momentum ``beta`` and small batches ``B`` widen it.
+    """
+    del total_steps, test_steps
+    batch = 1.0 + _AUTO_NOISE_BATCH / batch_size if batch_size else 1.0
+    base = _AUTO_ADAPTIVE_MARGIN if optimizer in _ADAPTIVE else _AUTO_MARGIN
+    # A one-cycle run peaks at twice the constant rate (lr_range's old (lr / 4, 2 lr)).
+    peak = 0.5 if schedule == "one_cycle" else 1.0
+    return base * math.pow(10.0, _AUTO_MOMENTUM * momentum) * batch * peak
 
 
 def turned_up(losses: npt.ArrayLike, *, num_steps: int) -> bool:
@@ -283,17 +309,24 @@ def _from_the_start(lrs: np.ndarray, upto: int) -> str:
     )
 
 
-def lr_range(lr: float) -> tuple[float, float]:
-    """``(base_lr, max_lr) = (lr / 4, 2 lr)`` around the default suggestion ``lr``.
+#: ``max_lr / base_lr`` of :func:`lr_range`: the one-cycle shape the one-cycle margins are fitted for.
+ONE_CYCLE_DIV = 8.0
+
+
+def lr_range(max_lr: float) -> tuple[float, float]:
+    """``(base_lr, max_lr) = (max_lr / 8, max_lr)`` for a one-cycle peak ``max_lr``.
 
     A cyclic or one-cycle schedule spends only part of the run at its peak,
-    so the peak can sit above the best constant rate; Smith (2017) puts the
-    base a third to a quarter of the way up. Of the pairs tried in
-    ``benchmarks/suggestion_quality.py`` (peaks of 1, 2 and 3 times the
-    suggestion, bases of a quarter to a twenty-fifth of the peak) this one
-    trained best under ``OneCycleLR`` on the suite.
+    and Smith (2017) starts the cycle well below it. The ratio 8 is the one
+    the range test's one-cycle suggestion is fitted for
+    (``benchmarks/rule_family.py`` trains its one-cycle plans with
+    ``div_factor=8``).
+
+    Example:
+        >>> lr_range(0.8)
+        (0.1, 0.8)
     """
-    return lr / 4.0, lr * 2.0
+    return max_lr / ONE_CYCLE_DIV, max_lr
 
 
 def _log_offset(losses: np.ndarray) -> float | None:

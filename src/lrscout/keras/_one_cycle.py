@@ -117,7 +117,7 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):  # type: ignore
         for name in ("max_lr", "div_factor"):
             if name in kwargs:
                 fail(where, name, "left out: the range sets it", kwargs[name], "")
-        base, peak = lr_pair(result, where, name="result")
+        base, peak = lr_pair(result, where, name="result", total_steps=total_steps)
         return cls(peak, total_steps, div_factor=peak / base, **kwargs)
 
     def __call__(self, step: Any) -> Any:

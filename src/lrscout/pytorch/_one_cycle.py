@@ -79,8 +79,8 @@ def one_cycle_scheduler(
     candidate: Any = optimizer
     if not isinstance(candidate, torch.optim.Optimizer):
         fail(where, "optimizer", "a torch.optim.Optimizer", optimizer, "")
-    base_lr, max_lr = lr_pair(lr_range, where)
     total = _total_steps(total_steps, epochs, steps_per_epoch, where)
+    base_lr, max_lr = lr_pair(lr_range, where, total_steps=total)
     if cycle_momentum is None:
         cycle = "betas" in optimizer.defaults or all(
             group.get("momentum", 0) > 0 for group in optimizer.param_groups
