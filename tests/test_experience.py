@@ -202,7 +202,12 @@ def test_summary_in_the_json_is_derived_and_ignored_when_read():
     data = result.to_dict()
     base, peak = result.lr_range()
     assert data["summary"] == {
-        "suggestion": {"lr": result.suggestion.lr, "method": "auto"},
+        "suggestion": {
+            "lr": result.suggestion.lr,
+            "method": "auto",
+            "schedule": "constant",
+            "total_steps": None,
+        },
         "lr_range": [base, peak],
         "stop_reason": result.stop_reason,
         "warnings": list(result.warnings),
@@ -233,7 +238,13 @@ def test_json_dash_writes_json_to_stdout_and_the_report_to_stderr(tmp_path):
     data = json.loads(done.stdout)  # stdout is the JSON and nothing else
     result = RangeTestResult.from_dict(data)
     assert len(result) == 40
-    assert data["summary"]["suggestion"] == {"lr": result.suggestion.lr, "method": "auto"}
+    chosen = result.suggestion
+    assert data["summary"]["suggestion"] == {
+        "lr": chosen.lr,
+        "method": "auto",
+        "schedule": chosen.schedule,
+        "total_steps": chosen.total_steps,
+    }
     assert data["summary"]["lr_range"] == list(result.lr_range())
     # The report's summary line is stable and greppable, on stderr here.
     lines = [line for line in done.stderr.splitlines() if line.startswith("suggested lr:")]

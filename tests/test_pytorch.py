@@ -673,6 +673,8 @@ def test_find_lr_and_info():
         "grad_scaler": False,
         "max_grad_norm": 5.0,
         "sync_every": 8,
+        "steps_per_epoch": 4,
+        "plan": {"schedule": "constant", "total_steps": None, "source": "default"},
         "optimizer": "SGD",
         "momentum": 0.0,
     }
@@ -877,7 +879,7 @@ def test_a_loaders_own_generator_comes_back(tmp_path):
         ({"num_iter": 100}, r"num_iter is torch-lr-finder's name; lrscout calls it num_steps"),
         ({"step_mode": "exp"}, r"step_mode is torch-lr-finder's name; lrscout calls it mode"),
         ({"diverge_th": 5}, r"lrscout calls it divergence_factor"),
-        ({"epochs": 3}, r"unexpected argument 'epochs'"),
+        ({"epoch": 3}, r"unexpected argument 'epoch'"),
     ],
 )
 def test_peer_argument_names_get_lrscouts_name(kwargs, match):

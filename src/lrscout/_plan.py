@@ -146,3 +146,86 @@ def resolve_plan(
     if (name == "auto" and held is not None) or (steps is None and held_plan.total_steps is not None):
         sources.append(held_plan.source)
     return Plan(plan.schedule, plan.total_steps, ", ".join(dict.fromkeys(sources)) or "default")
+
+
+def multipliers(schedule: str, total_steps: int, *, warmup: float = 0.1) -> Any:
+    """Each step's learning rate as a multiple of the peak, for one of :data:`SCHEDULES`.
+
+    ``"one_cycle"`` is :func:`lrscout.one_cycle`'s shape as ``lr_range()``
+    uses it (a start at an eighth of the peak); ``"linear"`` warms up over
+    ``warmup`` of the steps (at least one), then falls linearly to zero.
+
+    Example:
+        >>> multipliers("linear", 10).round(2).tolist()
+        [1.0, 0.89, 0.78, 0.67, 0.56, 0.44, 0.33, 0.22, 0.11, 0.0]
+        >>> multipliers("cosine", 4).round(2).tolist()
+        [1.0, 0.85, 0.5, 0.15]
+    """
+    import numpy as np
+
+    from ._schedules import one_cycle
+
+    name = check_option(schedule, "schedule", SCHEDULES, where="multipliers")
+    n = check_int(total_steps, "total_steps", where="multipliers", minimum=1)
+    t = np.arange(n, dtype=np.float64)
+    if name == "constant":
+        return np.ones(n)
+    if name == "cosine":
+        return 0.5 * (1.0 + np.cos(math.pi * t / n))
+    if name == "linear":
+        warm = max(1, round(warmup * n))
+        rise = (t + 1) / warm
+        fall = (n - 1 - t) / max(1, n - warm)
+        return np.where(t < warm, rise, np.clip(fall, 0.0, 1.0))
+    if n < 2:
+        return np.ones(n)
+    return np.asarray(one_cycle(1.0, n, div_factor=8.0)(np.arange(n)), dtype=np.float64)
+
+
+def classify(values: Any) -> str | None:
+    """Which of :data:`SCHEDULES` a sampled learning-rate curve follows, or ``None``.
+
+    ``values`` are a schedule's rates (or multipliers) at evenly spaced steps
+    over the whole run. Equal values are ``"constant"``. Otherwise the curve
+    must rise to its peak and fall from it to under a tenth: the fall is
+    compared with a straight line (``"linear"``) and a half cosine
+    (``"cosine"``), and the closer one wins if it is within 0.15 (root mean
+    square, the peak being 1); a curve that takes 15 % of the run or more to
+    reach its peak and falls as a cosine is ``"one_cycle"``. A staircase, an
+    exponential decay or a cycle is none of these: ``None``.
+
+    Example:
+        >>> import numpy as np
+        >>> [classify(multipliers(s, 200)) for s in SCHEDULES]
+        ['constant', 'one_cycle', 'cosine', 'linear']
+        >>> classify(0.5 ** np.arange(20)) is None
+        True
+    """
+    import numpy as np
+
+    curve = np.asarray(values, dtype=np.float64).ravel()
+    if curve.size == 0 or not np.all(np.isfinite(curve)) or np.any(curve < 0):
+        return None
+    top = float(curve.max())
+    if top <= 0:
+        return None
+    curve = curve / top
+    if np.all(np.abs(curve - 1.0) <= 1e-6):
+        return "constant"
+    peak = int(np.argmax(curve))
+    fall = curve[peak:]
+    if len(fall) < 4 or fall[-1] > 0.1:
+        return None
+    u = np.linspace(0.0, 1.0, len(fall))
+    errors = {
+        "linear": float(np.sqrt(np.mean((fall - (1.0 - u) * (1.0 - fall[-1]) - fall[-1]) ** 2))),
+        "cosine": float(
+            np.sqrt(np.mean((fall - 0.5 * (1 + np.cos(math.pi * u)) * (1 - fall[-1]) - fall[-1]) ** 2))
+        ),
+    }
+    shape = min(errors, key=errors.__getitem__)
+    if errors[shape] > 0.15:
+        return None
+    if shape == "cosine" and peak >= 0.15 * (len(curve) - 1):
+        return "one_cycle"
+    return shape

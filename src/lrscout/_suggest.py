@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -21,6 +22,9 @@ from ._errors import NoSuggestionError
 
 _MIN_POINTS = 5
 _MIN_FALL = 1e-6
+# A test whose loss fell by under 1 % of its start and never turned up has not reached the
+# rates at which the model learns (see _require_fall).
+_MIN_LEARNING = 0.01
 # The fall of the smoothed curve is measured against its own standard error
 # (:func:`_fall_and_noise`): the rules refuse a fall under two standard errors
 # (noise alone makes one about 2 % of the time) and warn under three times
@@ -36,18 +40,36 @@ _EDGE = 0.05
 _NOISE_STEPS = 20
 
 
-# The default rule's constants, chosen on the "design" half of
-# benchmarks/suggestion_quality.py and checked on its held-out half; the
-# adaptive margin was chosen on the Adam tasks of both and checked on the
-# "held-out 2" tasks written after it.
-_AUTO_MARGIN = 3.0
-_AUTO_ADAPTIVE_MARGIN = 6.0
-_AUTO_MOMENTUM = 0.3
-_AUTO_NOISE_BATCH = 2.0
+# The default rule's margins: natural logs, fitted by benchmarks/fit_rule.py (see margin()).
+_FIT: dict[str, dict[str, Any]] = {
+    "length known": {
+        "kind": {"sgd": 0.809, "momentum": 1.007, "adaptive": 1.426, "adagrad": 1.797},
+        "schedule": {"one_cycle": -0.687, "cosine": -0.416, "linear": -0.610},
+        "horizon": {"sgd": 0.188, "momentum": 0.439, "adaptive": 0.444, "adagrad": 0.153},
+        "fall": 0.940,
+    },
+    "length unknown": {
+        "kind": {"sgd": 0.854, "momentum": 0.989, "adaptive": 1.481, "adagrad": 1.793},
+        "schedule": {"one_cycle": -0.530, "cosine": -0.292, "linear": -0.530},
+        "fall": 0.912,
+    },
+    "length known, optimizer unknown": {
+        "kind": {"all": 1.150},
+        "schedule": {"one_cycle": -0.549, "cosine": -0.440, "linear": -0.568},
+        "horizon": {"all": 0.401},
+        "fall": 0.949,
+    },
+    "length unknown, optimizer unknown": {
+        "kind": {"all": 1.150},
+        "schedule": {"one_cycle": -0.549, "cosine": -0.440, "linear": -0.568},
+        "fall": 0.949,
+    },
+}
 _SMOOTHING_WIDTH = 0.04
-# Optimizers that divide each step by a running RMS of the gradient (PyTorch
-# and Keras class names).
+# Optimizers that divide each step by a running RMS of the gradient (PyTorch, Keras and
+# optax class names), and the one that divides by the root of the gradients' running sum.
 _ADAPTIVE = frozenset({"Adam", "AdamW", "Adamax", "NAdam", "Nadam", "RAdam", "RMSprop"})
+_ACCUMULATING = frozenset({"Adagrad"})
 
 
 def read_curve(
@@ -111,8 +133,21 @@ def _kernel_rows(n: int, sigma: float, rows: list[int]) -> np.ndarray:
 
 
 def _require_fall(raw: np.ndarray, smooth: np.ndarray, minimum: int, method: str, sigma: float) -> None:
-    """Refuse a curve whose fall to ``minimum`` is under two standard errors (see ``_FALL_SE``)."""
+    """Refuse a curve whose fall to ``minimum`` is under two standard errors (see ``_FALL_SE``).
+
+    Also one that never turned up and fell by under 1 % of its start: the
+    ramp never reached rates at which the model learns, so the curve has no
+    end of the fall to read, only its edge (a curve that turns up after a
+    small fall, a fine-tuned model's, does say where training breaks).
+    """
     fall, error = _fall_and_noise(raw, smooth, minimum, sigma)
+    drop = 1.0 - smooth[minimum] / smooth[0] if smooth[0] > 0 else math.inf
+    if drop < _MIN_LEARNING and minimum >= len(smooth) - max(3, math.ceil(_EDGE * len(smooth))):
+        raise NoSuggestionError(
+            f"suggest: method {method!r} found the loss still falling at the last step, by only "
+            f"{drop:.2%} of its start over the whole test: the rates tested never reached "
+            "those at which the model learns, so the curve has no end of the fall to read. Raise end_lr."
+        )
     # The floor keeps floating-point rounding on a flat, noiseless curve from
     # counting as a fall: a millionth on the log scale is no signal to act on.
     if fall <= max(_FALL_SE * error, _MIN_FALL):
@@ -169,14 +204,17 @@ def auto(
         >>> round(auto(lrs, losses), 3), round(auto(lrs, losses, optimizer="Adam"), 3)
         (0.199, 0.099)
     """
-    rates, _, minimum = read_curve(lrs, losses, num_steps=num_steps, method="auto")
+    rates, smooth, minimum = read_curve(lrs, losses, num_steps=num_steps, method="auto")
+    planned = len(np.asarray(lrs)) if num_steps is None else num_steps
+    raw = np.asarray(losses, dtype=np.float64)[: len(rates)]
+    fall, _ = _fall_and_noise(raw, smooth, minimum, max(1.0, _SMOOTHING_WIDTH * planned))
     lr = float(rates[minimum]) / margin(
         optimizer=optimizer,
         momentum=momentum,
-        batch_size=batch_size,
         schedule=schedule,
         total_steps=total_steps,
         test_steps=len(rates),
+        fall=fall,
     )
     if lr < rates[0]:
         raise NoSuggestionError(
@@ -190,24 +228,52 @@ def margin(
     *,
     optimizer: str | None,
     momentum: float,
-    batch_size: int | None,
     schedule: str,
     total_steps: int | None,
     test_steps: int,
+    fall: float,
 ) -> float:
     """The factor :func:`auto` divides the curve's minimum rate by.
 
-    .. math:: m = m_0 \\cdot 10^{0.3 \\beta}\\,(1 + 2 / B)
+    .. math:: \\log m = a_k + s + b_k \\log\\frac{T}{N} + c \\log \\Delta
 
-    ``m_0 = 3``, or 6 for optimizers that divide by a running RMS of the
-    gradient; heavy-ball momentum ``beta`` and small batches ``B`` widen it.
+    ``a_k`` for the optimizer's kind ``k`` (plain SGD, heavy-ball momentum,
+    Adam and other optimizers that divide by a running RMS of the gradient,
+    Adagrad); ``s`` for the schedule (zero for a constant rate); ``b_k`` per
+    kind on the plan's length ``T`` over the test's ``N`` steps; ``c`` on the
+    curve's fall ``Delta`` (the smoothed log loss from the first point to the
+    minimum). Momentum ``beta`` weighs SGD's two kinds by
+    ``f = log10(1 / (1 - beta))``: ``beta = 0.9`` is the momentum kind. Every
+    constant is fitted, in one fit, on a generated family of tasks
+    (``benchmarks/rule_family.py``: model kinds x optimizers x batch sizes x
+    budgets x schedules x data sets) by ``benchmarks/fit_rule.py``, which
+    scores each family with the rule fitted without it (leave one family
+    out); with ``total_steps`` unknown, or an optimizer of no known kind, the
+    same form is fitted without what is not known.
     """
-    del total_steps, test_steps
-    batch = 1.0 + _AUTO_NOISE_BATCH / batch_size if batch_size else 1.0
-    base = _AUTO_ADAPTIVE_MARGIN if optimizer in _ADAPTIVE else _AUTO_MARGIN
-    # A one-cycle run peaks at twice the constant rate (lr_range's old (lr / 4, 2 lr)).
-    peak = 0.5 if schedule == "one_cycle" else 1.0
-    return base * math.pow(10.0, _AUTO_MOMENTUM * momentum) * batch * peak
+    weights = _kind_weights(optimizer, momentum)
+    name = ("length known" if total_steps else "length unknown") + ("" if weights else ", optimizer unknown")
+    fit = _FIT[name]
+    kinds = weights or {"all": 1.0}
+    log_margin = sum(share * fit["kind"][kind] for kind, share in kinds.items())
+    log_margin += fit["schedule"].get(schedule, 0.0)
+    if total_steps:
+        horizon = math.log(total_steps / max(1, test_steps))
+        log_margin += horizon * sum(share * fit["horizon"][kind] for kind, share in kinds.items())
+    log_margin += fit["fall"] * math.log(max(fall, 1e-3))
+    return math.exp(log_margin)
+
+
+def _kind_weights(optimizer: str | None, momentum: float) -> dict[str, float] | None:
+    """The optimizer's kinds and their shares, or ``None`` when it is of no known kind."""
+    if optimizer in _ADAPTIVE:
+        return {"adaptive": 1.0}
+    if optimizer in _ACCUMULATING:
+        return {"adagrad": 1.0}
+    if optimizer == "SGD":
+        share = min(2.0, math.log10(1.0 / (1.0 - momentum))) if 0.0 < momentum < 1.0 else 0.0
+        return {"sgd": 1.0 - share, "momentum": share}
+    return None
 
 
 def turned_up(losses: npt.ArrayLike, *, num_steps: int) -> bool:
@@ -546,9 +612,8 @@ def valley(
 #: shorter than the training it stands for, and short runs favour larger
 #: rates than longer ones do (the short-horizon bias, Wu et al. 2018), so a
 #: probe's win for a *larger* rate is weak evidence and a win for a smaller
-#: one strong. A third is the default margin itself (``_AUTO_MARGIN``): one
-#: margin more.
-REFINE_FACTORS = (1.0, 1.0 / _AUTO_MARGIN)
+#: one strong.
+REFINE_FACTORS = (1.0, 1.0 / 3.0)
 
 
 def probe_score(losses: npt.ArrayLike, steps: int, evaluations: npt.ArrayLike | None = None) -> float | None:

@@ -7,11 +7,12 @@ from typing import Any
 
 import numpy as np
 
-from .._batching import as_generator, gd_variant, minibatches
+from .._batching import as_generator, gd_variant, minibatches, steps_per_epoch
 from .._engine import range_test
+from .._plan import Plan, classify, resolve_plan
 from .._refine import refine as refine_stage
 from .._result import RangeTestResult
-from .._validation import check_batch_size, check_bool
+from .._validation import check_batch_size, check_bool, check_int
 from ._estimators import GDEstimator, check_estimator
 
 # Default of the arguments that fall back to the model's own hyperparameter.
@@ -33,6 +34,9 @@ def find_lr(
     stop_on_divergence: bool = True,
     extend: bool = True,
     refine: bool = False,
+    schedule: str = "auto",
+    total_steps: int | None = None,
+    epochs: float | None = None,
     random_state: int | np.random.Generator | None = _FROM_MODEL,
     progress: bool = False,
 ) -> RangeTestResult:
@@ -63,6 +67,14 @@ def find_lr(
             ``suggestion`` is then that rate, method ``"refined"``). Twice
             the test's cost; off by default, since it did not train better
             on the benchmark (README).
+        schedule: The schedule the suggestion is for (see
+            :meth:`lrscout.RangeTestResult.suggest`); ``"auto"`` is the
+            model's own: its ``lr`` schedule when it has one (a one-cycle,
+            cosine or linear shape, recognised by sampling it over the run),
+            else constant.
+        total_steps: Update steps of the training; defaults to
+            ``model.epochs`` times the steps per epoch at ``batch_size``.
+        epochs: Epochs of the training instead of ``total_steps``.
         random_state: Seed for the batch order; defaults to
             ``model.random_state``.
 
@@ -94,6 +106,15 @@ def find_lr(
     refine = check_bool(refine, "refine", where=where)
     begin = rng.bit_generator.state
     n = X_.shape[0]
+    per_epoch = steps_per_epoch(n, batch)
+    plan = resolve_plan(
+        schedule,
+        total_steps,
+        epochs,
+        steps_per_epoch=per_epoch,
+        held=_model_plan(model, per_epoch, where),
+        where=where,
+    )
     info = {
         "framework": "numpy",
         "model": type(model).__name__,
@@ -101,6 +122,8 @@ def find_lr(
         "n_samples": n,
         "variant": gd_variant(batch, n),
         "momentum": float(model.momentum),
+        "steps_per_epoch": per_epoch,
+        "plan": plan.to_dict(),
         "rerun_hint": "lrscout.models.rerun_find_lr(model, X, y, result, batch_size={batch_size})",
     }
 
@@ -124,6 +147,18 @@ def find_lr(
             info=info,
         )
         return refine_stage(result, start, progress=progress, where=where) if refine else result
+
+
+def _model_plan(model: GDEstimator, per_epoch: int, where: str) -> Plan:
+    """The training ``model.fit`` would run: ``epochs`` at its ``lr``, constant or a schedule."""
+    epochs = check_int(model.epochs, "epochs", where=where, minimum=1, fix="It is model.epochs.")
+    total = epochs * per_epoch
+    if not callable(model.lr):
+        return Plan("constant", total, "model")
+    schedule = classify(model._learning_rates(total, where))
+    if schedule is None:
+        return Plan("constant", total, "model (its lr schedule is none of lrscout's: taken as constant)")
+    return Plan(schedule, total, "model")
 
 
 def _step_fn(

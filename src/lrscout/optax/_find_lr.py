@@ -22,6 +22,7 @@ import optax
 
 from .._engine import RangeTestState, range_test
 from .._jsonio import json_copy
+from .._plan import resolve_plan
 from .._result import RangeTestResult
 from .._validation import check_bool, check_callable, check_int, fail
 
@@ -61,6 +62,9 @@ def find_lr(
     divergence_factor: float = 4.0,
     stop_on_divergence: bool = True,
     extend: bool = True,
+    schedule: str = "auto",
+    total_steps: int | None = None,
+    epochs: float | None = None,
     sync_every: int = 8,
     progress: bool = False,
     info: Mapping[str, Any] | None = None,
@@ -121,6 +125,13 @@ def find_lr(
         extend: Keep ramping past ``end_lr`` while the loss has not turned
             up (see :func:`lrscout.range_test`); on by default, so the curve
             finds its own end.
+        schedule: The schedule you will train with, which the suggestion
+            is for (``"constant"``, ``"one_cycle"``, ``"cosine"`` as
+            ``optax.cosine_decay_schedule``, ``"linear"`` as a warm-up and
+            linear decay); ``"auto"`` is constant (the optimizer given here
+            holds no schedule). See :meth:`lrscout.RangeTestResult.suggest`.
+        total_steps: Optimizer steps of that training.
+        epochs: Its epochs instead, where ``batches`` has a length.
         sync_every: Steps per device-to-host read of the losses, at least 1.
         progress: Show a tqdm progress bar.
         info: JSON-serialisable facts to keep in ``result.info``.
@@ -167,6 +178,8 @@ def find_lr(
     probe = RangeTestState(**ramp, where=_WHERE)
     sync_every = check_int(sync_every, "sync_every", where=_WHERE, minimum=1)
     progress = check_bool(progress, "progress", where=_WHERE)
+    per_epoch = _length(batches)
+    plan = resolve_plan(schedule, total_steps, epochs, steps_per_epoch=per_epoch, where=_WHERE)
     extra = json_copy(info, where=_WHERE)
     _check_params(params)
     transform, factory = _injectable(optimizer, probe.start_lr)
@@ -206,6 +219,8 @@ def find_lr(
         "loader_cycled": batches_.passes > 1,
         "loader_passes": batches_.passes,
         "sync_every": sync_every,
+        "steps_per_epoch": per_epoch,
+        "plan": plan.to_dict(),
         "rerun_hint": (
             "lrscout.optax.find_lr(loss_fn, params, optimizer, batches) with batches of {batch_size} examples"
         ),
@@ -214,6 +229,15 @@ def find_lr(
     if len(ratios) > 1:
         facts["lr_ratios"] = ratios
     return dataclasses.replace(result, info={**facts, **result.info})
+
+
+def _length(batches: Iterable[Any]) -> int | None:
+    """Batches in one pass, where the iterable has a length."""
+    try:
+        count = len(batches)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+    return count if count > 0 else None
 
 
 # The optimizer -----------------------------------------------------------------

@@ -13,12 +13,14 @@ from torch import nn
 from .._engine import RangeTestState, range_test
 from .._errors import InvalidArgumentError
 from .._jsonio import json_copy
+from .._plan import resolve_plan
 from .._refine import refine as refine_stage
 from .._result import RangeTestResult
 from .._validation import check_bool, check_float, check_int, fail
 from ._batches import Batch, BatchStream, resolve_device
 from ._distributed import loss_reader, rank_and_world_size
 from ._loss import Criterion, LossFn, check_loss, check_loss_functions, loss_computer, validation_loss
+from ._plan import configured_momenta, scheduler_plan
 from ._snapshot import TrainingSnapshot
 
 #: ``start_lr=None`` means this, the core ``range_test``'s default.
@@ -160,6 +162,10 @@ class LRFinder:
         stop_on_divergence: bool = True,
         extend: bool = False,
         refine: bool | Iterable[Batch] = False,
+        schedule: str = "auto",
+        total_steps: int | None = None,
+        epochs: float | None = None,
+        scheduler: Any = None,
         sync_every: int = 8,
         progress: bool = True,
         info: Mapping[str, Any] | None = None,
@@ -233,6 +239,21 @@ class LRFinder:
                 ``train_loader`` must then be re-iterable. Twice the test's
                 cost (plus the evaluations); off by default (see the README
                 for what it measured).
+            schedule: The schedule you will train with, which the suggestion
+                is for (``"constant"``, ``"one_cycle"``, ``"cosine"``,
+                ``"linear"``); ``"auto"`` reads it from ``scheduler``, else
+                constant. See :meth:`lrscout.RangeTestResult.suggest`.
+            total_steps: Optimizer steps of that training.
+            epochs: Its epochs instead, where ``train_loader`` has a length
+                (steps per epoch: ``len(train_loader) // accumulation_steps``).
+            scheduler: The ``torch.optim.lr_scheduler`` you will train with:
+                its kind and length are the plan (``OneCycleLR``,
+                ``CosineAnnealingLR``, ``LambdaLR`` such as Hugging Face's
+                linear and cosine schedules, ...; explicit arguments win). A
+                ``OneCycleLR`` or ``CyclicLR`` made on the optimizer has set
+                its momentum to the cycle's first value; the test runs with
+                the optimizer's own (``optimizer.defaults``), either way.
+                It is not stepped.
             sync_every: Steps per device-to-host read of the losses, at least 1.
             progress: Show a tqdm progress bar (rank 0 only under
                 ``torch.distributed``).
@@ -268,6 +289,14 @@ class LRFinder:
                 fail(where, "num_val_batches", "None without val_loader", num_val_batches, "")
             num_val_batches = check_int(num_val_batches, "num_val_batches", where=where, minimum=1)
         accumulation_steps = check_int(accumulation_steps, "accumulation_steps", where=where, minimum=1)
+        plan = resolve_plan(
+            schedule,
+            total_steps,
+            epochs,
+            steps_per_epoch=_steps_per_epoch(train_loader, accumulation_steps),
+            held=scheduler_plan(scheduler, source="scheduler"),
+            where=where,
+        )
         sync_every = check_int(sync_every, "sync_every", where=where, minimum=1)
         progress = check_bool(progress, "progress", where=where)
         extra = json_copy(info, where=where)
@@ -357,6 +386,8 @@ class LRFinder:
                 batches, compute_loss, validate, ratios, accumulation_steps, source=source, where=where
             )
             self.model.train()
+            for group, key, value in configured_momenta(self.optimizer):
+                group[key] = value
             result = range_test(
                 step_fn,
                 **ramp,
@@ -381,6 +412,8 @@ class LRFinder:
                 "grad_scaler": self.grad_scaler is not None,
                 "max_grad_norm": self.max_grad_norm,
                 "sync_every": sync_every,
+                "steps_per_epoch": _steps_per_epoch(train_loader, accumulation_steps),
+                "plan": plan.to_dict(),
                 **_optimizer_facts(self.optimizer),
             }
             # The facts first: the default suggestion that refinement starts from reads them.
@@ -629,6 +662,15 @@ def loader_generators(*loaders: Any) -> list[tuple[torch.Generator, torch.Tensor
             if isinstance(generator, torch.Generator) and id(generator) not in seen:
                 seen[id(generator)] = (generator, generator.get_state())
     return list(seen.values())
+
+
+def _steps_per_epoch(loader: Any, accumulation_steps: int) -> int | None:
+    """Optimizer steps in one pass over ``loader``, where it has a length."""
+    try:
+        batches = len(loader)
+    except TypeError:
+        return None
+    return max(1, batches // accumulation_steps) if batches > 0 else None
 
 
 def _check_iterable(value: Any, name: str, *, where: str) -> None:

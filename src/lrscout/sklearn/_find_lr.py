@@ -25,8 +25,9 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 
-from .._batching import as_generator, gd_variant
+from .._batching import as_generator, gd_variant, steps_per_epoch
 from .._engine import RangeTestState, range_test
+from .._plan import Plan, resolve_plan
 from .._result import RangeTestResult
 from .._validation import check_batch_size, check_bool, fail
 from ..models import GDEstimator
@@ -120,6 +121,9 @@ def find_lr(
     divergence_factor: float = 4.0,
     stop_on_divergence: bool = True,
     extend: bool = True,
+    schedule: str = "auto",
+    total_steps: int | None = None,
+    epochs: float | None = None,
     random_state: int | np.random.Generator | None = None,
     progress: bool = False,
 ) -> RangeTestResult:
@@ -177,6 +181,13 @@ def find_lr(
         batch_size: Samples per step; ``None`` is the whole set.
         start_lr, end_lr, num_steps, mode, smoothing, divergence_factor,
         stop_on_divergence, extend, progress: As in :func:`lrscout.range_test`.
+        schedule: The schedule the suggestion is for (see
+            :meth:`lrscout.RangeTestResult.suggest`); ``"auto"`` is the
+            estimator's ``fit``: constant.
+        total_steps: ``partial_fit`` batches of the training; defaults to
+            ``max_iter`` epochs of ``batch_size`` when ``tol`` is ``None``
+            (else ``fit`` stops when the loss settles: not known).
+        epochs: Epochs of the training instead of ``total_steps``.
         random_state: Seed or ``numpy.random.Generator`` for the batch order;
             ``None`` draws fresh entropy. The estimator's own
             ``random_state`` still seeds its initial weights and the order
@@ -220,7 +231,16 @@ def find_lr(
     show = check_bool(progress, "progress", where=_WHERE)
     if isinstance(estimator, GDEstimator):
         return _find_lr_numpy(
-            estimator, X, y, batch_size=batch_size, random_state=random_state, progress=show, **ramp
+            estimator,
+            X,
+            y,
+            batch_size=batch_size,
+            random_state=random_state,
+            progress=show,
+            schedule=schedule,
+            total_steps=total_steps,
+            epochs=epochs,
+            **ramp,
         )
     _check_estimator(estimator)
     batch = check_batch_size(batch_size, where=_WHERE)
@@ -239,6 +259,17 @@ def find_lr(
     classifier = isinstance(estimator, (SGDClassifier, MLPClassifier))
     targets, classes = _check_y(estimator, y, n, classifier, fitted)
 
+    per_epoch = steps_per_epoch(n, batch)
+    # fit's own plan: a constant rate (the suggestion is its eta0 / learning_rate_init with
+    # learning_rate="constant") for max_iter epochs, counted in partial_fit batches; with a
+    # tol, fit stops when the loss settles, and its length is not known.
+    epochs_held = None if estimator.tol is not None else int(estimator.max_iter)
+    held = Plan(
+        "constant",
+        None if epochs_held is None else epochs_held * per_epoch,
+        "estimator" if epochs_held is None else "estimator (max_iter epochs)",
+    )
+    plan = resolve_plan(schedule, total_steps, epochs, steps_per_epoch=per_epoch, held=held, where=_WHERE)
     model = _working_copy(estimator, fitted)
     if isinstance(model, _MLP):
         step_fn = _mlp_step_fn(model, features, targets, classes, batch, rng)
@@ -258,6 +289,8 @@ def find_lr(
         "n_samples": n,
         "variant": gd_variant(update_batch, n),
         "warm_start": fitted,
+        "steps_per_epoch": per_epoch,
+        "plan": plan.to_dict(),
         "rerun_hint": "lrscout.sklearn.find_lr(estimator, X, y, batch_size={batch_size})",
     }
     if isinstance(model, _SGD):
