@@ -49,21 +49,21 @@ class Plan:
         return {"schedule": self.schedule, "total_steps": self.total_steps, "source": self.source}
 
     @classmethod
-    def from_info(cls, info: Mapping[str, Any], where: str = "RangeTestResult") -> Plan:
+    def from_info(
+        cls, info: Mapping[str, Any], where: str = "RangeTestResult", name: str = 'info["plan"]'
+    ) -> Plan:
         """The plan kept in a result's ``info["plan"]`` (the constant plan of unknown length if none)."""
         record: Any = info.get("plan")
         if record is None:
             return cls()
         if not isinstance(record, Mapping):
-            fail(where, 'info["plan"]', 'an object with "schedule" and "total_steps"', record)
-        schedule = check_option(record.get("schedule"), 'info["plan"]["schedule"]', SCHEDULES, where=where)
+            fail(where, name, 'an object with "schedule" and "total_steps"', record)
+        schedule = check_option(record.get("schedule"), f'{name}["schedule"]', SCHEDULES, where=where)
         total = record.get("total_steps")
-        steps = (
-            None if total is None else check_int(total, 'info["plan"]["total_steps"]', where=where, minimum=1)
-        )
+        steps = None if total is None else check_int(total, f'{name}["total_steps"]', where=where, minimum=1)
         source = record.get("source", "default")
         if not isinstance(source, str):
-            fail(where, 'info["plan"]["source"]', "a string", source)
+            fail(where, f'{name}["source"]', "a string", source)
         return cls(schedule, steps, source)
 
 

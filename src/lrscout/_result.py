@@ -284,7 +284,7 @@ class RangeTestResult:
         if name == "refined":
             # The probes measured how far the rule's rate was off for the plan they were run for;
             # another plan moves the rate as the rule moves it.
-            refined_for = Plan.from_info({"plan": record["plan"]}) if "plan" in record else Plan()
+            refined_for = Plan.from_info({"plan": record["plan"]}) if "plan" in record else self.plan()
             lr = float(record["lr"]) * lr / self._auto(refined_for)
         return Suggestion(
             lr=lr,
@@ -509,9 +509,10 @@ class RangeTestResult:
 def _check_refinement(record: Any, lrs: np.ndarray, where: str) -> None:
     """``info["refinement"]`` as the refinement stage writes it: an object whose ``"lr"`` is a rate.
 
-    The rate is one the stage can choose: the default suggestion (a tested
-    rate or below) times one of ``REFINE_FACTORS``, so within the tested
-    range or at most that factor below it.
+    The rate is one the stage can choose: the default suggestion (within the
+    tested range) moved toward one of ``REFINE_FACTORS`` times it, so within
+    the tested range widened by the extreme factors; and its ``"plan"``, if
+    any, must be readable.
     """
     if not isinstance(record, dict):
         fail(where, 'info["refinement"]', 'an object with the refined rate as "lr"', record)
@@ -520,7 +521,7 @@ def _check_refinement(record: Any, lrs: np.ndarray, where: str) -> None:
         fail(where, 'info["refinement"]["lr"]', "a positive, finite learning rate", lr)
     if not len(lrs):
         fail(where, 'info["refinement"]', "absent from a result without steps", record)
-    low, high = float(lrs[0]) * min(REFINE_FACTORS), float(lrs[-1])
+    low, high = float(lrs[0]) * min(REFINE_FACTORS), float(lrs[-1]) * max(REFINE_FACTORS)
     if not low <= lr <= high:
         fail(
             where,
@@ -528,6 +529,8 @@ def _check_refinement(record: Any, lrs: np.ndarray, where: str) -> None:
             f"a rate the refinement can choose, in [{low:.3g}, {high:.3g}]",
             lr,
         )
+    if "plan" in record:
+        Plan.from_info({"plan": record["plan"]}, where, 'info["refinement"]["plan"]')
 
 
 def _is_number(value: Any) -> bool:

@@ -607,24 +607,29 @@ def valley(
     return float(rates[start + int(sections) + int(sections / 2)])
 
 
-#: Candidate rates of the refinement stage, as factors of the default
-#: suggestion: the suggestion and a third of it. Only downward: a probe is
-#: shorter than the training it stands for, and short runs favour larger
-#: rates than longer ones do (the short-horizon bias, Wu et al. 2018), so a
-#: probe's win for a *larger* rate is weak evidence and a win for a smaller
-#: one strong.
-REFINE_FACTORS = (1.0, 1.0 / 3.0)
+#: The refinement stage (``find_lr(refine=...)``): probe runs from the test's start at these
+#: factors of the default suggestion, in rounds of successive halving; each round gives
+#: every probe still in this share of the test's steps, from the start again, and keeps
+#: this many for the next; the last round's best is the pick. The stage costs
+#: ``5 * 0.3 + 2 * 0.75 = 3`` times the test's steps. ``REFINE_SHRINK`` moves the rate
+#: that share of the way (on a log scale) from the suggestion to the pick: the probes are
+#: shorter than the training they stand for, and short runs favour larger rates than long
+#: ones (the short-horizon bias, Wu et al. 2018). Scheme and share were chosen by the
+#: simulation in ``benchmarks/fit_rule.py --probes`` (the share leave-one-family-out).
+REFINE_FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0)
+REFINE_ROUNDS = ((0.3, 2), (0.75, 1))
+REFINE_SHRINK = 0.5
 
 
 def probe_score(losses: npt.ArrayLike, steps: int, evaluations: npt.ArrayLike | None = None) -> float | None:
     """The score of a probe run (lower is better).
 
     The mean of its last half of training ``losses`` or, when the probe was
-    evaluated on held-out data, the mean of those ``evaluations`` (taken in
-    its last half). ``math.inf`` when a loss or an evaluation is not finite
-    (the rate diverged); ``None`` when the probe ran fewer than ``steps``
-    steps with finite losses (its data ran out: no evidence either way). The
-    last half, not the last loss: a single batch's loss is noise.
+    evaluated on held-out data, the mean of those ``evaluations``.
+    ``math.inf`` when a loss or an evaluation is not finite (the rate
+    diverged); ``None`` when the probe ran fewer than ``steps`` steps with
+    finite losses (its data ran out: no evidence either way). The last half,
+    not the last loss: a single batch's loss is noise.
 
     Example:
         >>> probe_score([4.0, 3.0, 2.0, 1.0], 4), probe_score([1.0, float("nan")], 4)
@@ -643,30 +648,43 @@ def probe_score(losses: npt.ArrayLike, steps: int, evaluations: npt.ArrayLike | 
     return float(np.mean(values[steps // 2 :]))
 
 
-def refined(suggested: float, rates: npt.ArrayLike, scores: list[float | None]) -> float:
-    """The refinement stage's choice among probed ``rates``: the best score, else ``suggested``.
+def survivors(suggested: float, rates: npt.ArrayLike, scores: list[float | None], keep: int) -> list[float]:
+    """The ``keep`` best probed ``rates`` (lowest score first), for the next round or the pick.
 
-    A rate wins only with a score strictly below that of ``suggested``'s own
-    probe (a tie keeps the suggestion). A probe without a score (``None``,
-    its data ran out) cannot win, and without one for ``suggested`` there is
-    nothing to compare with; a suggestion whose probe diverged (``inf``)
-    loses to any finite score.
+    A probe without a score (``None``: its data ran out) or that diverged
+    (``inf``) is left out; equal scores rank the rate nearer to ``suggested``
+    (on a log scale) first. Empty when no probe has a finite score.
 
     Example:
-        >>> refined(0.3, [0.3, 0.1], [0.52, 0.41]), refined(0.3, [0.3, 0.1], [0.41, 0.52])
-        (0.1, 0.3)
+        >>> survivors(1.0, [0.25, 0.5, 1.0, 2.0, 4.0], [0.9, 0.5, 0.5, None, float("inf")], 2)
+        [1.0, 0.5]
+        >>> survivors(1.0, [0.5, 1.0], [float("inf"), None], 1)
+        []
     """
-    rates_ = np.asarray(rates, dtype=np.float64)
+    rates_ = [float(rate) for rate in np.asarray(rates, dtype=np.float64)]
     if len(rates_) != len(scores):
-        raise ValueError(f"refined: one score per rate; got {len(scores)} for {len(rates_)}")
-    own = [score for rate, score in zip(rates_, scores, strict=True) if rate == suggested]
-    if not own or own[0] is None:
-        return suggested  # nothing to compare with
-    chosen, best = suggested, own[0]
-    for rate, score in zip(rates_, scores, strict=True):
-        if score is not None and score < best:
-            chosen, best = float(rate), score
-    return chosen
+        raise ValueError(f"survivors: one score per rate; got {len(scores)} for {len(rates_)}")
+    scored = [
+        (score, abs(math.log(rate / suggested)), rate) for rate, score in zip(rates_, scores, strict=True)
+    ]
+    ranked = sorted(entry for entry in scored if entry[0] is not None and math.isfinite(entry[0]))
+    return [rate for _, _, rate in ranked[:keep]]
+
+
+def refined(suggested: float, picked: float | None, shrink: float = REFINE_SHRINK) -> float:
+    """The refined rate: ``shrink`` of the way from ``suggested`` to the probes' ``picked`` (log scale).
+
+    .. math:: \\eta = \\eta_s \\, (\\eta_p / \\eta_s)^{\\alpha}
+
+    Without a pick (no probe had a score) the suggestion stands.
+
+    Example:
+        >>> refined(0.1, 0.4), refined(0.1, None)
+        (0.2, 0.1)
+    """
+    if picked is None:
+        return suggested
+    return float(suggested * math.exp(shrink * math.log(picked / suggested)))
 
 
 def nearest_index(lrs: npt.ArrayLike, lr: float) -> int:

@@ -60,13 +60,13 @@ def find_lr(
         extend: Keep ramping past ``end_lr`` while the loss has not turned
             up (see :func:`lrscout.range_test`); on by default here, so the
             curve finds its own end.
-        refine: After the test, train from the same start at the default
-            suggestion and at a third of it, each for as many steps as the
-            test ran on the same batches, and keep the rate whose probe
-            ended lower (``result.info["refinement"]``; the result's
-            ``suggestion`` is then that rate, method ``"refined"``). Twice
-            the test's cost; off by default, since it did not train better
-            on the benchmark (README).
+        refine: After the test, probe the default suggestion from the same
+            start on the same batches (see ``lrscout._refine``: rates on both
+            sides of it in rounds of successive halving, scored on their own
+            training losses) and move the rate part of the way to the best
+            (``result.info["refinement"]``; the result's ``suggestion`` is
+            then that rate, method ``"refined"``). Three times the test's
+            steps; off by default (README).
         schedule: The schedule the suggestion is for (see
             :meth:`lrscout.RangeTestResult.suggest`); ``"auto"`` is the
             model's own: its ``lr`` schedule when it has one (a one-cycle,
@@ -118,6 +118,7 @@ def find_lr(
     info = {
         "framework": "numpy",
         "model": type(model).__name__,
+        "optimizer": "SGD",
         "batch_size": batch,
         "n_samples": n,
         "variant": gd_variant(batch, n),

@@ -226,19 +226,20 @@ class LRFinder:
             extend: Keep ramping past ``end_lr`` while the loss has not turned
                 up, for at most ``num_steps`` more steps (see
                 :func:`lrscout.range_test`; :func:`find_lr` turns it on).
-            refine: ``True`` or validation batches: after the test, train
-                from the same start at the default suggestion and at a third
-                of it, each for as many steps as the test ran (the same
-                batches), and keep the rate whose probe ended lower
-                (``result.info["refinement"]``, ``result.suggestion.method
-                == "refined"``). ``True`` scores each probe on the mean of its
-                last half of recorded losses (as in the test); a re-iterable
-                of validation batches (a ``DataLoader``, a list) scores it on
-                the mean loss over those batches, taken up to 10 times in its
-                last half, which sees a rate that overfits or will not settle.
-                ``train_loader`` must then be re-iterable. Twice the test's
-                cost (plus the evaluations); off by default (see the README
-                for what it measured).
+            refine: ``True`` or validation batches: after the test, probe
+                the default suggestion (see ``lrscout._refine``): train from
+                the same start at 1/4, 1/2, 1, 2 and 4 times it for 30 % of
+                the test's steps, the best two again for 75 %, restoring the
+                start before each (the same batches), and move the rate half
+                way (log scale) to the best (``result.info["refinement"]``,
+                ``result.suggestion.method == "refined"``). ``True`` scores
+                each probe on the mean of its last half of training losses;
+                a re-iterable of validation batches (a ``DataLoader``, a
+                list) scores it on the mean loss over those batches after its
+                last step, which sees a rate that overfits or will not
+                settle. ``train_loader`` must then be re-iterable. Three
+                times the test's steps (plus the evaluations); off by
+                default (see the README for what it measured).
             schedule: The schedule you will train with, which the suggestion
                 is for (``"constant"``, ``"one_cycle"``, ``"cosine"``,
                 ``"linear"``); ``"auto"`` reads it from ``scheduler``, else
@@ -451,6 +452,7 @@ class LRFinder:
                     sync_every=sync_every,
                     progress=progress and rank == 0,
                     where=where,
+                    held_out="refine",
                 )
         finally:
             try:
