@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from ._validation import check_float, check_int, check_option, fail
 
 #: The schedules a suggestion can be for; the rate is the schedule's peak.
@@ -161,8 +163,6 @@ def multipliers(schedule: str, total_steps: int, *, warmup: float = 0.1) -> Any:
         >>> multipliers("cosine", 4).round(2).tolist()
         [1.0, 0.85, 0.5, 0.15]
     """
-    import numpy as np
-
     from ._schedules import one_cycle
 
     name = check_option(schedule, "schedule", SCHEDULES, where="multipliers")
@@ -201,8 +201,6 @@ def classify(values: Any) -> str | None:
         >>> classify(0.5 ** np.arange(20)) is None
         True
     """
-    import numpy as np
-
     curve = np.asarray(values, dtype=np.float64).ravel()
     if curve.size == 0 or not np.all(np.isfinite(curve)) or np.any(curve < 0):
         return None
@@ -229,3 +227,104 @@ def classify(values: Any) -> str | None:
     if shape == "cosine" and peak >= 0.15 * (len(curve) - 1):
         return "one_cycle"
     return shape
+
+
+#: Samples of a schedule's function that decide its shape.
+_SAMPLES = 256
+#: The longest run searched for where a schedule reaches zero.
+_LONGEST = 2**40
+
+
+def sampled_plan(function: Any, *, source: str, total_steps: int | None = None) -> Plan | None:
+    """The plan of a learning rate ``function(step)``, recognised by sampling it.
+
+    For a ``LambdaLR``'s function, a Keras ``LearningRateSchedule``, a NumPy
+    model's ``lr`` schedule: the run ends at ``total_steps`` when known, else
+    where the function reaches zero after its peak (Hugging Face's linear and
+    cosine schedules, Keras' ``CosineDecay`` end there); one that never does
+    and settles at its peak is constant (a warm-up); the shape between is
+    :func:`classify`'s. ``None`` for anything else, or a function that fails.
+
+    Example:
+        >>> sampled_plan(lambda step: max(0.0, 1 - step / 500), source="scheduler")
+        Plan(schedule='linear', total_steps=500, source='scheduler')
+        >>> sampled_plan(lambda step: min(1.0, (step + 1) / 100), source="scheduler")
+        Plan(schedule='constant', total_steps=None, source='scheduler')
+    """
+
+    def factor(step: int) -> float:
+        try:
+            value = float(function(step))
+        except Exception:  # a user's function that fails on a step it would never see
+            return math.nan
+        return value
+
+    end = total_steps if total_steps is not None else _first_zero(factor)
+    if end is None:
+        # Never reaches zero: constant if it settles at its peak (a warm-up), else not ours.
+        tail = [factor(2**k) for k in range(8, 30, 3)]
+        top = max(tail) if tail else math.nan
+        if math.isfinite(top) and top > 0 and all(abs(value - top) <= 1e-9 * top for value in tail):
+            return Plan("constant", None, source)
+        return None
+    grid = np.unique(np.linspace(0, end, min(_SAMPLES, end + 1)).round().astype(np.int64))
+    if total_steps is not None:
+        grid = grid[grid < end]
+    schedule = classify([factor(int(step)) for step in grid])
+    return None if schedule is None else Plan(schedule, end, source)
+
+
+def _first_zero(factor: Any) -> int | None:
+    """The step at which ``factor`` falls to zero after its peak, or ``None`` if it does not.
+
+    Sampled at steps 2 % apart up to 2**40, the fall's first sample under a
+    hundredth of the peak brackets the end; there the first step at (or
+    within a millionth of the peak of) zero is found by bisection. A
+    schedule may rise again after its end (Hugging Face's cosine restarts):
+    only the first fall counts.
+    """
+    steps = np.unique(np.floor(1.02 ** np.arange(0, math.log(_LONGEST, 1.02))).astype(np.int64))
+    steps = np.concatenate([[0], steps])
+    peak, previous = -math.inf, 0
+    for index, step in enumerate(steps.tolist()):
+        value = factor(step)
+        if not math.isfinite(value) or value < 0:
+            return None
+        if value > peak:
+            peak = value
+        elif peak > 0 and value <= 0.01 * peak:
+            # The end lies past the last sample above a hundredth, up to the first sample at
+            # zero or where the factor rises again.
+            tiny, high, lowest = 1e-6 * peak, step, value
+            for later in steps[index + 1 :].tolist():
+                if lowest <= tiny:
+                    break
+                now = factor(later)
+                high = later
+                if not now < lowest:
+                    break
+                lowest = now
+            return _bisect_zero(factor, previous, high, tiny=tiny)
+        previous = step
+    return None
+
+
+def _bisect_zero(factor: Any, low: int, high: int, *, tiny: float) -> int | None:
+    """The first step in ``(low, high]`` whose factor is under ``tiny``: the fall is monotone there."""
+    # The bracket's end may sit past the zero, on a rise (a restart): step to its lowest point first.
+    while high - low > 2:
+        third = (high - low) // 3
+        if factor(low + third) <= factor(high - third):
+            high = high - third
+        else:
+            low = low + third
+    end = min(range(low, high + 1), key=factor)
+    if factor(end) > tiny:
+        return None
+    while end - low > 1:
+        middle = (low + end) // 2
+        if factor(middle) > tiny:
+            low = middle
+        else:
+            end = middle
+    return end

@@ -10,15 +10,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
 import torch
 
-from .._plan import Plan, classify
-
-#: Samples of a scheduler's multiplier function that decide its shape.
-_SAMPLES = 256
-#: The largest run length searched for where a ``LambdaLR`` reaches zero.
-_LONGEST = 2**40
+from .._plan import Plan, sampled_plan
 
 
 def scheduler_plan(scheduler: Any, *, source: str) -> Plan | None:
@@ -60,93 +54,19 @@ def scheduler_plan(scheduler: Any, *, source: str) -> Plan | None:
         functions = getattr(scheduler, "lr_lambdas", None)
         if not functions:
             return None
-        return _function_plan(
-            functions[0], multiplicative=isinstance(scheduler, sched.MultiplicativeLR), source=source
-        )
+        if isinstance(scheduler, sched.MultiplicativeLR):
+            # lr_t = base * prod(f(1..t)): constant exactly when every factor is 1.
+            constant = all(_safe(functions[0], step) == 1.0 for step in range(1, 65))
+            return Plan("constant", None, source) if constant else None
+        return sampled_plan(functions[0], source=source)
     return None
 
 
-def _function_plan(function: Any, *, multiplicative: bool, source: str) -> Plan | None:
-    """The plan of ``lr = base * function(step)`` (or a running product of it), by sampling."""
-
-    def factor(step: int) -> float:
-        try:
-            value = float(function(step))
-        except Exception:  # a user's function that fails on a step it would never see
-            return math.nan
-        return value
-
-    if multiplicative:
-        # lr_t = base * prod(f(1..t)): constant exactly when every factor is 1.
-        steps = [factor(step) for step in range(1, 65)]
-        return Plan("constant", None, source) if all(value == 1.0 for value in steps) else None
-    end = _first_zero(factor)
-    if end is None:
-        # Never reaches zero: constant if it settles at its peak (a warm-up), else not ours.
-        tail = [factor(2**k) for k in range(8, 30, 3)]
-        top = max(tail) if tail else math.nan
-        if math.isfinite(top) and top > 0 and all(abs(value - top) <= 1e-9 * top for value in tail):
-            return Plan("constant", None, source)
-        return None
-    grid = np.unique(np.linspace(0, end, min(_SAMPLES, end + 1)).round().astype(np.int64))
-    schedule = classify([factor(int(step)) for step in grid])
-    return None if schedule is None else Plan(schedule, end, source)
-
-
-def _first_zero(factor: Any) -> int | None:
-    """The step at which ``factor`` falls to zero after its peak, or ``None`` if it does not.
-
-    Sampled at steps 2 % apart up to 2**40, the fall's first sample under a
-    hundredth of the peak brackets the end; there the first step at (or
-    within a millionth of the peak of) zero is found by bisection. A
-    schedule may rise again after its end (Hugging Face's cosine restarts):
-    only the first fall counts.
-    """
-    steps = np.unique(np.floor(1.02 ** np.arange(0, math.log(_LONGEST, 1.02))).astype(np.int64))
-    steps = np.concatenate([[0], steps])
-    peak, previous = -math.inf, 0
-    for index, step in enumerate(steps.tolist()):
-        value = factor(step)
-        if not math.isfinite(value) or value < 0:
-            return None
-        if value > peak:
-            peak = value
-        elif peak > 0 and value <= 0.01 * peak:
-            # The end lies past the last sample above a hundredth, up to the first sample at
-            # zero or where the factor rises again.
-            tiny, high, lowest = 1e-6 * peak, step, value
-            for later in steps[index + 1 :].tolist():
-                if lowest <= tiny:
-                    break
-                now = factor(later)
-                high = later
-                if not now < lowest:
-                    break
-                lowest = now
-            return _bisect_zero(factor, previous, high, tiny=tiny)
-        previous = step
-    return None
-
-
-def _bisect_zero(factor: Any, low: int, high: int, *, tiny: float) -> int | None:
-    """The first step in ``(low, high]`` whose factor is under ``tiny``: the fall is monotone there."""
-    # The bracket's end may sit past the zero, on a rise (a restart): step to its lowest point first.
-    while high - low > 2:
-        third = (high - low) // 3
-        if factor(low + third) <= factor(high - third):
-            high = high - third
-        else:
-            low = low + third
-    end = min(range(low, high + 1), key=factor)
-    if factor(end) > tiny:
-        return None
-    while end - low > 1:
-        middle = (low + end) // 2
-        if factor(middle) > tiny:
-            low = middle
-        else:
-            end = middle
-    return end
+def _safe(function: Any, step: int) -> float:
+    try:
+        return float(function(step))
+    except Exception:  # a user's function that fails on a step it would never see
+        return math.nan
 
 
 def configured_momenta(optimizer: torch.optim.Optimizer) -> list[tuple[dict[str, Any], str, Any]]:
