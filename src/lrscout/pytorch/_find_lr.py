@@ -505,6 +505,20 @@ class LRFinder:
         run_batches = forward_backward if accumulation_steps == 1 else accumulate
         step = optimizer_step if scaler is None and max_norm is None else scaled_or_clipped_step
 
+        if validate is None and not tensor_fills and len(float_lrs) == 1 and float_lrs[0][1] == 1.0:
+            # The usual case, one param group at the ramp's own rate: the
+            # step is a hand-written loop's plus one dict write.
+            only_group = float_lrs[0][0]
+
+            def one_group_step(lr: float) -> torch.Tensor:
+                only_group["lr"] = lr
+                zero_grad(set_to_none=True)
+                total = run_batches()
+                step()
+                return total
+
+            return one_group_step
+
         def step_fn(lr: float) -> torch.Tensor:
             for group, ratio in float_lrs:
                 group["lr"] = lr * ratio
