@@ -66,6 +66,10 @@ class LRFinder:
         cache_dir: ``None`` keeps the saved state in CPU memory; an existing
             directory saves it to a temporary file there instead (for models
             whose copy does not fit in memory), removed after the test.
+        copy_frozen: ``False`` checks a frozen parameter that the optimizer
+            does not hold (a fine-tuned model's base under LoRA) instead of
+            copying it: a fingerprint before and after the test, and an error
+            naming it if something wrote to it. ``True`` copies it like the rest.
 
     Raises:
         TypeError, ValueError: On a bad argument, naming it.
@@ -100,6 +104,7 @@ class LRFinder:
         grad_scaler: torch.amp.GradScaler | None = None,
         max_grad_norm: float | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
+        copy_frozen: bool = False,
     ) -> None:
         where = "LRFinder"
         _check_instance(model, nn.Module, "model", "a torch.nn.Module", where=where)
@@ -143,6 +148,7 @@ class LRFinder:
         self.grad_scaler = grad_scaler
         self.max_grad_norm = max_grad_norm
         self.cache_dir = cache_dir
+        self.copy_frozen = check_bool(copy_frozen, "copy_frozen", where=where)
 
     def range_test(
         self,
@@ -325,7 +331,11 @@ class LRFinder:
             return read_floats(losses)
 
         snapshot = TrainingSnapshot(
-            self.model, self.optimizer, grad_scaler=self.grad_scaler, cache_dir=self.cache_dir
+            self.model,
+            self.optimizer,
+            grad_scaler=self.grad_scaler,
+            cache_dir=self.cache_dir,
+            copy_frozen=self.copy_frozen,
         )
         # A loader's own generator (DataLoader(generator=g)) is the user's too:
         # a second test on the same loader must see the same batches.
@@ -548,7 +558,8 @@ def find_lr(
         criterion: ``criterion(outputs, targets) -> loss``, or ``None`` with
             ``loss_fn=...``.
         **kwargs: :class:`LRFinder` keywords (``loss_fn``, ``device``,
-            ``amp_dtype``, ``grad_scaler``, ``max_grad_norm``, ``cache_dir``)
+            ``amp_dtype``, ``grad_scaler``, ``max_grad_norm``, ``cache_dir``,
+            ``copy_frozen``)
             and :meth:`LRFinder.range_test` keywords (``start_lr``, ``end_lr``,
             ``num_steps``, ...); ``extend`` is on unless given, so the curve
             finds its own end.
@@ -577,7 +588,15 @@ def find_lr(
     return LRFinder(model, optimizer, criterion, **finder_options).range_test(train_loader, **kwargs)
 
 
-_FINDER_OPTIONS = ("loss_fn", "device", "amp_dtype", "grad_scaler", "max_grad_norm", "cache_dir")
+_FINDER_OPTIONS = (
+    "loss_fn",
+    "device",
+    "amp_dtype",
+    "grad_scaler",
+    "max_grad_norm",
+    "cache_dir",
+    "copy_frozen",
+)
 
 
 #: torch-lr-finder's names for range_test's arguments, and lrscout's.
