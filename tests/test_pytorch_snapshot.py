@@ -421,3 +421,22 @@ def test_the_device_checksum_sees_every_kind_of_change():
         assert torch.equal(_snapshot._device_checksum(base.view(torch.int16)), reference)
     finally:
         _snapshot._BLOCK = old_block
+
+
+def test_the_host_fingerprint_hashed_in_pieces_on_threads_sees_a_change_in_any_piece(monkeypatch):
+    from lrscout.pytorch import _snapshot
+
+    monkeypatch.setattr(_snapshot, "_PIECE", 7)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        arrays = [torch.arange(50, dtype=torch.uint8).numpy(), torch.zeros(0, dtype=torch.uint8).numpy()]
+        reference = _snapshot._host_digests(arrays)
+        assert reference == _snapshot._host_digests([array.copy() for array in arrays])
+        assert reference[1] != reference[0]
+        for position in (0, 6, 7, 49):
+            changed = arrays[0].copy()
+            changed[position] ^= 1
+            assert _snapshot._host_digests([changed, arrays[1]])[0] != reference[0], position
+    finally:
+        torch.set_num_threads(threads)

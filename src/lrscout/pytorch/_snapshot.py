@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import copy
 import hashlib
 import os
@@ -328,23 +329,56 @@ _BLOCK = 1 << 24
 
 
 def _fingerprints(tensors: list[torch.Tensor]) -> dict[str, torch.Tensor]:
-    """One fingerprint row per tensor, stacked per device: ``{device: (n, k) tensor}``.
+    """One fingerprint row per tensor, stacked per device: ``{device: (n, 4) int64 tensor}``.
 
-    On the CPU a SHA-256 of the bytes (as 4 int64 words); elsewhere
+    On the CPU a SHA-256 of the bytes (:func:`_host_digests`); elsewhere
     :func:`_device_checksum`, computed where the tensor lives. Rows keep the
     order of ``tensors`` within each device.
     """
     rows: dict[str, list[torch.Tensor]] = {}
+    on_host: list[tuple[str, int]] = []
+    host_bytes = []
     for tensor in tensors:
         local = _local(tensor)
         words = local.reshape(-1).view(_WORDS[local.element_size()])
+        device = str(words.device)
+        listed = rows.setdefault(device, [])
         if words.device.type == "cpu":
-            digest = hashlib.sha256(words.view(torch.uint8).numpy()).digest()
-            row = torch.frombuffer(bytearray(digest), dtype=torch.int64)
+            on_host.append((device, len(listed)))
+            host_bytes.append(words.view(torch.uint8).numpy())
+            listed.append(torch.empty(0))  # filled in below
         else:
-            row = _device_checksum(words)
-        rows.setdefault(str(words.device), []).append(row)
+            listed.append(_device_checksum(words))
+    for (device, index), digest in zip(on_host, _host_digests(host_bytes), strict=True):
+        rows[device][index] = torch.frombuffer(bytearray(digest), dtype=torch.int64)
     return {device: torch.stack(listed) for device, listed in rows.items()}
+
+
+#: Bytes hashed per task on the CPU.
+_PIECE = 1 << 26
+
+
+def _host_digests(arrays: list[Any]) -> list[bytes]:
+    """SHA-256 of each byte array, hashed in pieces on as many threads as torch uses.
+
+    hashlib lets go of the GIL while it hashes, so the pieces run in
+    parallel; a tensor's digest is the SHA-256 of its pieces' digests.
+    """
+    pieces = [
+        (index, array[start : start + _PIECE])
+        for index, array in enumerate(arrays)
+        for start in range(0, max(len(array), 1), _PIECE)
+    ]
+    workers = min(torch.get_num_threads(), len(pieces))
+    if workers > 1:
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            digests = list(pool.map(lambda piece: hashlib.sha256(piece[1]).digest(), pieces))
+    else:
+        digests = [hashlib.sha256(piece).digest() for _, piece in pieces]
+    joined: list[list[bytes]] = [[] for _ in arrays]
+    for (index, _), digest in zip(pieces, digests, strict=True):
+        joined[index].append(digest)
+    return [hashlib.sha256(b"".join(parts)).digest() for parts in joined]
 
 
 def _device_checksum(words: torch.Tensor) -> torch.Tensor:
