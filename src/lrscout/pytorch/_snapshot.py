@@ -273,12 +273,29 @@ class _StateWalk:
 
 
 def _restore_grad(param: torch.Tensor, grad: torch.Tensor | None) -> None:
+    """``param.grad`` back to ``grad`` (its saved local values): in place where it can be, else a new one."""
     if grad is None:
         param.grad = None
-    elif param.grad is not None and param.grad.shape == grad.shape and param.grad.dtype == grad.dtype:
-        param.grad.copy_(grad)
+        return
+    if param.grad is not None:
+        current = _local(param.grad)
+        if current.shape == grad.shape and current.dtype == grad.dtype:
+            current.copy_(grad)
+            return
+    local = grad.to(device=_local(param).device, dtype=param.dtype, copy=True)
+    dtensor = getattr(sys.modules.get("torch.distributed.tensor"), "DTensor", None)
+    if dtensor is not None and isinstance(param, dtensor):
+        # A sharded parameter's gradient is sharded like it: rebuilt from this rank's shard, no communication.
+        param.grad = dtensor.from_local(
+            local,
+            param.device_mesh,
+            param.placements,
+            run_check=False,
+            shape=param.shape,
+            stride=param.stride(),
+        )
     else:
-        param.grad = grad.to(device=param.device, dtype=param.dtype, copy=True)
+        param.grad = local
 
 
 def _local(tensor: torch.Tensor) -> torch.Tensor:
