@@ -117,7 +117,8 @@ def _noise_under_ddp(rank: int) -> dict[str, Any]:
 def fsdp_problem(rank: int | None) -> tuple[Any, list[tuple[Any, Any]]]:
     """The sharded test's MLP (not yet sharded) and this rank's batches; ``rank=None``: the global ones.
 
-    Rank ``r`` holds rows ``16r .. 16r + 15`` of each global batch of 32.
+    Its first layer is frozen (a pre-trained base's stand-in). Rank ``r``
+    holds rows ``16r .. 16r + 15`` of each global batch of 32.
     """
     import torch
     from torch import nn
@@ -127,6 +128,7 @@ def fsdp_problem(rank: int | None) -> tuple[Any, list[tuple[Any, Any]]]:
     model = nn.Sequential(
         nn.Linear(FSDP_FEATURES, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(), nn.Linear(width, 1)
     )
+    model[0].requires_grad_(False)
     generator = torch.Generator().manual_seed(7)
     n = FSDP_BATCHES * 2 * FSDP_LOCAL
     X = torch.randn(n, FSDP_FEATURES, generator=generator)
@@ -258,12 +260,16 @@ def _fsdp2(rank: int) -> dict[str, Any]:
         if isinstance(layer, nn.Linear):
             fully_shard(layer)
     fully_shard(model)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     warm_up(model, optimizer, batches)
     before = _local_state(model, optimizer)
+    trainable = [
+        p for p, param in zip(before["params"], model.parameters(), strict=True) if param.requires_grad
+    ]
+    frozen = sum(1 for param in model.parameters() if not param.requires_grad)
     local_bytes = sum(
         t.nbytes
-        for group in (before["params"], before["grads"], *[list(s.values()) for s in before["optimizer"]])
+        for group in (trainable, before["grads"], *[list(s.values()) for s in before["optimizer"]])
         for t in group
         if isinstance(t, torch.Tensor)
     )
@@ -295,7 +301,9 @@ def _fsdp2(rank: int) -> dict[str, Any]:
         "snapshots": watched.records,
         "forward_collectives": _forward_collectives(model, batches[0][0]),
         "sharded": [type(p).__name__ for p in model.parameters()],
-        "local_bytes": local_bytes + torch.get_rng_state().nbytes,
+        # The frozen layer's shards are checked, not copied: a fingerprint row of 4 int64 each.
+        "local_bytes": local_bytes + 32 * frozen + torch.get_rng_state().nbytes,
+        "frozen": frozen,
         "rng_bytes": torch.get_rng_state().nbytes,
         "full_param_bytes": full_bytes,
         "test_s": test_s,

@@ -173,7 +173,7 @@ def _fsdp_reference():
 
     worker = _worker_module()
     model, batches = worker.fsdp_problem(None)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     worker.warm_up(model, optimizer, batches)
     return find_lr(model, optimizer, batches, torch.nn.MSELoss(), **worker.FSDP_RAMP)
 
@@ -203,8 +203,10 @@ def test_fsdp2_snapshot_holds_this_ranks_shards_and_gathers_nothing(ranks):
         assert out["forward_collectives"] >= 3
         for snapshot in out["snapshots"]:
             assert snapshot["collectives"] == 0
-            # Exactly this rank's shards (parameters, gradients, optimizer state) and the RNG state.
+            # Exactly this rank's shards (trainable parameters, gradients, optimizer state), a
+            # fingerprint of each frozen one's shard, and the RNG state.
             assert snapshot["nbytes"] == out["local_bytes"]
+        assert out["frozen"] == 2
         # Half of the whole state (parameters, gradients, two moments), give or take a row.
         shards = out["local_bytes"] - out["rng_bytes"]
         assert shards <= 1.1 * 4 * out["full_param_bytes"] / 2 + 100
