@@ -291,6 +291,22 @@ def _fsdp2(rank: int) -> dict[str, Any]:
         except RuntimeError as error:
             failed = str(error)
         after_error = _local_state(model, optimizer)
+        # Inside the forward pass, after the first layer's shards were gathered: FSDP is left
+        # mid-iteration, and the next test must still run as the first did.
+        inside = itertools.count()
+
+        def stop_inside(module: Any, args: Any) -> None:
+            if next(inside) == 6:
+                raise RuntimeError("stop here")
+
+        hook = model[2].register_forward_pre_hook(stop_inside)
+        try:
+            find_lr(model, optimizer, batches, nn.MSELoss(), **FSDP_RAMP)
+        except RuntimeError as error:
+            failed_inside = str(error)
+        hook.remove()
+        after_inside = _local_state(model, optimizer)
+        again = find_lr(model, optimizer, batches, nn.MSELoss(), **FSDP_RAMP)
     finally:
         watched.close()
     return {
@@ -298,6 +314,9 @@ def _fsdp2(rank: int) -> dict[str, Any]:
         "restored": _restored(before, after),
         "restored_after_error": _restored(before, after_error),
         "error": failed,
+        "restored_after_error_inside_forward": _restored(before, after_inside),
+        "error_inside_forward": failed_inside,
+        "again": again.to_dict(),
         "snapshots": watched.records,
         "forward_collectives": _forward_collectives(model, batches[0][0]),
         "sharded": [type(p).__name__ for p in model.parameters()],

@@ -186,6 +186,12 @@ def test_fsdp2_shards_come_back_bitwise_on_every_rank_and_every_rank_agrees(rank
         assert out["restored"] == {"params": True, "grads": True, "optimizer": True, "rng": True}
         assert out["restored_after_error"] == out["restored"]
         assert out["error"] == "stop here"
+        # Stopped inside a forward pass: the shards back, and FSDP ready for the next test.
+        assert out["restored_after_error_inside_forward"] == out["restored"]
+        assert out["error_inside_forward"] == "stop here"
+        assert lrscout.RangeTestResult.from_dict(out["again"]) == lrscout.RangeTestResult.from_dict(
+            out["result"]
+        )
     results = [lrscout.RangeTestResult.from_dict(r["fsdp2"]["result"]) for r in (rank0, rank1)]
     assert results[0] == results[1]
     assert results[0].info["world_size"] == 2

@@ -164,6 +164,7 @@ class TrainingSnapshot:
         """
         try:
             saved = self._load()
+            _reset_fsdp(self._model)
             if self._optimizer is not None:
                 self._optimizer.param_groups = self._param_groups
                 self._optimizer.state = self._state
@@ -310,6 +311,32 @@ def _local(tensor: torch.Tensor) -> torch.Tensor:
         local: torch.Tensor = tensor.to_local()
         return local
     return tensor.detach()
+
+
+def _reset_fsdp(model: nn.Module) -> None:
+    """Bring FSDP2 modules back to their sharded, idle state, as after a completed step.
+
+    A test that stopped inside a forward or backward pass (an exception, a
+    KeyboardInterrupt) leaves them holding unsharded parameters and the
+    iteration's trackers; ``reset_iter_state`` on each root (the topmost
+    sharded modules) is FSDP's own recovery, and frees and communicates
+    nothing else. Without it (older torch), each module is resharded.
+    """
+    fsdp = sys.modules.get("torch.distributed.fsdp")
+    sharded = getattr(fsdp, "FSDPModule", None)
+    if sharded is None:
+        return
+    inside: set[int] = set()
+    for module in model.modules():
+        if not isinstance(module, sharded) or id(module) in inside:
+            continue
+        below = [m for m in module.modules() if m is not module and isinstance(m, sharded)]
+        inside.update(id(m) for m in below)
+        if callable(getattr(module, "reset_iter_state", None)):
+            module.reset_iter_state()
+        else:
+            for each in (module, *below):
+                each.reshard()
 
 
 def _frozen(model: nn.Module, held: set[int]) -> set[int]:
