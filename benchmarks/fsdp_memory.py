@@ -3,9 +3,10 @@
 Runs the two-rank harness of the tests (``tests/ddp_worker_pytorch.py``,
 launched by ``tests/test_pytorch_ddp.py``'s ``launch``) on its FSDP2 job only,
 for MLPs of several widths (8 -> W -> W -> 1, ``fully_shard`` on each
-``Linear`` and the root, AdamW warmed by one step, gradients present), and
-prints per rank: the bytes the snapshot holds against the whole model's
-state (parameters, gradients, AdamW moments), the time to take and restore
+``Linear`` and the root, the first layer frozen, AdamW warmed by one step,
+gradients present), and prints per rank: the bytes the snapshot holds
+against the whole model's state unsharded (every parameter, and the
+trainable ones' gradients and AdamW moments), the time to take and restore
 the snapshot, the range test's wall time (30 steps, losses read every 4) and
 the process's peak resident memory.
 
@@ -48,7 +49,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as folder:
             outputs, _ = launch(Path(folder))
         for rank, out in enumerate(o["fsdp2"] for o in outputs):
-            whole = 4 * out["full_param_bytes"]  # parameters, gradients, two AdamW moments
+            # Unsharded: every parameter, and the trainable ones' gradients and two AdamW moments.
+            whole = out["full_param_bytes"] + 3 * out["trainable_param_bytes"]
             first = out["snapshots"][0]
             times = f"{1e3 * first['take_s']:.0f} / {1e3 * first['restore_s']:.0f}"
             print(

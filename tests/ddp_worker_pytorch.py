@@ -256,6 +256,7 @@ def _fsdp2(rank: int) -> dict[str, Any]:
 
     model, batches = fsdp_problem(rank)
     full_bytes = sum(p.nbytes for p in model.parameters())
+    trainable_bytes = sum(p.nbytes for p in model.parameters() if p.requires_grad)
     for layer in model:
         if isinstance(layer, nn.Linear):
             fully_shard(layer)
@@ -325,6 +326,7 @@ def _fsdp2(rank: int) -> dict[str, Any]:
         "frozen": frozen,
         "rng_bytes": torch.get_rng_state().nbytes,
         "full_param_bytes": full_bytes,
+        "trainable_param_bytes": trainable_bytes,
         "test_s": test_s,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
