@@ -140,7 +140,11 @@ class Setup:
             )
             for _ in range(8)
         ]
-        self.batches = [(x.to(self.device), y.to(self.device)) for x, y in self.cpu_batches]
+        # On the GPU, inputs in the model's channels-last layout (no conversion in the step).
+        layout = torch.channels_last if self.cuda else torch.contiguous_format
+        self.batches = [
+            (x.to(self.device, memory_format=layout), y.to(self.device)) for x, y in self.cpu_batches
+        ]
         self.criterion = torch.nn.CrossEntropyLoss()
 
     def model(self, seed: int = 0) -> Any:
