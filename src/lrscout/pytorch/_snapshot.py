@@ -109,6 +109,7 @@ class TrainingSnapshot:
         # Every tensor that can have a gradient: the model's parameters and
         # whatever the optimizer trains besides (a loss's temperature).
         params = {id(param): param for param in model.parameters()}
+        model_params = list(params.values())
         held: set[int] = set()
         if optimizer is not None:
             self._param_groups = optimizer.param_groups
@@ -120,7 +121,7 @@ class TrainingSnapshot:
                 params.update((id(param), param) for param in group["params"])
         self._params = list(params.values())
         self._containers = walk.containers
-        frozen = set() if copy_frozen else _frozen(model, held)
+        frozen = set() if copy_frozen else _frozen(model, model_params, held)
         self._tensors = [tensor for tensor in walk.tensors if id(tensor) not in frozen]
         self._checked = [tensor for tensor in walk.tensors if id(tensor) in frozen]
         with torch.no_grad():
@@ -306,6 +307,9 @@ def _local(tensor: torch.Tensor) -> torch.Tensor:
     the shard, no communication. ``torch.distributed.tensor`` is not imported
     for it: where nobody imported it, no tensor is a ``DTensor``.
     """
+    kind = type(tensor)
+    if kind is torch.Tensor or kind is nn.Parameter:  # the usual case, first: this runs per tensor
+        return tensor.detach()
     dtensor = getattr(sys.modules.get("torch.distributed.tensor"), "DTensor", None)
     if dtensor is not None and isinstance(tensor, dtensor):
         local: torch.Tensor = tensor.to_local()
@@ -339,18 +343,21 @@ def _reset_fsdp(model: nn.Module) -> None:
                 each.reshard()
 
 
-def _frozen(model: nn.Module, held: set[int]) -> set[int]:
-    """Ids of the model's parameters that no step can change: frozen, not held, plain tensors.
+def _frozen(model: nn.Module, params: list[torch.Tensor], held: set[int]) -> set[int]:
+    """Ids of the model's ``params`` that no step can change: frozen, not held, plain tensors.
 
     A frozen parameter that is also a buffer, or of a layout or type whose
     bytes cannot be read as a flat array (sparse, quantized, a tensor
     subclass other than ``DTensor``, on the meta device), is copied instead.
     """
+    candidates = [param for param in params if not param.requires_grad and id(param) not in held]
+    if not candidates:  # the usual case: nothing frozen, nothing more to look at
+        return set()
     buffers = {id(buffer) for module in model.modules() for buffer in module._buffers.values()}
     dtensor = getattr(sys.modules.get("torch.distributed.tensor"), "DTensor", None)
     frozen = set()
-    for param in model.parameters():
-        if param.requires_grad or id(param) in held or id(param) in buffers:
+    for param in candidates:
+        if id(param) in buffers:
             continue
         plain = type(param) in (torch.Tensor, nn.Parameter) or (
             dtensor is not None and isinstance(param, dtensor)
@@ -379,6 +386,8 @@ def _fingerprints(tensors: list[torch.Tensor]) -> dict[str, torch.Tensor]:
     :func:`_device_checksum`, computed where the tensor lives. Rows keep the
     order of ``tensors`` within each device.
     """
+    if not tensors:
+        return {}
     rows: dict[str, list[torch.Tensor]] = {}
     on_host: list[tuple[str, int]] = []
     host_bytes = []
