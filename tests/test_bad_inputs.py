@@ -651,6 +651,11 @@ PYTORCH = [
         "cache_dir",
     ),
     (
+        "pt copy_frozen",
+        _torch(lambda p, t, nn, m, o, b: p.LRFinder(m, o, nn.MSELoss(), copy_frozen="yes")),
+        "copy_frozen must be",
+    ),
+    (
         "pt device",
         _torch(lambda p, t, nn, m, o, b: p.LRFinder(m, o, nn.MSELoss(), device=3)),
         "device must be",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -209,3 +210,88 @@ def test_a_ramp_to_the_largest_floats_stays_finite():
     assert np.all(np.isfinite(ramp))
     assert ramp[0] == 1e-300 and ramp[-1] == 1e300
     assert np.allclose(np.log10(ramp), [-300, -150, 0, 150, 300])
+
+
+def _one_step_at_a_time(step_fn, **settings):
+    """The loop as the definition reads: one step, then its loss recorded, until the state stops."""
+    state = RangeTestState(**settings)
+    for step in range(state.max_steps):
+        try:
+            loss = step_fn(state.lr_at(step))
+        except StopIteration:
+            break
+        if state.record([float(loss)]):
+            break
+    return state.result()
+
+
+CURVES = {
+    # Diverges inside the planned ramp.
+    "diverges": dict(start_lr=1e-3, end_lr=10.0, num_steps=80),
+    # Still falling at end_lr: the extension runs, then diverges.
+    "extends": dict(start_lr=1e-6, end_lr=1e-3, num_steps=40, extend=True),
+    # Never diverges: every planned step, then the whole extension.
+    "completes": dict(start_lr=1e-6, end_lr=1e-5, num_steps=30, extend=True),
+    "linear": dict(start_lr=1e-3, end_lr=1.0, num_steps=57, mode="linear", extend=True),
+}
+DEFAULTS = dict(mode="exponential", smoothing=0.98, divergence_factor=4.0, extend=False)
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7, 8, 64, 10_000])
+@pytest.mark.parametrize("curve", sorted(CURVES))
+def test_chunks_give_the_result_of_one_step_at_a_time_and_run_to_their_end(curve, chunk):
+    settings = {**DEFAULTS, **CURVES[curve]}
+    reference = _one_step_at_a_time(Quadratic([4.0, 1.0]), **settings)
+    lrs_seen = []
+    quadratic = Quadratic([4.0, 1.0])
+
+    def step_fn(lr):
+        lrs_seen.append(lr)
+        return quadratic(lr)
+
+    chunked = range_test(step_fn, sync_every=chunk, **settings)
+    assert chunked == reference
+    # Every step of the chunk that holds the stop runs; no step of a later chunk does.
+    state = RangeTestState(**settings)
+    end = next(end for begin, end in state.chunks(chunk) if end >= len(reference))
+    assert lrs_seen == [state.lr_at(step) for step in range(end)]
+
+
+@pytest.mark.parametrize("chunk", [1, 4, 100])
+def test_data_running_out_mid_chunk_ends_the_test_with_the_steps_that_ran(chunk):
+    losses = [3.0, 2.0, 1.5, 1.2, 1.1, 1.0, 0.9]
+    settings = {**DEFAULTS, "start_lr": 1e-3, "end_lr": 1.0, "num_steps": 20}
+
+    def replay():
+        it = iter(losses)
+        return lambda lr: next(it)
+
+    reference = _one_step_at_a_time(replay(), **settings)
+    assert range_test(replay(), sync_every=chunk, **settings) == reference
+    assert reference.stop_reason == "ended" and len(reference) == len(losses)
+
+
+def test_chunks_end_at_the_planned_end_and_cover_the_extension():
+    state = RangeTestState(**{**DEFAULTS, "start_lr": 1e-3, "end_lr": 1.0, "num_steps": 10, "extend": True})
+    assert state.max_steps == 20
+    assert list(state.chunks(4)) == [(0, 4), (4, 8), (8, 10), (10, 14), (14, 18), (18, 20)]
+    assert list(state.chunks(100)) == [(0, 10), (10, 20)]
+    plain = RangeTestState(**{**DEFAULTS, "start_lr": 1e-3, "end_lr": 1.0, "num_steps": 10})
+    assert list(plain.chunks(3)) == [(0, 3), (3, 6), (6, 9), (9, 10)]
+
+
+def test_the_rate_table_read_a_chunk_at_a_time_is_the_ramp_read_a_step_at_a_time():
+    from lrscout import _engine
+
+    settings = {**DEFAULTS, "start_lr": 1e-7, "end_lr": 10.0, "num_steps": 3 * _engine._BLOCK, "extend": True}
+    by_step = RangeTestState(**settings)
+    expected = [by_step.lr_at(step) for step in range(by_step.max_steps)]
+    by_chunk = RangeTestState(**settings)
+    # Chunks larger than a block are read a block at a time, and come out the same.
+    got = [
+        lr for begin, end in by_chunk.chunks(_engine._BLOCK + 5) for lr in by_chunk.lrs_between(begin, end)
+    ]
+    assert got == expected
+    huge = RangeTestState(**{**settings, "num_steps": 2**62})
+    assert list(itertools.islice(huge.lrs_between(0, 2**62), 3)) == [huge.lr_at(i) for i in range(3)]
+    assert len(huge._lrs) <= _engine._BLOCK

@@ -153,6 +153,29 @@ def test_losses_equal_a_hand_written_loop(sync_every):
     assert result.losses.tolist() == expected
 
 
+@pytest.mark.parametrize("groups", ["one", "two at one rate"])
+def test_every_way_of_setting_the_rate_equals_a_hand_written_loop(groups):
+    # One param group takes the step's shortest path, several groups the
+    # general one: the same losses either way.
+    X, y = _regression(n=96)
+    batches = _batches(X, y, 32)
+    model = _mlp()
+    reference = copy.deepcopy(model)
+
+    def optimizer_of(net):
+        layers = [{"params": net[0].parameters()}, {"params": net[2].parameters()}]
+        if groups == "one":
+            return torch.optim.Adam(net.parameters(), lr=0.01)
+        return torch.optim.Adam(layers, lr=0.01)
+
+    optimizer = optimizer_of(model)
+    result = _run(
+        model, optimizer, batches, start_lr=1e-4, end_lr=0.3, num_steps=25, stop_on_divergence=False
+    )
+    expected = _hand_loop(reference, optimizer_of(reference), batches, result.lrs)
+    assert result.losses.tolist() == expected
+
+
 def test_gradient_clipping_matches_a_hand_written_loop():
     X, y = _regression(n=64)
     batches = _batches(X, y, 16)

@@ -162,3 +162,80 @@ def test_pytorch_under_ddp_uses_the_global_batch(ranks):
     single = noise_scale(model, loader, torch.nn.MSELoss(), small_batch=8, **worker.NOISE_SETTINGS)
     np.testing.assert_allclose(results[0].pair_trace_cov, single.pair_trace_cov, rtol=1e-10)
     np.testing.assert_allclose(results[0].pair_grad_norm_sq, single.pair_grad_norm_sq, rtol=1e-10)
+
+
+# --- sharded models (FSDP2) --------------------------------------------------------------
+
+
+def _fsdp_reference():
+    """The sharded test's model, warm-up and range test in one process on the global batches."""
+    from lrscout.pytorch import find_lr
+
+    worker = _worker_module()
+    model, batches = worker.fsdp_problem(None)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    worker.warm_up(model, optimizer, batches)
+    return find_lr(model, optimizer, batches, torch.nn.MSELoss(), **worker.FSDP_RAMP)
+
+
+def test_fsdp2_shards_come_back_bitwise_on_every_rank_and_every_rank_agrees(ranks):
+    (rank0, rank1), _ = ranks
+    for out in (rank0["fsdp2"], rank1["fsdp2"]):
+        assert set(out["sharded"]) == {"DTensor"}
+        # Each rank's parameter shards, gradients, AdamW moments and steps, and RNG: bitwise.
+        assert out["restored"] == {"params": True, "grads": True, "optimizer": True, "rng": True}
+        assert out["restored_after_error"] == out["restored"]
+        assert out["error"] == "stop here"
+        # Stopped inside a forward pass: the shards back, and FSDP ready for the next test.
+        assert out["restored_after_error_inside_forward"] == out["restored"]
+        assert out["error_inside_forward"] == "stop here"
+        assert lrscout.RangeTestResult.from_dict(out["again"]) == lrscout.RangeTestResult.from_dict(
+            out["result"]
+        )
+    results = [lrscout.RangeTestResult.from_dict(r["fsdp2"]["result"]) for r in (rank0, rank1)]
+    assert results[0] == results[1]
+    assert results[0].info["world_size"] == 2
+    # Two ranks of 16 rows are one process's batch of 32: the same curve, to rounding.
+    reference = _fsdp_reference()
+    n = min(len(reference), len(results[0]))
+    assert n >= 20
+    np.testing.assert_allclose(results[0].losses[:n], reference.losses[:n], rtol=1e-5)
+
+
+def test_fsdp2_snapshot_holds_this_ranks_shards_and_gathers_nothing(ranks):
+    (rank0, rank1), _ = ranks
+    for out in (rank0["fsdp2"], rank1["fsdp2"]):
+        # The control: one forward pass all-gathers every layer's shards, and is counted.
+        assert out["forward_collectives"] >= 3
+        for snapshot in out["snapshots"]:
+            assert snapshot["collectives"] == 0
+            # Exactly this rank's shards (trainable parameters, gradients, optimizer state), a
+            # fingerprint of each frozen one's shard, and the RNG state.
+            assert snapshot["nbytes"] == out["local_bytes"]
+        assert out["frozen"] == 2
+        # Half of the whole state (parameters, gradients, two moments), give or take a row.
+        shards = out["local_bytes"] - out["rng_bytes"]
+        assert shards <= 1.1 * 4 * out["full_param_bytes"] / 2 + 100
+
+
+def test_the_lightning_callback_under_lightnings_fsdp2_strategy(ranks):
+    (rank0, rank1), _ = ranks
+    if "unavailable" in rank0["lightning_fsdp2"]:
+        pytest.skip(f"Lightning: {rank0['lightning_fsdp2']['unavailable']}")
+    for out in (rank0["lightning_fsdp2"], rank1["lightning_fsdp2"]):
+        assert set(out["sharded"]) == {"DTensor"}
+        assert out["restored"] == {"params": True, "grads": True, "optimizer": True, "rng": True}
+    results = [lrscout.RangeTestResult.from_dict(r["lightning_fsdp2"]["result"]) for r in (rank0, rank1)]
+    assert results[0] == results[1] and len(results[0]) >= 2
+
+
+def test_accelerate_prepared_with_an_fsdp2_plugin(ranks):
+    # On CPU accelerate prepares DDP whatever the plugin says (its FSDP is for accelerators):
+    # what runs here is restored like the rest, and every rank agrees.
+    (rank0, rank1), _ = ranks
+    if "unavailable" in rank0["accelerate_fsdp2"]:
+        pytest.skip(f"accelerate: {rank0['accelerate_fsdp2']['unavailable']}")
+    for out in (rank0["accelerate_fsdp2"], rank1["accelerate_fsdp2"]):
+        assert out["restored"] == {"params": True, "grads": True, "optimizer": True, "rng": True}
+    results = [lrscout.RangeTestResult.from_dict(r["accelerate_fsdp2"]["result"]) for r in (rank0, rank1)]
+    assert results[0] == results[1] and results[0].info["world_size"] == 2

@@ -288,3 +288,155 @@ def test_nothing_the_user_holds_changes_whatever_happens(fault):
     assert after.keys() == before.keys()
     changed = [name for name in before if not torch.equal(before[name], after[name])]
     assert changed == []
+
+
+# --- frozen parameters: checked, not copied --------------------------------------------
+
+
+class _HalfFrozen(nn.Module):
+    """A frozen 16x16 base and a trainable 16x1 head; ``write`` says how forward touches the base."""
+
+    def __init__(self, write: str = "nothing") -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.base = nn.Linear(16, 16)
+        self.head = nn.Linear(16, 1)
+        self.base.requires_grad_(False)
+        self.write = write
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        if self.calls == 3:
+            weight = self.base.weight
+            if self.write == "in place":
+                with torch.no_grad():
+                    weight.mul_(1.5)
+            elif self.write == "through .data":  # no version bump: only the bytes tell
+                weight.data[0, 0] += 1.0
+            elif self.write == "swap two elements":  # every plain sum stays the same
+                weight.data[[0, 1], [0, 0]] = weight.data[[1, 0], [0, 0]].clone()
+            elif self.write == "zero to minus zero":  # equal as numbers, not as bits
+                self.base.bias.data[0] = -0.0 if self.base.bias.data[0].item() == 0.0 else 0.0
+        return self.head(torch.relu(self.base(x)))
+
+
+def _half_frozen_data() -> list[tuple[torch.Tensor, torch.Tensor]]:
+    generator = torch.Generator().manual_seed(0)
+    X = torch.randn(32, 16, generator=generator)
+    return [(X[i : i + 8], X[i : i + 8, :1]) for i in range(0, 32, 8)]
+
+
+def _test(model: nn.Module, optimizer: Any, **kwargs: Any) -> Any:
+    return LRFinder(model, optimizer, nn.MSELoss(), **kwargs).range_test(
+        _half_frozen_data(), start_lr=1e-4, end_lr=1.0, num_steps=12, progress=False
+    )
+
+
+@pytest.mark.parametrize("cache", [False, True])
+def test_a_frozen_parameter_the_optimizer_does_not_hold_is_checked_not_copied(tmp_path, cache):
+    model = _HalfFrozen()
+    optimizer = torch.optim.Adam(model.head.parameters(), lr=1e-3)
+    for x, y in _half_frozen_data():  # warm Adam state, gradients left in place
+        optimizer.zero_grad()
+        nn.functional.mse_loss(model(x), y).backward()
+        optimizer.step()
+    before = {name: value.clone() for name, value in model.state_dict().items()}
+    state = {k: v.clone() for k, v in optimizer.state[model.head.weight].items()}
+    snapshot = TrainingSnapshot(model, optimizer, cache_dir=tmp_path if cache else None)
+    assert snapshot.checked == 2  # base.weight, base.bias
+    head_bytes = sum(p.nbytes for p in model.head.parameters())
+    state_bytes = sum(v.nbytes for s in optimizer.state.values() for v in s.values())
+    grad_bytes = sum(p.grad.nbytes for p in model.head.parameters())
+    fixed = torch.get_rng_state().nbytes + 2 * 4 * 8  # RNG state, a fingerprint row per frozen parameter
+    assert snapshot.nbytes == head_bytes + state_bytes + grad_bytes + fixed
+    snapshot.restore()
+    grads = [p.grad.clone() for p in model.head.parameters()]
+    _test(model, optimizer, cache_dir=tmp_path if cache else None)
+    assert all(torch.equal(before[name], value) for name, value in model.state_dict().items())
+    assert all(torch.equal(state[k], v) for k, v in optimizer.state[model.head.weight].items())
+    assert all(torch.equal(p.grad, g) for p, g in zip(model.head.parameters(), grads, strict=True))
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("write", ["in place", "through .data", "swap two elements", "zero to minus zero"])
+def test_a_frozen_parameter_written_during_the_test_fails_loudly(write):
+    model = _HalfFrozen(write)
+    if write == "zero to minus zero":
+        model.base.bias.data[0] = 0.0
+    optimizer = torch.optim.SGD(model.head.parameters(), lr=0.1)
+    head = model.head.weight.detach().clone()
+    name = "'base.bias'" if write == "zero to minus zero" else "'base.weight'"
+    with pytest.raises(
+        RuntimeError, match=f"frozen parameters changed during the test: {name}.*copy_frozen=True"
+    ):
+        _test(model, optimizer)
+    # Everything that was copied is back all the same.
+    assert torch.equal(model.head.weight, head)
+
+
+@pytest.mark.parametrize("write", ["in place", "through .data", "swap two elements"])
+def test_copy_frozen_puts_a_written_frozen_parameter_back(write):
+    model = _HalfFrozen(write)
+    optimizer = torch.optim.SGD(model.head.parameters(), lr=0.1)
+    before = {name: value.clone() for name, value in model.state_dict().items()}
+    _test(model, optimizer, copy_frozen=True)
+    assert all(torch.equal(before[name], value) for name, value in model.state_dict().items())
+
+
+def test_a_frozen_parameter_the_optimizer_holds_is_copied():
+    # The optimizer may step it (weight decay with a gradient from elsewhere): not ours to skip.
+    model = _HalfFrozen("in place")
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    assert TrainingSnapshot(model, optimizer).checked == 0
+    before = {name: value.clone() for name, value in model.state_dict().items()}
+    _test(model, optimizer)
+    assert all(torch.equal(before[name], value) for name, value in model.state_dict().items())
+
+
+def test_the_device_checksum_sees_every_kind_of_change():
+    # The accelerator's fingerprint, run here on CPU tensors: one bit, a swap, -0.0, a NaN payload.
+    from lrscout.pytorch import _snapshot
+
+    generator = torch.Generator().manual_seed(0)
+    base = torch.randn(1000, generator=generator).to(torch.bfloat16)
+    changes = {
+        "one bit": lambda w: w.view(torch.int16)[500].bitwise_xor_(1),
+        "swap": lambda w: w.copy_(w[torch.tensor([1, 0, *range(2, 1000)])]),
+        "minus zero": lambda w: w.__setitem__(7, -0.0),
+        "NaN payload": lambda w: w.view(torch.int16).__setitem__(3, 0x7FC1),
+    }
+    base[7] = 0.0
+    base.view(torch.int16)[3] = 0x7FC0  # a NaN
+    reference = _snapshot._device_checksum(base.view(torch.int16))
+    for name, change in changes.items():
+        changed = base.clone()
+        change(changed)
+        assert not torch.equal(changed.view(torch.int16), base.view(torch.int16)), name
+        assert not torch.equal(_snapshot._device_checksum(changed.view(torch.int16)), reference), name
+    # Blocks: the same words in one block or several give the same checksum.
+    old_block = _snapshot._BLOCK
+    try:
+        _snapshot._BLOCK = 7
+        assert torch.equal(_snapshot._device_checksum(base.view(torch.int16)), reference)
+    finally:
+        _snapshot._BLOCK = old_block
+
+
+def test_the_host_fingerprint_hashed_in_pieces_on_threads_sees_a_change_in_any_piece(monkeypatch):
+    from lrscout.pytorch import _snapshot
+
+    monkeypatch.setattr(_snapshot, "_PIECE", 7)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        arrays = [torch.arange(50, dtype=torch.uint8).numpy(), torch.zeros(0, dtype=torch.uint8).numpy()]
+        reference = _snapshot._host_digests(arrays)
+        assert reference == _snapshot._host_digests([array.copy() for array in arrays])
+        assert reference[1] != reference[0]
+        for position in (0, 6, 7, 49):
+            changed = arrays[0].copy()
+            changed[position] ^= 1
+            assert _snapshot._host_digests([changed, arrays[1]])[0] != reference[0], position
+    finally:
+        torch.set_num_threads(threads)

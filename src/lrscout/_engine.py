@@ -9,11 +9,12 @@ implementation decides every number in the result.
 
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
 import sys
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -127,6 +128,31 @@ class RangeTestState:
         if step < len(self._lrs):
             return self._lrs[step]
         return self._tabulate(step)
+
+    def lrs_between(self, begin: int, end: int) -> Iterable[float]:
+        """The rates of steps ``begin .. end - 1`` (``0 <= begin < end <= max_steps``), from the table.
+
+        A list; past one block of steps, an iterator that tabulates a block
+        at a time, so a huge chunk costs no huge table up front.
+        """
+        if end - begin > _BLOCK:
+            return itertools.chain.from_iterable(
+                self.lrs_between(start, min(start + _BLOCK, end)) for start in range(begin, end, _BLOCK)
+            )
+        if end > len(self._lrs):
+            self._tabulate(end - 1)
+        return self._lrs[begin:end]
+
+    def chunks(self, size: int) -> Iterator[tuple[int, int]]:
+        """``(begin, end)`` of each chunk of at most ``size`` steps whose losses are read together.
+
+        The planned steps are cut into chunks from step 0, the extension's
+        from step ``num_steps``: the last planned step ends a chunk, because
+        whether the test goes on past ``end_lr`` is decided there.
+        """
+        for first, stop in ((0, self.num_steps), (self.num_steps, self.max_steps)):
+            for begin in range(first, stop, size):
+                yield begin, min(begin + size, stop)
 
     def _tabulate(self, step: int) -> float:
         """Extend the table of handed-out rates, a block at a time, to cover ``step``."""
@@ -381,24 +407,23 @@ def range_test(
     read = read_losses or _read_floats
     show = check_bool(progress, "progress", where=where)
     bar = _progress_bar(state.num_steps) if show else None
-    pending: list[Any] = []
-    planned_end, last = state.num_steps - 1, state.max_steps - 1
-    lr_at = state.lr_at
     try:
-        for step in range(state.max_steps):
+        for begin, end in state.chunks(chunk):
+            # The step runs what it must and no more: the chunk's rates come
+            # from the table, and the reads, the stop rule and the bar wait
+            # for its end.
+            pending: list[Any] = []
+            append = pending.append
+            exhausted = False
             try:
-                pending.append(step_fn(lr_at(step)))
+                for lr in state.lrs_between(begin, end):
+                    append(step_fn(lr))
             except StopIteration:
                 # The data ran out: keep the steps that ran; the result says "ended".
                 exhausted = True
-            else:
-                exhausted = False
-            # The planned end is read at once: extend decides there whether to go on.
-            if pending and (exhausted or len(pending) == chunk or step in (planned_end, last)):
+            if pending:
                 recorded = state.step
-                values = read_chunk(read, pending, where)
-                stopped = state.record(values)
-                pending = []
+                stopped = state.record(read_chunk(read, pending, where))
                 if bar is not None:
                     if state.step > state.num_steps and bar.total != state.max_steps:
                         bar.total = state.max_steps

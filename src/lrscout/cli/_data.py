@@ -74,16 +74,72 @@ class Dataset:
 
 def load_dataset(name: str) -> Dataset:
     """One of scikit-learn's bundled sets (shipped with it: no network)."""
+    X, y = bundled_data(name)
+    task = "regression" if name == "diabetes" else "classification"
+    return _prepare(name, np.asarray(X, dtype=np.float64), np.asarray(y), task)
+
+
+def bundled_data(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(X, y)`` of a bundled set, as ``sklearn.datasets.load_*(return_X_y=True)`` returns them.
+
+    Read straight from the files scikit-learn ships (``sklearn/datasets/data``)
+    with the parsing its loaders use: importing ``sklearn.datasets`` costs
+    seconds (it imports SciPy, pandas and joblib), reading the files
+    milliseconds. Where the files are not found (another layout of
+    scikit-learn), scikit-learn's own loader reads them.
+    """
+    folder = _bundled_folder()
+    if folder is not None:
+        if name == "digits":
+            data = _read_gzip_table(os.path.join(folder, "digits.csv.gz"), delimiter=",")
+            return data[:, :-1], data[:, -1].astype(int, copy=False)
+        if name == "breast-cancer":
+            path = os.path.join(folder, "breast_cancer.csv")
+            data = np.loadtxt(path, delimiter=",", skiprows=1, encoding="utf-8")
+            return data[:, :-1], data[:, -1].astype(int)
+        raw = _read_gzip_table(os.path.join(folder, "diabetes_data_raw.csv.gz"))
+        target = _read_gzip_table(os.path.join(folder, "diabetes_target.csv.gz"))
+        # load_diabetes(scaled=True): sklearn.preprocessing.scale, then a unit norm per column.
+        scaled = raw - raw.mean(axis=0)
+        scaled /= raw.std(axis=0)
+        scaled /= raw.shape[0] ** 0.5
+        return scaled, target
     from sklearn import datasets
 
-    loaders = {
-        "digits": (datasets.load_digits, "classification"),
-        "breast-cancer": (datasets.load_breast_cancer, "classification"),
-        "diabetes": (datasets.load_diabetes, "regression"),
-    }
-    loader, task = loaders[name]
+    loader = {
+        "digits": datasets.load_digits,
+        "breast-cancer": datasets.load_breast_cancer,
+        "diabetes": datasets.load_diabetes,
+    }[name]
     X, y = loader(return_X_y=True)
-    return _prepare(name, np.asarray(X, dtype=np.float64), np.asarray(y), task)
+    return np.asarray(X), np.asarray(y)
+
+
+#: The bundled files, as scikit-learn's loaders read them.
+_BUNDLED_FILES = ("digits.csv.gz", "breast_cancer.csv", "diabetes_data_raw.csv.gz", "diabetes_target.csv.gz")
+
+
+def _bundled_folder() -> str | None:
+    """``sklearn/datasets/data`` where every bundled file is there, found without importing scikit-learn."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("sklearn")
+    except (ImportError, ValueError):
+        return None
+    for location in (spec.submodule_search_locations or []) if spec is not None else []:
+        folder = os.path.join(location, "datasets", "data")
+        if all(os.path.isfile(os.path.join(folder, file)) for file in _BUNDLED_FILES):
+            return folder
+    return None
+
+
+def _read_gzip_table(path: str, **kwargs: Any) -> np.ndarray:
+    import gzip
+
+    with gzip.open(path, mode="rt", encoding="utf-8") as handle:
+        data: np.ndarray = np.loadtxt(handle, **kwargs)
+    return data
 
 
 #: Delimiters the CSV reader recognises (comma, semicolon as Excel writes it in

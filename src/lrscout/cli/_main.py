@@ -353,19 +353,20 @@ def _plain(text: str) -> str:
     return text.replace("$", r"\$")
 
 
-def _write_plot(option: str, draw: Callable[[str], object]) -> None:
-    """Call ``draw(path)`` off-screen unless ``--plot none``; free the figure, say where it went."""
+def _write_plot(
+    option: str, draw: Callable[[str, Any], object], *, figsize: tuple[float, float] = (7.0, 4.5)
+) -> None:
+    """Call ``draw(path, figure)`` on a fresh off-screen figure unless ``--plot none``; say where it went.
+
+    A bare matplotlib ``Figure`` (saved through the Agg canvas), not pyplot:
+    nothing is left open, and the command starts faster without pyplot's
+    backend machinery (about 0.2 s of its run).
+    """
     if option.lower() == "none":
         return
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    try:
-        draw(option)
-    finally:
-        plt.close("all")
+    draw(option, Figure(figsize=figsize, layout="constrained"))
     print(f"plot: {option}")
 
 
@@ -428,7 +429,7 @@ def _find_lr(args: argparse.Namespace, data: Dataset) -> int:
         f"LR range test: {_plain(data.name)}, {model} ({args.framework}), "
         f"batch {'full' if batch is None else batch}"
     )
-    _write_plot(args.plot, lambda path: result.plot(path=path, title=title))
+    _write_plot(args.plot, lambda path, figure: result.plot(ax=figure.subplots(), path=path, title=title))
     return 0
 
 
@@ -509,7 +510,11 @@ def _compare_variants(args: argparse.Namespace, data: Dataset) -> int:
                 f"(e.g. --lr 0.01 for every variant), or leave {size} out of --batch-sizes."
             ) from None
     print(comparison.table())
-    _write_plot(args.plot, lambda path: comparison.plot(path=path))
+    _write_plot(
+        args.plot,
+        lambda path, figure: comparison.plot(path=path, axes=figure.subplots(1, 3)),
+        figsize=(15.0, 4.5),
+    )
     return 0
 
 
@@ -582,6 +587,8 @@ def _noise_scale(args: argparse.Namespace, data: Dataset) -> int:
     )
     _write_plot(
         args.plot,
-        lambda path: result.plot(path=path, reference=exact.b_simple, reference_label="exact", title=title),
+        lambda path, figure: result.plot(
+            ax=figure.subplots(), path=path, reference=exact.b_simple, reference_label="exact", title=title
+        ),
     )
     return 0

@@ -68,6 +68,10 @@ class LRFinder:
         cache_dir: ``None`` keeps the saved state in CPU memory; an existing
             directory saves it to a temporary file there instead (for models
             whose copy does not fit in memory), removed after the test.
+        copy_frozen: ``False`` checks a frozen parameter that the optimizer
+            does not hold (a fine-tuned model's base under LoRA) instead of
+            copying it: a fingerprint before and after the test, and an error
+            naming it if something wrote to it. ``True`` copies it like the rest.
 
     Raises:
         TypeError, ValueError: On a bad argument, naming it.
@@ -102,6 +106,7 @@ class LRFinder:
         grad_scaler: torch.amp.GradScaler | None = None,
         max_grad_norm: float | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
+        copy_frozen: bool = False,
     ) -> None:
         where = "LRFinder"
         _check_instance(model, nn.Module, "model", "a torch.nn.Module", where=where)
@@ -145,6 +150,7 @@ class LRFinder:
         self.grad_scaler = grad_scaler
         self.max_grad_norm = max_grad_norm
         self.cache_dir = cache_dir
+        self.copy_frozen = check_bool(copy_frozen, "copy_frozen", where=where)
 
     def range_test(
         self,
@@ -355,7 +361,11 @@ class LRFinder:
             return read_floats(losses)
 
         snapshot = TrainingSnapshot(
-            self.model, self.optimizer, grad_scaler=self.grad_scaler, cache_dir=self.cache_dir
+            self.model,
+            self.optimizer,
+            grad_scaler=self.grad_scaler,
+            cache_dir=self.cache_dir,
+            copy_frozen=self.copy_frozen,
         )
         # A loader's own generator (DataLoader(generator=g)) is the user's too:
         # a second test on the same loader must see the same batches.
@@ -540,6 +550,20 @@ class LRFinder:
         run_batches = forward_backward if accumulation_steps == 1 else accumulate
         step = optimizer_step if scaler is None and max_norm is None else scaled_or_clipped_step
 
+        if validate is None and not tensor_fills and len(float_lrs) == 1 and float_lrs[0][1] == 1.0:
+            # The usual case, one param group at the ramp's own rate: the
+            # step is a hand-written loop's plus one dict write.
+            only_group = float_lrs[0][0]
+
+            def one_group_step(lr: float) -> torch.Tensor:
+                only_group["lr"] = lr
+                zero_grad(set_to_none=True)
+                total = run_batches()
+                step()
+                return total
+
+            return one_group_step
+
         def step_fn(lr: float) -> torch.Tensor:
             for group, ratio in float_lrs:
                 group["lr"] = lr * ratio
@@ -569,7 +593,8 @@ def find_lr(
         criterion: ``criterion(outputs, targets) -> loss``, or ``None`` with
             ``loss_fn=...``.
         **kwargs: :class:`LRFinder` keywords (``loss_fn``, ``device``,
-            ``amp_dtype``, ``grad_scaler``, ``max_grad_norm``, ``cache_dir``)
+            ``amp_dtype``, ``grad_scaler``, ``max_grad_norm``, ``cache_dir``,
+            ``copy_frozen``)
             and :meth:`LRFinder.range_test` keywords (``start_lr``, ``end_lr``,
             ``num_steps``, ...); ``extend`` is on unless given, so the curve
             finds its own end.
@@ -598,7 +623,15 @@ def find_lr(
     return LRFinder(model, optimizer, criterion, **finder_options).range_test(train_loader, **kwargs)
 
 
-_FINDER_OPTIONS = ("loss_fn", "device", "amp_dtype", "grad_scaler", "max_grad_norm", "cache_dir")
+_FINDER_OPTIONS = (
+    "loss_fn",
+    "device",
+    "amp_dtype",
+    "grad_scaler",
+    "max_grad_norm",
+    "cache_dir",
+    "copy_frozen",
+)
 
 
 #: torch-lr-finder's names for range_test's arguments, and lrscout's.

@@ -64,7 +64,10 @@ def loss_computer(
         assert criterion is not None
 
         def forward(batch: Batch) -> Any:
-            if isinstance(batch, Mapping) or not isinstance(batch, (tuple, list)):
+            # A plain tuple, the usual batch, skips the checks (this runs on every step).
+            if type(batch) is not tuple and (
+                isinstance(batch, Mapping) or not isinstance(batch, (tuple, list))
+            ):
                 # A dict of two entries would unpack into its keys and fail deep in the model.
                 raise InvalidArgumentError(
                     f"{where}: each batch must be an (inputs, targets) pair when criterion is given; "
