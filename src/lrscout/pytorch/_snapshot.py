@@ -343,7 +343,7 @@ def _reset_fsdp(model: nn.Module) -> None:
                 each.reshard()
 
 
-def _frozen(model: nn.Module, params: list[torch.Tensor], held: set[int]) -> set[int]:
+def _frozen(model: nn.Module, params: Iterable[torch.Tensor], held: set[int]) -> set[int]:
     """Ids of the model's ``params`` that no step can change: frozen, not held, plain tensors.
 
     A frozen parameter that is also a buffer, or of a layout or type whose
