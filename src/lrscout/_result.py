@@ -41,7 +41,8 @@ STOP_ENDED = "ended"
 
 STOP_REASONS = {
     STOP_COMPLETED: "ran all num_steps",
-    STOP_DIVERGED: "the smoothed loss exceeded divergence_factor times its best value",
+    STOP_DIVERGED: "the smoothed loss exceeded divergence_factor times its best value (below 0: rose past "
+    "it by divergence_factor - 1 times its depth)",
     STOP_NON_FINITE: "a loss was NaN or infinite",
     STOP_ENDED: "training ended before num_steps (data or epochs ran out)",
 }

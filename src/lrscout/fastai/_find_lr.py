@@ -55,7 +55,7 @@ def find_lr(
     around a torch optimizer; one that does not exist yet is created with
     ``learn.create_opt()`` and dropped afterwards. Afterwards, and also
     after an exception, the model's weights, buffers and gradients, the
-    optimizer's state and hyperparameters, torch's and Python's global RNG,
+    optimizer's state and hyperparameters, torch's, NumPy's and Python's global RNG,
     the train loader's own random state (a fastai ``DataLoader``'s ``rng``,
     a torch ``DataLoader``'s generators) and the recorder's lists are as
     before, bitwise, in memory (fastai's ``lr_find`` saves and loads a file).

@@ -84,8 +84,9 @@ def find_lr(
 
     The test trains private copies: ``params``, ``opt_state`` and the arrays
     in them are left as they were (JAX arrays are immutable, and only the
-    copies are donated to the step), also after an exception. Batches taken
-    from a one-shot iterator are gone, though.
+    copies are donated to the step), also after an exception, and so are
+    NumPy's and Python's global random generators, which a data pipeline may
+    draw from. Batches taken from a one-shot iterator are gone, though.
 
     Args:
         loss_fn: ``loss_fn(params, batch) -> loss``, the loss of one batch

@@ -192,7 +192,8 @@ class LRFinder:
         Afterwards — also after an exception or ``KeyboardInterrupt``, which
         still propagate — weights, buffers, gradients, optimizer state, every
         param group's hyperparameters, each module's train/eval mode, the
-        ``GradScaler`` and torch's RNG state are bitwise as before, and the
+        ``GradScaler`` and the global RNGs (torch's, NumPy's and Python's, which
+        a data pipeline may draw from) are bitwise as before, and the
         same objects: a buffer that ``forward`` replaces, a parameter the
         optimizer trains outside the model, ``optimizer.param_groups`` and its
         dicts, a tensor learning rate (see ``TrainingSnapshot``). Batches
