@@ -69,7 +69,8 @@ def check_float(
     try:
         result = float(value)
     except OverflowError:  # an integer past the float range
-        digits = len(str(abs(int(value)))) if int(value).bit_length() < 14_000 else "thousands of"
+        whole = int(cast(SupportsInt, value))
+        digits = len(str(abs(whole))) if whole.bit_length() < 14_000 else "thousands of"
         fail(where, name, "finite (within a float's range)", f"an integer of {digits} digits", fix)
     if not math.isfinite(result):
         fail(where, name, "finite", value, fix)
