@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import stat
 import subprocess
 import sys
 
@@ -132,6 +134,74 @@ CORE = [
     ("step_fn returns complex", _returns(1 + 2j), InvalidArgumentError, r"step_fn must return"),
     ("step_fn returns dict", _returns({"loss": 1.0}), InvalidArgumentError, r"step_fn must return.*dict"),
     ("step_fn returns 0-d complex array", _returns(np.array(1j)), InvalidArgumentError, r"step_fn.*complex"),
+    # A flag is not a loss, in any of its forms.
+    ("step_fn returns np.bool_", _returns(np.True_), InvalidArgumentError, r"step_fn must return.*a boolean"),
+    (
+        "step_fn returns 0-d bool array",
+        _returns(np.array(False)),
+        InvalidArgumentError,
+        r"step_fn must return.*a boolean",
+    ),
+    (
+        "step_fn returns 1-element bool array",
+        _returns(np.array([True])),
+        InvalidArgumentError,
+        r"step_fn must return.*a boolean",
+    ),
+    (
+        "read_losses returns None",
+        lambda: lrscout.range_test(_ok, num_steps=4, sync_every=2, read_losses=lambda chunk: None),
+        InvalidArgumentError,
+        r"range_test: read_losses must return a sequence of losses, one per step it is given \(2\)",
+    ),
+    (
+        "read_losses returns a string",
+        lambda: lrscout.range_test(_ok, num_steps=4, sync_every=2, read_losses=lambda chunk: "12"),
+        InvalidArgumentError,
+        r"read_losses must return a sequence",
+    ),
+    (
+        "read_losses returns strings",
+        lambda: lrscout.range_test(_ok, num_steps=4, sync_every=2, read_losses=lambda c: ["a", "b"]),
+        InvalidArgumentError,
+        r"range_test: read_losses must return the step's loss as a real number.*str 'a'",
+    ),
+    (
+        "read_losses returns numeric strings",
+        lambda: lrscout.range_test(_ok, num_steps=4, sync_every=2, read_losses=lambda c: ["1", "2"]),
+        InvalidArgumentError,
+        r"read_losses must return.*str '1'",
+    ),
+    (
+        "read_losses returns None entries",
+        lambda: lrscout.range_test(_ok, num_steps=4, sync_every=2, read_losses=lambda c: [None, 1.0]),
+        InvalidArgumentError,
+        r"read_losses must return.*None",
+    ),
+    (
+        "read_losses returns bools",
+        lambda: lrscout.range_test(_ok, num_steps=4, sync_every=2, read_losses=lambda c: [np.True_] * 2),
+        InvalidArgumentError,
+        r"read_losses must return.*a boolean",
+    ),
+    (
+        "read_losses returns a number",
+        lambda: lrscout.range_test(_ok, num_steps=4, sync_every=2, read_losses=lambda c: 1.0),
+        InvalidArgumentError,
+        r"read_losses must return a sequence",
+    ),
+    (
+        "record takes a bool",
+        lambda: _state()().record([True]),
+        InvalidArgumentError,
+        r"range_test: each recorded loss must be a real number.*a boolean",
+    ),
+    (
+        "record takes None",
+        lambda: _state()().record([1.0, None]),
+        InvalidArgumentError,
+        r"each recorded loss must be a real number.*None",
+    ),
     (
         "step_fn not callable",
         lambda: lrscout.range_test(3.0),
@@ -184,6 +254,39 @@ CORE = [
     ("end_lr below start", _ramp(end_lr=1e-4), InvalidArgumentError, r"end_lr must be greater than start_lr"),
     ("end_lr equal start", _ramp(end_lr=1e-3), InvalidArgumentError, r"end_lr must be greater than start_lr"),
     ("end_lr inf", _ramp(end_lr=math.inf), InvalidArgumentError, r"end_lr must be finite"),
+    # Rates that cannot all differ: the test would train every step, then fail building its result.
+    (
+        "end_lr = nextafter(start_lr)",
+        _ramp(end_lr=math.nextafter(1e-3, 1.0)),
+        InvalidArgumentError,
+        r"end_lr must be far enough above start_lr \(0.001\) for 10 distinct learning rates",
+    ),
+    (
+        "end_lr = nextafter(start_lr), linear",
+        _ramp(end_lr=math.nextafter(1e-3, 1.0), mode="linear"),
+        InvalidArgumentError,
+        r"end_lr must be far enough above start_lr",
+    ),
+    (
+        "end_lr a hair above start_lr, many steps",
+        _ramp(start_lr=1.0, end_lr=1.0 + 1e-9, num_steps=10**6),
+        InvalidArgumentError,
+        r"for 1000000 distinct learning rates",
+    ),
+    (
+        "end_lr a few floats above start_lr, as a state",
+        _state(start_lr=1.0, end_lr=1.0 + 4e-16),
+        InvalidArgumentError,
+        r"end_lr must be far enough above start_lr \(1.0\)",
+    ),
+    (
+        "end_lr above max_lr",
+        _ramp(end_lr=10.0, max_lr=1.0),
+        InvalidArgumentError,
+        r"end_lr must be at most 1",
+    ),
+    ("max_lr zero", _ramp(max_lr=0.0), InvalidArgumentError, r"max_lr must be positive"),
+    ("max_lr nan", _ramp(max_lr=math.nan), InvalidArgumentError, r"max_lr must be finite"),
     ("num_steps 1", _ramp(num_steps=1), InvalidArgumentError, r"num_steps must be an integer >= 2"),
     ("num_steps 0", _ramp(num_steps=0), InvalidArgumentError, r"num_steps must be an integer >= 2"),
     ("num_steps negative", _ramp(num_steps=-5), InvalidArgumentError, r"num_steps must be an integer >= 2"),
@@ -817,6 +920,45 @@ def _bad_file(edit):
     return call
 
 
+def _bad_text_of(edit):
+    """A valid result file's text, edited."""
+
+    def call(tmp_path):
+        path = tmp_path / "bad.json"
+        path.write_text(edit(json.dumps(_result()().to_dict())))
+        return RangeTestResult.from_json(path)
+
+    return call
+
+
+def _long_file(edit):
+    """A valid result of 200 000 steps (its arrays longer than one read chunk), edited."""
+
+    def call(tmp_path):
+        n = 200_000
+        lrs = np.geomspace(1e-6, 1.0, n)
+        curve = np.linspace(2.0, 1.0, n)
+        data = RangeTestResult(
+            lrs=lrs,
+            losses=curve,
+            smoothed_losses=curve,
+            stop_reason="completed",
+            start_lr=1e-6,
+            end_lr=1.0,
+            num_steps=n,
+            mode="exponential",
+            smoothing=0.0,
+            divergence_factor=4.0,
+        ).to_dict()
+        del data["summary"]
+        edit(data)
+        path = tmp_path / "bad.json"
+        path.write_text(json.dumps(data))
+        return RangeTestResult.from_json(path)
+
+    return call
+
+
 def _bad_text(text):
     def call(tmp_path):
         path = tmp_path / "bad.json"
@@ -861,6 +1003,82 @@ FILES = [
     ("file deep nesting", _bad_text("[" * 100_000 + "]" * 100_000), r"nested too deeply"),
     ("file huge integer", _bad_text('{"num_steps": ' + "9" * 5000 + "}"), r"not valid JSON"),
     ("file latin-1", _bad_text('{"mode": "caf\xe9"}'.encode("latin-1").decode("latin-1")), r"not an lrscout"),
+    # Numbers that JSON holds and a float does not.
+    (
+        "file 401-digit loss",
+        _bad_file(lambda d: d["losses"].__setitem__(0, 10**400)),
+        r"losses\[0\] must be a number that a float can hold .*about 401 digits",
+    ),
+    (
+        "file 401-digit negative lr",
+        _bad_file(lambda d: d["lrs"].__setitem__(2, -(10**400))),
+        r"lrs\[2\] must be a number that a float can hold",
+    ),
+    ("file big start_lr", _bad_file(lambda d: d.update(start_lr=10**400)), r"start_lr must be"),
+    (
+        "file 1e400 loss",
+        _bad_text_of(lambda t: t.replace("[1.0, 0.9", "[1e400, 0.9", 1)),
+        r"losses\[0\] must be a number that a float can hold .*got inf",
+    ),
+    # The float arrays are read a chunk at a time: every way an entry can be wrong still says which.
+    (
+        "file loss null",
+        _bad_file(lambda d: d["losses"].__setitem__(1, None)),
+        r"losses\[1\] must be a number",
+    ),
+    (
+        "file loss list",
+        _bad_file(lambda d: d["losses"].__setitem__(1, [1.0])),
+        r"losses\[1\] must be a number",
+    ),
+    ("file loss dict", _bad_file(lambda d: d["losses"].__setitem__(1, {})), r"losses\[1\] must be a number"),
+    (
+        "file loss text with a comma",
+        _bad_file(lambda d: d["losses"].__setitem__(3, "1,5")),
+        r"losses\[3\] must be a number, 'nan', 'inf' or '-inf'; got '1,5'",
+    ),
+    (
+        "file loss text with a bracket",
+        _bad_file(lambda d: d["losses"].__setitem__(0, "]")),
+        r"losses\[0\] must be a number, 'nan'",
+    ),
+    ("file loss 'NaN' text", _bad_file(lambda d: d["losses"].__setitem__(2, "NaN")), r"losses\[2\] must be"),
+    ("file smoothed bool", _bad_file(lambda d: d["smoothed_losses"].__setitem__(5, False)), r"losses\[5\]"),
+    (
+        "file bad entry far in a long array",
+        _long_file(lambda d: d["losses"].__setitem__(150_001, "x")),
+        r"losses\[150001\] must be a number, 'nan'",
+    ),
+    (
+        "file huge integer far in a long array",
+        _long_file(lambda d: d["smoothed_losses"].__setitem__(199_999, 10**400)),
+        r"smoothed_losses\[199999\] must be a number that a float can hold",
+    ),
+    (
+        "file bare NaN in losses",
+        _bad_text_of(lambda t: t.replace('"losses": [1.0', '"losses": [NaN', 1)),
+        r"bare NaN",
+    ),
+    (
+        "file bare -Infinity in lrs",
+        _bad_text_of(lambda t: t.replace('"lrs": [', '"lrs": [-Infinity, ', 1)),
+        r"bare -Inf",
+    ),
+    (
+        "file bare NaN in info",
+        _bad_text_of(lambda t: t.replace('"info": {}', '"info": {"a": NaN}', 1)),
+        r"bare NaN",
+    ),
+    ("file trailing comma", _bad_text_of(lambda t: t.replace("2.0]", "2.0, ]", 1)), r"is not valid JSON"),
+    ("file empty entry", _bad_text_of(lambda t: t.replace("0.9,", "0.9,,", 1)), r"is not valid JSON"),
+    ("file unclosed array", _bad_text_of(lambda t: t[: t.rindex("]")]), r"is not valid JSON"),
+    ("file extra data", _bad_text_of(lambda t: t + "{}"), r"is not valid JSON \(Extra data"),
+    ("file byte-order mark", _bad_text_of(lambda t: "\ufeff" + t), r"is not valid JSON"),
+    (
+        "file nested too deeply in info",
+        _bad_text_of(lambda t: t.replace('"info": {}', '"info": ' + "[" * 100_000 + "]" * 100_000, 1)),
+        r"nested too deeply",
+    ),
 ]
 
 
@@ -925,6 +1143,18 @@ CLI = [
     (["find-lr", "--json", "no/such/folder/r.json"], "does not exist"),
     (["find-lr", "--plot", "."], "is a folder"),
     (["find-lr", "--plot", "plot.unknown"], "matplotlib cannot write .unknown"),
+    (["find-lr", "--plot", "p" * 300 + ".png"], r"--plot 'p+\.png': the file name is 304 bytes long"),
+    (["find-lr", "--json", "j" * 300 + ".json"], r"--json 'j+\.json': the file name is 305 bytes long"),
+    (["find-lr", "--json", "no/such/r.json", "--plot", "none"], "--json 'no/such/r.json': the folder"),
+    (
+        ["find-lr", "--num-steps", "10000000000000"],
+        r"--num-steps must be at most 1000000; got 10000000000000\. ",
+    ),
+    (["find-lr", "--num-steps", "1000001"], r"--num-steps must be at most 1000000; got 1000001"),
+    (["compare-variants", "--epochs", "10000000000000"], "--epochs must be at most 10000"),
+    (["noise-scale", "--num-pairs", "10000000000000"], "--num-pairs must be at most 1000000"),
+    (["noise-scale", "--epochs", "10000000000000"], "--epochs must be at most 10000"),
+    (["find-lr", "--csv", ".", "--target", "y"], r"--csv: '\.' is a folder"),
     (["compare-variants", "--epochs", "0"], "--epochs"),
     (["compare-variants", "--batch-sizes", "full,0"], "--batch-sizes"),
     (["compare-variants", "--lr", "-1"], "--lr"),
@@ -958,6 +1188,13 @@ CSV = [
     ("a,b,label\n1,inf,0\n2,3,1\n4,5,0\n", "'inf' is not a finite number"),
     ("a,b,target\n1,2,0\n2,3,1\n4,5,0\n", "--target: no column 'label'"),
     ("label\n0\n1\n0\n", "no feature columns"),
+    # A quote left open swallows every row after it in a lenient reader: refused, with its line.
+    ('a,b,label\n1,2,0\n"3,4,1\n' + "5,6,1\n" * 500, r"line 3: a quoted field opened there is never closed"),
+    ('a,b,label\n1,2,0\n3,4,"1\n' + "5,6,0\n" * 500, r"line 3: a quoted field opened there is never closed"),
+    ('a,b,label\n1,2,0\n"3"x,4,1\n5,6,0\n', r"line 3: ',' expected after '\"'"),
+    ('a;b;label\n1;2;0\n3;"4;1\n5;6;0\n', r"line 3: a quoted field opened there is never closed"),
+    # Quotes that csv.Sniffer takes quadratic time over (tens of seconds for 60 KB).
+    ("a,b,label\n" + ', "a' * 15_000 + "\n1,2,0\n2,3,1\n", r"--csv: .*line 2"),
 ]
 
 
@@ -976,16 +1213,158 @@ def test_a_latin1_csv_names_the_encoding(tmp_path):
     _assert_one_line_error(argv, r"is not UTF-8 text \(byte 0xe9", tmp_path)
 
 
-def _assert_one_line_error(argv, match, tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-m", "lrscout", *argv], capture_output=True, text=True, cwd=tmp_path, timeout=300
-    )
+def _assert_one_line_error(argv, match, tmp_path, *, shell=False):
+    if shell:  # bash: process substitution, a closed stdout
+        command = " ".join([f"'{sys.executable}'", "-m", "lrscout", *argv])
+        done = subprocess.run(
+            ["bash", "-c", command], capture_output=True, text=True, cwd=tmp_path, timeout=300
+        )
+    else:
+        done = subprocess.run(
+            [sys.executable, "-m", "lrscout", *argv],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=300,
+        )
     assert done.returncode == 2, (done.stdout, done.stderr)
+    # Found before the test: no report of a test that ran, nothing written.
+    assert "tested lr" not in done.stdout + done.stderr, done.stdout
     assert done.stderr.startswith("lrscout: error: "), done.stderr
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
     assert __import__("re").search(match, done.stderr), done.stderr
 
 
+def _data_csv(tmp_path):
+    rows = [f"{a:.6f},{b:.6f},{int(a + b > 0)}" for a, b in np.random.default_rng(0).normal(size=(60, 2))]
+    path = tmp_path / "data.csv"
+    path.write_text("a,b,label\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def _hard_link_plot(tmp_path):
+    os.link(_data_csv(tmp_path), tmp_path / "link.png")
+    return ["find-lr", "--csv", "data.csv", "--target", "label", "--plot", "link.png"], (
+        r"--plot 'link.png' is the same file as --csv"
+    )
+
+
+def _symlink_json(tmp_path):
+    os.symlink(_data_csv(tmp_path), tmp_path / "alias.json")
+    argv = ["find-lr", "--csv", "data.csv", "--target", "label", "--plot", "none", "--json", "alias.json"]
+    return argv, r"--json 'alias.json' is the same file as --csv"
+
+
+def _linked_outputs(tmp_path):
+    (tmp_path / "out.png").write_bytes(b"old")
+    os.link(tmp_path / "out.png", tmp_path / "out.json")
+    return [
+        "find-lr",
+        "--plot",
+        "out.png",
+        "--json",
+        "out.json",
+    ], r"--json 'out.json' is the same file as --plot"
+
+
+def _json_under_a_file(tmp_path):
+    (tmp_path / "file.txt").write_text("x")
+    return ["find-lr", "--plot", "none", "--json", "file.txt/r.json"], r"--json 'file.txt/r.json': the folder"
+
+
+def _closed_stdout(tmp_path):
+    return ["find-lr", "--plot", "none", "--json", "-", ">&-"], r"--json -: standard output is closed"
+
+
+def _pgf_without_tex(tmp_path):
+    import shutil
+
+    if shutil.which("xelatex"):
+        pytest.skip("xelatex is installed: .pgf can be written")
+    return ["find-lr", "--plot", "x.pgf"], r"--plot 'x.pgf': matplotlib writes \.pgf files with xelatex"
+
+
+OUTPUTS = [
+    _hard_link_plot,
+    _symlink_json,
+    _linked_outputs,
+    _json_under_a_file,
+    _closed_stdout,
+    _pgf_without_tex,
+]
+
+
+@pytest.mark.parametrize("setup", OUTPUTS, ids=[f.__name__.strip("_") for f in OUTPUTS])
+def test_output_problems_are_refused_before_the_test(setup, tmp_path):
+    argv, match = setup(tmp_path)
+    before = {path.name: path.read_bytes() for path in tmp_path.iterdir() if path.is_file()}
+    _assert_one_line_error([*argv, "--quiet"], match, tmp_path, shell=True)
+    after = {path.name: path.read_bytes() for path in tmp_path.iterdir() if path.is_file()}
+    assert after == before  # nothing written, nothing replaced
+
+
+def _run_shell(command, tmp_path):
+    done = subprocess.run(
+        ["bash", "-c", f"'{sys.executable}' -m lrscout {command}"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_process_substitution_for_csv_and_json(tmp_path):
+    _data_csv(tmp_path)
+    _run_shell(
+        "find-lr --quiet --plot none --csv <(cat data.csv) --target label --json >(cat > copied.json)",
+        tmp_path,
+    )
+    for _ in range(100):  # the reader of >(...) may finish after lrscout
+        if (tmp_path / "copied.json").stat().st_size:
+            break
+        __import__("time").sleep(0.1)
+    assert len(RangeTestResult.from_json(tmp_path / "copied.json")) > 1
+
+
+@pytest.mark.parametrize("option", ["--json", "--plot"])
+def test_a_fifo_output_is_written_through_not_replaced(option, tmp_path):
+    import threading
+
+    fifo = tmp_path / ("out.fifo" if option == "--json" else "plot.png")
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    other = ["--plot", "none"] if option == "--json" else []
+    _run_shell(f"find-lr --quiet {' '.join(other)} {option} {fifo.name}", tmp_path)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)  # still the FIFO
+    reader.join(timeout=60)
+    if option == "--json":
+        assert json.loads(received[0])["format"] == "lrscout.RangeTestResult"
+    else:
+        assert received[0].startswith(b"\x89PNG")
+
+
+def test_a_device_output_is_written_through_not_replaced(tmp_path):
+    node = tmp_path / "null"
+    try:
+        os.mknod(node, 0o666 | stat.S_IFCHR, os.makedev(1, 3))  # a twin of /dev/null
+    except (PermissionError, AttributeError, OSError):
+        pytest.skip("cannot make a device node here")
+    _run_shell("find-lr --quiet --plot null --json null", tmp_path)
+    assert stat.S_ISCHR(os.lstat(node).st_mode)
+
+
+def test_a_symlinked_output_stays_a_link(tmp_path):
+    (tmp_path / "real.json").write_text("old")
+    os.symlink("real.json", tmp_path / "link.json")
+    _run_shell("find-lr --quiet --plot none --json link.json", tmp_path)
+    assert os.path.islink(tmp_path / "link.json")
+    assert RangeTestResult.from_json(tmp_path / "real.json").stop_reason
+
+
 def test_the_table_covers_every_class():
-    count = len(ALL) + len(FRAMEWORKS) + len(FILES) + len(CLI) + len(CSV) + 2
+    count = len(ALL) + len(FRAMEWORKS) + len(FILES) + len(CLI) + len(CSV) + len(OUTPUTS) + 2
     assert count >= 150, count

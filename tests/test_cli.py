@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
 import sys
 
@@ -344,3 +345,41 @@ def test_csv_with_a_field_beyond_128_kib(tmp_path):
     import csv
 
     assert csv.field_size_limit() == 131072  # the module's limit is left as it was
+
+
+@pytest.mark.parametrize(
+    ("text", "shape"),
+    [
+        ("a,b,label\n1,2,0\n3,4,1\n5,6,0\n", (3, 2)),
+        ("a;b;label\n1,5;2;0\n3;4,5;1\n5;6;0\n", None),  # decimal commas: named, not misread
+        ("a;b;label\n1;2;0\n3;4;1\n5;6;0\n", (3, 2)),
+        ("a\tb\tlabel\n1\t2\t0\n3\t4\t1\n5\t6\t0\n", (3, 2)),
+        ("a|b|label\n1|2|0\n3|4|1\n5|6|0\n", (3, 2)),
+        ('"a","b","label"\n"1","2","0"\n"3","4","1"\n"5","6","0"\n', (3, 2)),
+        ('a, b, label\n1, "2", 0\n3, 4, 1\n5, 6, 0\n', (3, 2)),
+        ('a,"b,c",label\n1,2,0\n3,4,1\n5,6,0\n', (3, 2)),
+    ],
+)
+def test_the_delimiter_is_chosen_in_one_pass_without_csv_sniffer(text, shape, tmp_path, monkeypatch):
+    # csv.Sniffer takes time quadratic in the quotes of its sample (tens of seconds for a
+    # hostile 60 KB file): lrscout chooses the delimiter itself.
+    import csv
+
+    monkeypatch.setattr(csv.Sniffer, "sniff", lambda *a, **k: pytest.fail("csv.Sniffer was used"))
+    path = tmp_path / "d.csv"
+    path.write_text(text)
+    if shape is None:
+        with pytest.raises(lrscout.InvalidArgumentError, match=r"holds '1,5'"):
+            load_csv(str(path), "label", "auto")
+    else:
+        assert load_csv(str(path), "label", "auto").X.shape == shape
+
+
+def test_a_csv_from_a_pipe_is_read(tmp_path):
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"a,b,label\n1,2,0\n3,4,1\n5,6,0\n")
+    os.close(write_end)
+    try:
+        assert load_csv(f"/dev/fd/{read_end}", "label", "auto").X.shape == (3, 2)
+    finally:
+        os.close(read_end)

@@ -258,3 +258,42 @@ def test_a_longer_test_resolves_a_smaller_fall():
         lrscout._suggest.auto(lrs, losses, num_steps=100)
     lrs, losses = curve(1000)
     assert lrs[0] < lrscout._suggest.auto(lrs, losses, num_steps=1000) < lrs[-1]
+
+
+@pytest.mark.parametrize("offset", [-10.0, -1.0, -GOOD.max()])
+def test_a_curve_below_zero_is_read_as_the_same_curve_above_it(offset):
+    # The rules and the diagnosis read a loss that goes below 0 on its own scale (no log):
+    # every offset below 0 gives the same answer, and the messages say which scale it is.
+    shifted = GOOD + offset
+    assert diagnose(LRS, shifted, num_steps=100, end_lr=10.0, stop_reason="diverged") == ()
+    below = RangeTestResult(
+        lrs=LRS,
+        losses=shifted,
+        smoothed_losses=shifted,
+        stop_reason="diverged",
+        start_lr=1e-5,
+        end_lr=10.0,
+        num_steps=100,
+        mode="exponential",
+        smoothing=0.0,
+        divergence_factor=4.0,
+    )
+    reference = RangeTestResult(
+        lrs=LRS,
+        losses=GOOD - 20.0,
+        smoothed_losses=GOOD - 20.0,
+        stop_reason="diverged",
+        start_lr=1e-5,
+        end_lr=10.0,
+        num_steps=100,
+        mode="exponential",
+        smoothing=0.0,
+        divergence_factor=4.0,
+    )
+    assert below.suggest("auto").lr == reference.suggest("auto").lr
+    noisy = shifted + 1.0 * np.random.default_rng(0).standard_normal(100)
+    notes = diagnose(LRS, noisy, num_steps=100, end_lr=10.0, stop_reason="completed")
+    assert any(note.startswith("too noisy") and "(in loss units)" in note for note in notes)
+    positive = GOOD * np.exp(1.0 * np.random.default_rng(0).standard_normal(100))
+    notes = diagnose(LRS, positive, num_steps=100, end_lr=10.0, stop_reason="completed")
+    assert any(note.startswith("too noisy") and "(log scale)" in note for note in notes)

@@ -12,16 +12,17 @@ from lrscout import RangeTestState, exponential_ramp, linear_ramp, range_test
 
 
 class Quadratic:
-    """Full-batch gradient descent on ``f(w) = 0.5 * w^T H w`` (diagonal H)."""
+    """Full-batch gradient descent on ``f(w) = 0.5 * w^T H w + shift`` (diagonal H)."""
 
-    def __init__(self, eigenvalues, momentum=0.0):
+    def __init__(self, eigenvalues, momentum=0.0, shift=0.0):
         self.h = np.asarray(eigenvalues, dtype=float)
         self.w = np.ones_like(self.h)
         self.v = np.zeros_like(self.h)
         self.momentum = momentum
+        self.shift = shift
 
     def __call__(self, lr):
-        loss = 0.5 * float(self.w @ (self.h * self.w))
+        loss = 0.5 * float(self.w @ (self.h * self.w)) + self.shift
         self.v = self.momentum * self.v + self.h * self.w
         self.w = self.w - lr * self.v
         return loss
@@ -295,3 +296,145 @@ def test_the_rate_table_read_a_chunk_at_a_time_is_the_ramp_read_a_step_at_a_time
     huge = RangeTestState(**{**settings, "num_steps": 2**62})
     assert list(itertools.islice(huge.lrs_between(0, 2**62), 3)) == [huge.lr_at(i) for i in range(3)]
     assert len(huge._lrs) <= _engine._BLOCK
+
+
+# Losses of any sign. The stop rule once read "smoothed > 4 x best", which a negative loss meets
+# at its second step (-9.9 > 4 x -10); the same physics must hold whatever the loss's offset.
+
+SHIFTS = [-1e6, -10.0, -1.0, -1e-3, 0.0, 1e-3, 10.0]
+
+
+@pytest.mark.parametrize("shift", SHIFTS)
+@pytest.mark.parametrize(("start", "mode"), [(1e-3, "exponential"), (0.9, "linear")])
+def test_a_shifted_quadratic_never_stops_below_the_stability_limit(shift, start, mode):
+    h = [10.0, 3.0, 0.5]
+    limit = 2 / max(h)
+    result = range_test(
+        Quadratic(h, shift=shift), start_lr=start * limit, end_lr=0.99 * limit, num_steps=300, mode=mode
+    )
+    assert result.stop_reason == "completed"
+    assert not any(message.startswith("diverging from the start") for message in result.warnings)
+
+
+@pytest.mark.parametrize("shift", SHIFTS)
+def test_a_shifted_quadratic_stops_above_the_stability_limit(shift):
+    h = [10.0, 3.0, 0.5]
+    limit = 2 / max(h)
+    result = range_test(
+        Quadratic(h, shift=shift), start_lr=0.9 * limit, end_lr=3 * limit, num_steps=300, mode="linear"
+    )
+    assert result.stop_reason in ("diverged", "non-finite")
+    assert result.lrs[-1] > limit
+
+
+class GaussianNLL:
+    """Gradient descent on the negative log-likelihood of a variance: ``0.5 s + 0.5 v exp(-s)``.
+
+    ``s`` is the log variance and ``v`` the data's variance; the minimum, ``0.5 (log v + 1)``, is
+    negative for ``v < 1/e``, and its curvature there is 0.5: gradient descent is stable for
+    ``lr < 4``.
+    """
+
+    def __init__(self, variance=0.01):
+        self.v, self.s = variance, 0.0
+
+    def __call__(self, lr):
+        loss = 0.5 * self.s + 0.5 * self.v * math.exp(-self.s)
+        self.s -= lr * (0.5 - 0.5 * self.v * math.exp(-self.s))
+        return loss
+
+
+@pytest.mark.parametrize("mode", ["exponential", "linear"])
+def test_a_gaussian_nll_through_zero_stops_only_past_its_limit(mode):
+    below = range_test(GaussianNLL(), start_lr=1e-3, end_lr=3.9, num_steps=300, mode=mode)
+    assert below.stop_reason == "completed" and below.losses[0] > 0 > below.losses.min()
+    above = range_test(GaussianNLL(), start_lr=1e-3, end_lr=40.0, num_steps=300, mode=mode)
+    assert above.stop_reason == "diverged" and above.lrs[-1] > 4.0
+    assert above.suggestion.lr < 4.0
+
+
+@pytest.mark.parametrize(
+    ("name", "losses"),
+    [
+        ("zeros, then a hair", [0.0, 0.0, 0.0, 1e-9] + [1e-9] * 46),
+        ("all zeros", [0.0] * 50),
+        ("flat negative", [-5.0] * 50),
+        ("flat negative, noisy", list(-5.0 + 0.01 * np.random.default_rng(0).normal(size=50))),
+        ("flat around zero, noisy, from below", [-0.004, *(0.01 * np.random.default_rng(1).normal(size=49))]),
+        ("falling from zero", list(-np.linspace(0.0, 3.0, 50))),
+        ("falling negative", list(-10.0 - np.linspace(0.0, 1.0, 50))),
+    ],
+)
+def test_curves_that_do_not_rise_never_diverge(name, losses):
+    it = iter(losses)
+    result = range_test(lambda lr: next(it), num_steps=len(losses))
+    assert result.stop_reason == "completed", name
+
+
+def test_noise_below_zero_is_not_divergence():
+    # 300 noisy flat curves at -5, and around 0 from a first loss below it: none stops.
+    for seed in range(300):
+        for level in (-5.0, 0.0):
+            losses = level + 0.01 * np.random.default_rng(seed).normal(size=100)
+            losses[0] = level - abs(losses[0] - level)
+            step_fn = iter(losses).__next__
+            assert range_test(lambda lr, f=step_fn: f(), num_steps=100).stop_reason == "completed", (
+                seed,
+                level,
+            )
+
+
+def test_a_loss_at_zero_that_then_blows_up_stops():
+    losses = [0.0, 0.0, 0.0, 1e-9, *([1e-9] * 6), *np.geomspace(1e-6, 1e6, 40)]
+    it = iter(losses)
+    result = range_test(lambda lr: next(it), num_steps=len(losses))
+    assert result.stop_reason == "diverged" and 10 < len(result) < len(losses)
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.98])
+def test_a_negative_loss_that_blows_up_still_stops(smoothing):
+    # -10 falling to -12 (its depth: 12, more than its range of 2), then rising past the best by
+    # three depths: past 24.
+    losses = [*np.linspace(-10.0, -12.0, 20), *np.geomspace(1.0, 1e6, 30)]
+    it = iter(losses)
+    result = range_test(lambda lr: next(it), num_steps=len(losses), smoothing=smoothing)
+    best = float(np.min(result.smoothed_losses))
+    assert result.stop_reason == "diverged"
+    assert result.smoothed_losses[-1] - best > 3 * abs(best) >= result.smoothed_losses[-2] - best
+
+
+def test_for_positive_losses_the_rule_is_still_a_factor_over_the_best():
+    # An independent implementation of the rule that positive losses have always had.
+    rng = np.random.default_rng(0)
+    for trial in range(200):
+        losses = np.exp(np.cumsum(rng.normal(scale=0.3, size=60)))
+        beta, factor = [0.0, 0.5, 0.9, 0.98][trial % 4], [1.5, 4.0][trial % 2]
+        average, best, expected = 0.0, math.inf, len(losses)
+        for t, loss in enumerate(losses):
+            average = beta * average + (1 - beta) * loss
+            smooth = average / (1 - beta ** (t + 1))
+            if t > 0 and smooth > factor * best:
+                expected = t + 1
+                break
+            best = min(best, smooth)
+        step_fn = iter(losses).__next__
+        result = range_test(lambda lr, f=step_fn: f(), num_steps=60, smoothing=beta, divergence_factor=factor)
+        assert len(result) == expected
+
+
+def test_a_ramp_of_two_adjacent_floats_is_allowed_when_it_can_be_told_apart():
+    # Two steps at two distinct floats is a ramp; ten cannot all differ (see test_bad_inputs).
+    result = range_test(lambda lr: 1.0, start_lr=1.0, end_lr=math.nextafter(1.0, 2.0), num_steps=2)
+    assert result.lrs.tolist() == [1.0, math.nextafter(1.0, 2.0)]
+
+
+def test_max_lr_caps_the_extension():
+    calls = []
+
+    def falling(lr):
+        calls.append(lr)
+        return 1.0 / len(calls)
+
+    result = range_test(falling, start_lr=1e-3, end_lr=1.0, num_steps=20, extend=True, max_lr=5.0)
+    assert len(result) > 20 and result.lrs[-1] <= 5.0
+    assert max(calls) <= 5.0

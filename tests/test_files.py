@@ -152,3 +152,208 @@ def test_reading_keeps_the_values_exactly(tmp_path):
     noise = _noise_result()
     noise.to_json(tmp_path / "n.json")
     assert NoiseScaleResult.from_json(tmp_path / "n.json") == noise
+
+
+# Descriptors and open files: the caller's, left open, whatever happens.
+
+
+@pytest.mark.parametrize("content", ["valid", "not JSON", "not a result", "bad entry"])
+@pytest.mark.parametrize("kind", ["descriptor", "binary file", "text file"])
+@pytest.mark.parametrize("result_class", [RangeTestResult, NoiseScaleResult], ids=["range", "noise"])
+def test_from_json_leaves_a_descriptor_or_a_file_open(result_class, kind, content, tmp_path):
+    reader = result_class.from_json
+    valid = _range_result() if result_class is RangeTestResult else _noise_result()
+    text = {
+        "valid": json.dumps(valid.to_dict()),
+        "not JSON": "{",
+        "not a result": "[1, 2]",
+        "bad entry": json.dumps({**valid.to_dict(), "info": []}),
+    }[content]
+    path = tmp_path / "r.json"
+    path.write_text(text)
+    fd = os.open(path, os.O_RDONLY)
+    handle = None if kind == "descriptor" else os.fdopen(fd, "rb" if kind == "binary file" else "r")
+    try:
+        if content == "valid":
+            assert reader(fd if handle is None else handle) == valid
+        else:
+            with pytest.raises(ValueError, match="Result"):
+                reader(fd if handle is None else handle)
+        os.fstat(fd)  # still open: raises OSError if from_json closed it
+        assert handle is None or not handle.closed
+    finally:
+        if handle is None:
+            os.close(fd)
+        else:
+            handle.close()
+
+
+def test_to_json_and_from_json_share_a_descriptor_rule(tmp_path):
+    result = _range_result()
+    fd = os.open(tmp_path / "r.json", os.O_RDWR | os.O_CREAT)
+    try:
+        result.to_json(fd)
+        os.lseek(fd, 0, os.SEEK_SET)
+        assert RangeTestResult.from_json(fd) == result
+        os.fstat(fd)
+    finally:
+        os.close(fd)
+
+
+# Where a file is written: atomically over a regular file, in place into anything else.
+
+
+def test_a_fifo_is_written_through_and_stays_a_fifo(tmp_path):
+    import stat
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_text()), daemon=True)
+    reader.start()
+    result = _range_result()
+    result.to_json(fifo)
+    reader.join(timeout=60)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert RangeTestResult.from_dict(json.loads(received[0])) == result
+
+
+def test_a_descriptor_path_is_written_through(tmp_path):
+    read_end, write_end = os.pipe()
+    try:
+        result = _range_result()
+        result.to_json(f"/dev/fd/{write_end}")  # what bash's >(...) hands over
+        os.close(write_end)
+        write_end = -1
+        with os.fdopen(read_end, "rb", closefd=False) as handle:
+            assert RangeTestResult.from_dict(json.loads(handle.read())) == result
+    finally:
+        os.close(read_end)
+        if write_end >= 0:
+            os.close(write_end)
+
+
+def test_a_descriptor_path_to_a_file_appends_and_keeps_the_file(tmp_path):
+    path = tmp_path / "log.txt"
+    with open(path, "w") as handle:
+        handle.write("report\n")
+        handle.flush()
+        _range_result().to_csv(f"/dev/fd/{handle.fileno()}")
+        inode = os.fstat(handle.fileno()).st_ino
+    assert os.stat(path).st_ino == inode  # not replaced behind the descriptor
+    assert path.read_text().startswith("report\nstep,lr,loss,smoothed_loss\n")
+
+
+def test_a_symlink_stays_a_link_and_its_target_is_written(tmp_path):
+    (tmp_path / "target.json").write_text("old")
+    os.symlink("target.json", tmp_path / "link.json")
+    result = _range_result()
+    result.to_json(tmp_path / "link.json")
+    assert os.path.islink(tmp_path / "link.json")
+    assert RangeTestResult.from_json(tmp_path / "target.json") == result
+
+
+@pytest.mark.parametrize("name", ["x" * 300 + ".json", "missing/r.json"])
+def test_a_path_the_system_refuses_is_named_not_the_temporary_file(name, tmp_path):
+    with pytest.raises(OSError, match=r"name too long|No such file") as caught:
+        _range_result().to_json(tmp_path / name)
+    assert caught.value.filename == str(tmp_path / name)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_plot_is_rendered_before_anything_is_written(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    path = tmp_path / "plot.png"
+    path.write_bytes(b"the user's plot")
+    with pytest.raises(ValueError, match="not supported"):
+        _range_result().plot(path=tmp_path / "plot.unknownformat")
+    assert path.read_bytes() == b"the user's plot"
+    _range_result().plot(path=path)
+    assert path.read_bytes().startswith(b"\x89PNG")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plot.png"]
+
+
+# Long curves: read a chunk at a time, the same numbers, without a Python float per entry.
+
+
+def _long_result(n):
+    rng = np.random.default_rng(0)
+    lrs = np.geomspace(1e-7, 10.0, n)
+    losses = rng.lognormal(size=n) * 10.0 ** rng.integers(-300, 300, size=n)
+    losses[::97] = np.nan
+    losses[5::101] = np.inf
+    losses[7::103] = -np.inf
+    losses[11::107] = -0.0
+    losses[13::109] = 5e-324
+    return RangeTestResult(
+        lrs=lrs,
+        losses=losses,
+        smoothed_losses=losses[::-1],
+        stop_reason="completed",
+        start_lr=1e-7,
+        end_lr=10.0,
+        num_steps=n,
+        mode="exponential",
+        smoothing=0.98,
+        divergence_factor=4.0,
+    )
+
+
+def test_a_long_result_reads_back_bitwise(tmp_path):
+    result = _long_result(300_000)
+    result.to_json(tmp_path / "long.json")
+    again = RangeTestResult.from_json(tmp_path / "long.json")
+    assert again == result
+    for name in ("lrs", "losses", "smoothed_losses"):
+        assert getattr(again, name).tobytes() == getattr(result, name).tobytes()  # -0.0 and 5e-324 too
+
+
+def test_reading_a_long_result_costs_its_arrays_not_a_float_per_entry(tmp_path):
+    import tracemalloc
+
+    path = tmp_path / "long.json"
+    _long_result(300_000).to_json(path)
+    size = os.path.getsize(path)
+    tracemalloc.start()
+    try:
+        RangeTestResult.from_json(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # The file's bytes and the three arrays (twice: read, then kept), with room for one
+    # read chunk; a Python float per entry (32 bytes and a pointer) would be far over.
+    arrays = 3 * 8 * 300_000
+    assert peak < size + 2 * arrays + 64 * 2**20, (peak, size)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_the_chunked_reader_agrees_with_json_on_any_damage(data):
+    from lrscout._jsonio import decode_floats, read_json
+
+    text = json.dumps(_long_result(60).to_dict())
+    position = data.draw(st.integers(0, len(text)))
+    cut = data.draw(st.integers(0, 3))
+    insert = data.draw(
+        st.sampled_from(["", ",", "]", "[", '"', "x", " ", "1e400", "NaN", "-", "0", "{}", "\\"])
+    )
+    damaged = text[:position] + insert + text[position + cut :]
+
+    def read(fast):
+        try:
+            parsed = read_json(
+                io.BytesIO(damaged.encode()), "r", float_arrays=("lrs", "losses") if fast else ()
+            )
+            if isinstance(parsed, dict):
+                return {
+                    key: decode_floats(value, key, "r").tobytes() if key in ("lrs", "losses") else value
+                    for key, value in parsed.items()
+                }
+            return parsed
+        except ValueError as error:
+            return type(error)
+
+    assert read(True) == read(False)

@@ -503,6 +503,91 @@ def test_bad_find_lr_arguments(args, kwargs, match):
     assert model.batch_losses == []
 
 
+def _empty_loader() -> DataLoader:
+    return DataLoader(TensorDataset(torch.zeros(0, 4), torch.zeros(0, dtype=torch.long)), batch_size=16)
+
+
+# Data the test's fit would run no step on, or would hang on (it has no epoch limit): refused up front.
+UP_FRONT = [
+    (
+        "one-shot generator",
+        {"train_dataloaders": lambda: (batch for batch in _loader())},
+        r"train_dataloaders must be re-iterable \(a DataLoader or a list of batches\); got 'a one-shot "
+        r"generator'",
+    ),
+    (
+        "iter() of a loader",
+        {"train_dataloaders": lambda: iter(_loader())},
+        r"train_dataloaders must be re-iterable",
+    ),
+    (
+        "generator in a list",
+        {"train_dataloaders": lambda: [_loader(), iter([])]},
+        r"train_dataloaders must be re-iterable",
+    ),
+    (
+        "empty loader",
+        {"train_dataloaders": _empty_loader},
+        r"train_dataloaders must be dataloaders of at least",
+    ),
+    ("empty list", {"train_dataloaders": []}, r"train_dataloaders must be dataloaders of at least one batch"),
+    (
+        "every batch dropped",
+        {
+            "train_dataloaders": lambda: DataLoader(
+                TensorDataset(torch.zeros(8, 4)), batch_size=16, drop_last=True
+            )
+        },
+        r"train_dataloaders must be dataloaders of at least one batch; got 'an empty DataLoader'",
+    ),
+    (
+        "limit_train_batches=0",
+        {"trainer": {"limit_train_batches": 0}},
+        r"trainer.limit_train_batches must be positive",
+    ),
+    (
+        "limit_train_batches=0.0",
+        {"trainer": {"limit_train_batches": 0.0}},
+        r"trainer.limit_train_batches must be",
+    ),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [row[1:] for row in UP_FRONT], ids=[row[0] for row in UP_FRONT])
+def test_find_lr_refuses_data_it_cannot_train_on_before_its_fit(kwargs, match):
+    kwargs = {name: value() if callable(value) else value for name, value in kwargs.items()}
+    model = Net()
+    trainer = _trainer(**kwargs.pop("trainer", {}))
+    with pytest.raises(lrscout.InvalidArgumentError, match=match):
+        find_lr(trainer, model, progress=False, **kwargs)
+    assert model.batch_losses == []
+
+
+def test_a_train_dataloader_hook_that_runs_dry_ends_the_test_instead_of_hanging():
+    # A hook may hand out a one-shot iterator: the test's fit starts it again each epoch, and
+    # an epoch without a batch ends the fit ("ended", the steps it had) instead of looping.
+    batches = list(_loader())
+
+    class Dry(Net):
+        def train_dataloader(self) -> Any:
+            return iter(batches)
+
+    model = Dry()
+    result = find_lr(_trainer(), model, num_steps=20, progress=False)
+    assert result.stop_reason == "ended" and len(result) == len(batches)
+    assert any(message.startswith("ran short") for message in result.warnings)
+
+
+@pytest.mark.filterwarnings("ignore:Total length of .* across ranks is zero")
+def test_an_empty_train_dataloader_hook_is_named_after_the_fit():
+    class Empty(Net):
+        def train_dataloader(self) -> Any:
+            return _empty_loader()
+
+    with pytest.raises(lrscout.InvalidArgumentError, match=r"ran no training batch.*train_dataloader\(\)"):
+        find_lr(_trainer(), Empty(), num_steps=20, progress=False)
+
+
 def test_find_lr_refuses_a_strategy_it_cannot_copy():
     from lightning.pytorch.strategies import SingleDeviceStrategy
 

@@ -569,3 +569,23 @@ def _linear_start(n_features: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     params = init_params(jax.random.PRNGKey(seed), n_features, 1, model="linear")
     (layer,) = params
     return np.asarray(layer["w"])[:, 0], np.asarray(layer["b"])[0]
+
+
+def test_a_data_pipeline_that_draws_from_the_global_generators_leaves_them_as_they_were(cancer):
+    import random
+
+    class Augmented:
+        """Re-iterable batches with noise drawn from NumPy's and Python's global state."""
+
+        def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+            for X, y in cancer[:3]:
+                scale = 0.01 * random.random()
+                yield X + scale * np.random.normal(size=X.shape).astype(np.float32), y  # noqa: NPY002
+
+    np.random.seed(3)  # noqa: NPY002 (the global state, on purpose)
+    random.seed(3)
+    before = np.random.get_state(), random.getstate()  # noqa: NPY002
+    find_lr(logistic_loss, logistic_params(), optax.sgd, Augmented(), num_steps=10, progress=False)
+    after = np.random.get_state(), random.getstate()  # noqa: NPY002
+    assert np.array_equal(before[0][1], after[0][1]) and before[0][2:] == after[0][2:]
+    assert before[1] == after[1]

@@ -80,3 +80,62 @@ def test_the_fixtures_cover_real_and_noisy_curves():
     assert len(CURVES) >= 8
     assert {"fastai", "torch_lr_finder"} <= set(DATA["versions"])
     assert len({curve["fastai"]["valley"] for curve in CURVES}) >= 5
+
+
+def _fastai_valley_index(losses):
+    """fastai.callback.schedule.valley's search, as fastai writes it (a double loop)."""
+    n = len(losses)
+    max_start, max_end = 0, 0
+    lds = [1] * n
+    for i in range(1, n):
+        for j in range(0, i):
+            if (losses[i] < losses[j]) and (lds[i] < lds[j] + 1):
+                lds[i] = lds[j] + 1
+            if lds[max_end] < lds[i]:
+                max_end = i
+                max_start = max_end - lds[max_end]
+    sections = (max_end - max_start) / 3
+    return max_start + int(sections) + int(sections / 2)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_valley_in_n_log_n_is_fastais_double_loop(seed):
+    # lrscout finds the longest decreasing run by patience sorting; the index must be fastai's
+    # on every curve, plateaus (float32 ties) and repeated values included.
+    from lrscout._suggest import _fastai_window
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(40, 160))
+    lrs = np.geomspace(1e-5, 10.0, n)
+    x = np.log10(lrs)
+    curve = 2.0 / (1.0 + np.exp(2.0 * (x + 2.0))) + np.where(x > 0, x**2, 0.0) + 0.5
+    noise = rng.normal(scale=[0.0, 0.01, 0.05][seed % 3], size=n)
+    losses = np.round(curve + noise, [6, 2, 1, 6][seed % 4])  # coarse rounding: many ties
+    window_rates, window = _fastai_window(lrs, losses, losses, n, "valley")
+    assert valley(lrs, losses, losses, num_steps=n) == float(window_rates[_fastai_valley_index(window)])
+
+
+def test_long_curves_are_smoothed_through_the_fft_and_agree_with_direct_convolution(monkeypatch):
+    from lrscout import _suggest
+
+    def direct(y, sigma):
+        radius = min(len(y) - 1, int(np.ceil(3 * sigma)))
+        kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+        padded = np.concatenate([np.zeros(radius), y, np.zeros(radius)])
+        weights = np.concatenate([np.zeros(radius), np.ones(len(y)), np.zeros(radius)])
+        return np.convolve(padded, kernel, mode="valid") / np.convolve(weights, kernel, mode="valid")
+
+    rng = np.random.default_rng(0)
+    for n in (300, 3000, 30_000):
+        y = np.cumsum(rng.normal(size=n))
+        sigma = 0.04 * n
+        ours = _suggest._gaussian(y, sigma)
+        if n * (2 * int(np.ceil(3 * sigma)) + 1) <= _suggest._DIRECT_CONVOLUTION:
+            assert np.array_equal(ours, direct(y, sigma))  # short curves: the same numbers, bitwise
+        else:
+            np.testing.assert_allclose(ours, direct(y, sigma), rtol=1e-9, atol=1e-9 * np.abs(y).max())
+    sizes = []
+    real = np.convolve
+    monkeypatch.setattr(np, "convolve", lambda a, v, mode: sizes.append(len(a) * len(v)) or real(a, v, mode))
+    _suggest.auto(np.geomspace(1e-6, 1.0, 200_000), 1.0 / (1.0 + np.geomspace(1e-3, 1e3, 200_000)))
+    assert max(sizes, default=0) <= _suggest._DIRECT_CONVOLUTION

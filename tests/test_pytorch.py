@@ -817,11 +817,12 @@ def test_range_test_checks_its_arguments_before_anything_runs(kwargs, error, mat
         (
             "bad_batch",
             TypeError,
-            r"each batch must be an \(inputs, targets\) pair when criterion is given; got int",
+            r"train_loader must be a list of \(inputs, targets\) batches when criterion is given; got 'a "
+            r"list of 1 whose first entry is an int'",
         ),
         ("vector_loss", TypeError, r"criterion must return a scalar tensor; got shape \(2, 1\)"),
         ("float_loss", TypeError, "loss_fn must return a scalar tensor; got float"),
-        ("empty_val", ValueError, "val_loader must yield at least one batch; got none"),
+        ("empty_val", ValueError, "val_loader must yield at least one batch; got an empty list"),
     ],
 )
 def test_errors_found_while_running(setup, error, match):
@@ -937,3 +938,161 @@ def test_a_fastai_optim_wrapper_is_unwrapped():
     assert finder.optimizer is sgd
     result = finder.range_test([(torch.randn(8, 3), torch.randn(8, 1))], num_steps=10, progress=False)
     assert len(result) == 10 and sgd.param_groups[0]["lr"] == 0.1
+
+
+class _Counting(nn.Module):
+    """A linear model that counts its forward passes: a refusal up front runs none."""
+
+    def __init__(self, dtype: torch.dtype = torch.float32) -> None:
+        super().__init__()
+        self.layer = nn.Linear(4, 1, dtype=dtype)
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        out: torch.Tensor = self.layer(x)
+        return out
+
+
+def _lbfgs(model: nn.Module) -> Any:
+    return torch.optim.LBFGS(model.parameters())
+
+
+_X, _Y = _regression(n=16)
+_PAIRS = [(_X[:8], _Y[:8]), (_X[8:], _Y[8:])]
+
+# What the test could only fail on after training, or never finish: each refused before any step.
+UP_FRONT = [
+    ("refine empty", {"refine": []}, r"refine must yield at least one batch; got an empty list"),
+    (
+        "refine [X_val, y_val]",
+        {"refine": [_X, _Y]},
+        r"refine must be a list of \(inputs, targets\) batches when criterion is given; got 'a list of "
+        r"2 whose first entry is a tensor of shape \(16, 4\)'. For one batch \(X, y\), pass "
+        r"refine=\[\(X, y\)\]",
+    ),
+    ("refine of ints", {"refine": [1, 2]}, r"refine must be a list of \(inputs, targets\) batches"),
+    (
+        "refine of dicts",
+        {"refine": [{"x": _X, "y": _Y}]},
+        r"refine must be a list of \(inputs, targets\) batches.*a dict",
+    ),
+    (
+        "refine empty DataLoader",
+        {"refine": torch.utils.data.DataLoader(torch.utils.data.TensorDataset(_X[:0], _Y[:0]), batch_size=4)},
+        r"refine must yield at least one batch; got an empty DataLoader",
+    ),
+    ("val_loader empty", {"val_loader": []}, r"val_loader must yield at least one batch; got an empty list"),
+    ("val_loader [X, y]", {"val_loader": [_X, _Y]}, r"val_loader must be a list of \(inputs, targets\)"),
+    (
+        "train_loader [X, y]",
+        {"train_loader": [_X, _Y]},
+        r"train_loader must be a list of \(inputs, targets\) batches.*pass train_loader=\[\(X, y\)\]",
+    ),
+    (
+        "train_loader drops every batch",
+        {
+            "train_loader": torch.utils.data.DataLoader(
+                torch.utils.data.TensorDataset(_X, _Y), batch_size=32, drop_last=True
+            )
+        },
+        r"train_loader must yield at least one batch; got an empty DataLoader",
+    ),
+    (
+        "end_lr past float32",
+        {"start_lr": 1e30, "end_lr": 1e40},
+        r"end_lr must be at most 3.403e\+38; got 1e\+40. The optimizer's parameters are float32",
+    ),
+    ("end_lr 1e308", {"end_lr": 1e308}, r"end_lr must be at most 3.403e\+38"),
+    (
+        "end_lr past float16",
+        {"end_lr": 1e5, "dtype": torch.float16},
+        r"end_lr must be at most 6.55e\+04.*float16",
+    ),
+    (
+        "end_lr = nextafter(start_lr)",
+        {"start_lr": 1e-3, "end_lr": math.nextafter(1e-3, 1.0)},
+        r"end_lr must be far enough above start_lr \(0.001\) for 100 distinct learning rates",
+    ),
+    (
+        "LBFGS",
+        {"optimizer": _lbfgs},
+        r"LRFinder: optimizer must be an optimizer whose step\(\) runs without a closure; got 'LBFGS",
+    ),
+]
+
+
+@pytest.mark.parametrize(("change", "match"), [row[1:] for row in UP_FRONT], ids=[row[0] for row in UP_FRONT])
+def test_refused_before_any_step(change, match):
+    change = dict(change)
+    model = _Counting(change.pop("dtype", torch.float32))
+    make = change.pop("optimizer", lambda m: torch.optim.SGD(m.parameters(), lr=0.1))
+    optimizer = make(model)
+    loader = change.pop("train_loader", _PAIRS)
+    with pytest.raises(lrscout.InvalidArgumentError, match=match):
+        find_lr(model, optimizer, loader, nn.MSELoss(), progress=False, **change)
+    assert model.calls == 0
+
+
+def test_a_model_on_the_meta_device_is_refused():
+    model = nn.Linear(4, 1, device="meta")
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(
+        lrscout.InvalidArgumentError, match=r"LRFinder: model must be a model whose .*meta device"
+    ):
+        find_lr(model, optimizer, _PAIRS, nn.MSELoss(), progress=False)
+    buffered = nn.BatchNorm1d(4)
+    buffered.register_buffer("scale", torch.ones(4, device="meta"))
+    with pytest.raises(lrscout.InvalidArgumentError, match=r"meta device \(e.g. one of shape \(4,\)\)"):
+        LRFinder(buffered, torch.optim.SGD(buffered.parameters(), lr=0.1), nn.MSELoss())
+
+
+@pytest.mark.parametrize("loss", [torch.tensor(True), torch.tensor([False])])
+def test_a_boolean_loss_is_refused(loss):
+    model, optimizer = _model_and_optimizer()
+    with pytest.raises(lrscout.InvalidArgumentError, match=r"a boolean, not a number"):
+        lrscout.range_test(lambda lr: loss, num_steps=3)
+    del model, optimizer
+
+
+@pytest.mark.parametrize("optimizer_class", [torch.optim.SGD, torch.optim.Adam])
+def test_the_extension_stops_at_the_largest_rate_the_parameters_hold(optimizer_class):
+    # A loss that keeps falling whatever the rate: the ramp extends toward float32's largest
+    # value. It stops short of it, and Adam (lr / (1 - beta1) overflows first) ends the test
+    # on a non-finite loss instead of torch's "cannot be converted ... without overflow".
+    model = nn.Linear(4, 1)
+    optimizer = optimizer_class(model.parameters(), lr=0.1)
+    before = _capture(model, optimizer)
+    calls = [0]
+
+    def loss_fn(m: nn.Module, batch: Any) -> torch.Tensor:
+        calls[0] += 1
+        return (m(batch[0]) * 0.0).sum() + 1.0 / calls[0]
+
+    result = find_lr(
+        model, optimizer, _PAIRS, loss_fn=loss_fn, start_lr=1e30, end_lr=1e36, num_steps=20, progress=False
+    )
+    assert result.lrs[-1] <= float(torch.finfo(torch.float32).max) and len(result) > 20
+    assert result.stop_reason == ("completed" if optimizer_class is torch.optim.SGD else "non-finite")
+    _assert_same(before, _capture(model, optimizer))
+
+
+def test_a_data_pipeline_that_draws_from_the_global_generators_leaves_them_as_they_were():
+    import random
+
+    class Augmented(torch.utils.data.Dataset[Any]):
+        def __len__(self) -> int:
+            return 16
+
+        def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+            noise = float(np.random.normal()) + random.random()  # noqa: NPY002 (the global state)
+            return _X[i] + 0.01 * noise + 0.01 * torch.randn(()), _Y[i]
+
+    loader = torch.utils.data.DataLoader(Augmented(), batch_size=4, shuffle=True)
+    model, optimizer = _model_and_optimizer()
+    states = (random.getstate(), np.random.get_state()[1].tobytes(), torch.get_rng_state())  # noqa: NPY002
+    find_lr(model, optimizer, loader, nn.MSELoss(), num_steps=12, progress=False)
+    lrscout.pytorch.noise_scale(model, Augmented(), nn.MSELoss(), small_batch=2, big_batch=8, num_pairs=4)
+    assert random.getstate() == states[0]
+    assert np.random.get_state()[1].tobytes() == states[1]  # noqa: NPY002
+    assert torch.equal(torch.get_rng_state(), states[2])

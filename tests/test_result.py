@@ -221,3 +221,54 @@ def test_plots_return_axes_and_write_files(tmp_path):
 def test_plot_of_a_curve_without_suggestion_still_draws():
     ax = _result(np.linspace(1.0, 3.0, 50)).plot()
     assert any("no suggestion" in text.get_text() for text in ax.get_legend().get_texts())
+
+
+def _curve_result(losses):
+    n = len(losses)
+    return RangeTestResult(
+        lrs=np.geomspace(1e-4, 10.0, n),
+        losses=losses,
+        smoothed_losses=losses,
+        stop_reason="completed",
+        start_lr=1e-4,
+        end_lr=10.0,
+        num_steps=n,
+        mode="exponential",
+        smoothing=0.0,
+        divergence_factor=4.0,
+    )
+
+
+# Losses at the ends of the float range: matplotlib's transforms and the smoother's sums
+# overflowed, and _repr_html_ / plot(path=) raised from inside matplotlib.
+HUGE = {
+    "falling near the largest float": np.linspace(1.7e308, 1e308, 50),
+    "falling to a valley near the largest float": np.r_[
+        np.linspace(1.7e308, 1e307, 40), np.linspace(1e307, 1.7e308, 10)
+    ],
+    "from +1e308 to -1e308": np.r_[np.linspace(1e308, 1e300, 40), -1e308 * np.ones(10)],
+    "negative, to -1e308": -np.geomspace(1.0, 1e308, 50),
+    "denormal": np.linspace(1e-308, 1e-320, 50),
+    "huge with nan": np.r_[np.linspace(1.7e308, 1e308, 45), [np.nan] * 5],
+}
+
+
+@pytest.mark.parametrize("name", HUGE)
+def test_losses_at_the_ends_of_the_float_range_still_render(name, tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    result = _curve_result(HUGE[name])
+    assert result._repr_html_().startswith('<div class="lrscout"><img src="data:image/png;base64,')
+    result.plot(path=tmp_path / "plot.png")
+    assert (tmp_path / "plot.png").read_bytes().startswith(b"\x89PNG")
+    smooth = __import__("lrscout")._suggest.zero_lag_smooth(HUGE[name][np.isfinite(HUGE[name])])
+    assert np.all(np.isfinite(smooth))
+
+
+def test_a_huge_curve_suggests_what_its_scaled_copy_suggests():
+    # The smoother works in the curve's own units: a curve and the same curve times 1e300
+    # have their minimum at the same step.
+    x = np.log10(np.geomspace(1e-4, 10.0, 60))
+    curve = 1.0 / (1.0 + np.exp(3 * (x + 2))) + np.where(x > 0, x**2, 0.0) + 0.1
+    assert _curve_result(curve * 1.5e307).suggest("auto").lr == _curve_result(curve).suggest("auto").lr

@@ -677,3 +677,25 @@ def test_cli_runner_momentum():
     assert (
         run_find_lr(data, FindLRSettings(model="linear", num_steps=5, momentum=0.0)).info["momentum"] == 0.0
     )
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        SGDClassifier(),
+        SGDRegressor(),
+        MLPClassifier(hidden_layer_sizes=(4,)),
+        MLPRegressor(hidden_layer_sizes=(4,)),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_random_state_none_leaves_numpys_global_state_as_it_was(estimator):
+    # With random_state=None scikit-learn draws initial weights and shuffles from NumPy's
+    # global state; the test is the user's too, and leaves it where it was.
+    X, labels = _classification(n=60, k=2)
+    y = labels if is_classifier(estimator) else X @ np.arange(1.0, X.shape[1] + 1)
+    np.random.seed(7)  # noqa: NPY002 (the global state, on purpose)
+    before = np.random.get_state()  # noqa: NPY002
+    find_lr(estimator, X, y, num_steps=12, progress=False)
+    after = np.random.get_state()  # noqa: NPY002
+    assert np.array_equal(before[1], after[1]) and before[2:] == after[2:]

@@ -306,12 +306,30 @@ def test_refine_scores_on_the_eval_dataset_and_leaves_the_trainer_as_it_was(
         (None, {"sync_every": 0}, "sync_every must be"),
         (None, {"info": {"x": object()}}, "info"),
         (None, {"refine": "eval"}, "refine must be"),
+        # Data that torch would refuse only inside the test, or after it: refused up front.
+        ("empty dataset", {}, r"trainer.train_dataset must be a dataset with examples; got 'an empty list'"),
+        (
+            "empty eval",
+            {"refine": True},
+            r"trainer.eval_dataset must be a dataset with examples; got 'an empty",
+        ),
+        ("eval dict", {"refine": True}, r"trainer.eval_dataset must be one dataset for refine=True"),
+        ("drop every batch", {}, r"trainer.train_dataset must be enough examples for one batch.*drop_last"),
     ],
 )
 def test_bad_arguments(tmp_path, tokenizer, change, kwargs, match):
     trainer = _trainer(tmp_path, tokenizer, trainer_class=RecordingTrainer)
     if change == "no dataset":
         trainer.train_dataset = None
+    elif change == "empty dataset":
+        trainer.train_dataset = []
+    elif change == "empty eval":
+        trainer.eval_dataset = []
+    elif change == "eval dict":
+        trainer.eval_dataset = {"a": _dataset(tokenizer, 8), "b": _dataset(tokenizer, 8)}
+    elif change == "drop every batch":
+        trainer.train_dataset = trainer.train_dataset[:5]
+        trainer.args.dataloader_drop_last = True
     given = "trainer" if change == "not a trainer" else trainer
     with pytest.raises(lrscout.InvalidArgumentError, match=match):
         find_lr(given, progress=False, **kwargs)

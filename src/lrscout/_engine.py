@@ -36,10 +36,27 @@ class RangeTestState:
               \\hat\\ell_t = m_t / (1 - \\beta^{t+1})
 
     so the first points are not pulled toward zero. The test stops after the
-    step whose smoothed loss exceeds ``divergence_factor`` times the best
-    smoothed loss so far, or whose raw loss is not finite.
+    step whose raw loss is not finite, or whose smoothed loss has diverged:
+    risen above the best smoothed loss so far, ``b``, by more than
+    ``divergence_factor - 1`` times the depth ``d`` of that best,
+
+    .. math:: \\hat\\ell_t - b > (f - 1)\\, d
+
+    For a loss that has not gone below 0 the depth is the best itself (its
+    floor is 0: ``d = b``), so the rule reads "exceeds ``divergence_factor``
+    times its best". A loss that goes below 0 (a Gaussian negative
+    log-likelihood, a loss with a constant offset) has no known floor, and
+    neither has a best of exactly 0: the depth is then the larger of ``|b|``
+    and the range the raw losses had covered when the best was reached (the
+    fall so far, and the noise; the first five steps always count, since
+    one or two losses show no noise), ``d = max(|b|, range)``. So no offset
+    below 0 makes a falling or a flat curve diverge. A curve that has been
+    exactly 0 all along has no depth and does not diverge.
 
     Args mirror :func:`range_test`; ``where`` names the caller in errors.
+    ``max_lr`` is the largest rate the step can take (a float32 model's
+    largest float, say): ``end_lr`` above it is refused, and the extension
+    stops below it.
     """
 
     def __init__(
@@ -54,6 +71,8 @@ class RangeTestState:
         stop_on_divergence: bool = True,
         extend: bool = False,
         where: str = "range_test",
+        max_lr: float = sys.float_info.max,
+        max_lr_reason: str = "",
     ) -> None:
         self.start_lr = check_float(start_lr, "start_lr", where=where, positive=True)
         self.end_lr = check_float(end_lr, "end_lr", where=where, positive=True)
@@ -61,6 +80,10 @@ class RangeTestState:
             raise InvalidArgumentError(
                 f"{where}: end_lr must be greater than start_lr ({self.start_lr!r}); got {self.end_lr!r}."
             )
+        self._where = where
+        self.max_lr = max_lr
+        if self.end_lr > max_lr:
+            fail(where, "end_lr", f"at most {max_lr:.4g}", end_lr, max_lr_reason)
         self.num_steps = check_int(num_steps, "num_steps", where=where, minimum=2)
         if self.num_steps > MAX_STEPS:
             fail(where, "num_steps", f"at most {MAX_STEPS} (a 64-bit count)", num_steps)
@@ -80,6 +103,7 @@ class RangeTestState:
         self.stop_on_divergence = check_bool(stop_on_divergence, "stop_on_divergence", where=where)
         self.extend = check_bool(extend, "extend", where=where)
         self.schedule: Schedule = RAMPS[self.mode](self.start_lr, self.end_lr, self.num_steps)
+        _check_distinct_rates(self, where)
         self._extension = self._extension_ramp() if self.extend else None
         #: The most steps the test may run: ``num_steps``, plus the extension's.
         self.max_steps = self.num_steps + (0 if self._extension is None else self._extension.num_steps - 1)
@@ -91,6 +115,11 @@ class RangeTestState:
         self.smoothed: list[float] = []
         self._average = 0.0
         self._best = math.inf
+        # For the stop rule of losses that go below 0: whether one has, the
+        # range of the raw losses so far, and that range when the best was set.
+        self._negative = False
+        self._low, self._high = math.inf, -math.inf
+        self._spread = 0.0
         self.stop_reason: str | None = None
 
     @property
@@ -105,21 +134,29 @@ class RangeTestState:
     def _extension_ramp(self) -> Schedule | None:
         """The ramp past ``end_lr``: the same ratio (or increment) per step, ``num_steps`` more steps.
 
-        Shortened so that no rate overflows; ``None`` if not one step fits.
+        Shortened so that no rate passes ``max_lr`` (the largest float by
+        default); ``None`` if not one step fits.
         """
         n = self.num_steps
         if self.mode == "exponential":
             per_step = (math.log(self.end_lr) - math.log(self.start_lr)) / (n - 1)
-            room = (math.log(sys.float_info.max) - math.log(self.end_lr)) / per_step
+            room = (math.log(self.max_lr) - math.log(self.end_lr)) / per_step
         else:
             per_step = (self.end_lr - self.start_lr) / (n - 1)
-            room = (sys.float_info.max - self.end_lr) / per_step
+            room = (self.max_lr - self.end_lr) / per_step
         extra = n if room >= n else math.floor(room)
         if self.mode == "exponential":
             end = math.exp(math.log(self.end_lr) + per_step * extra)
         else:
             end = self.end_lr + per_step * extra
-        if extra < 1 or not math.isfinite(end) or end <= self.end_lr:
+        if extra >= 1 and end > self.max_lr:
+            extra -= 1  # rounding in exp took the last rate just past the limit
+            end = (
+                math.exp(math.log(self.end_lr) + per_step * extra)
+                if self.mode == "exponential"
+                else (self.end_lr + per_step * extra)
+            )
+        if extra < 1 or not math.isfinite(end) or end <= self.end_lr or end > self.max_lr:
             return None
         return RAMPS[self.mode](self.end_lr, end, extra + 1)
 
@@ -182,7 +219,7 @@ class RangeTestState:
         for raw in losses:
             if self.stop_reason is not None:
                 break
-            self._record_one(float(raw))
+            self._record_one(as_loss(raw, source=f"{self._where}: each recorded loss", returned=False))
         return self.stop_reason is not None
 
     def _record_one(self, loss: float) -> None:
@@ -196,15 +233,29 @@ class RangeTestState:
         self._average = beta * self._average + (1.0 - beta) * loss
         smooth = self._average / (1.0 - beta ** (t + 1))
         self.smoothed.append(smooth)
-        if self.stop_on_divergence and t > 0 and smooth > self.divergence_factor * self._best:
+        self._negative = self._negative or loss < 0.0
+        self._low, self._high = min(self._low, loss), max(self._high, loss)
+        if t < _SPREAD_STEPS:
+            self._spread = self._high - self._low
+        if self.stop_on_divergence and t > 0 and self._diverged(smooth):
             self.stop_reason = STOP_DIVERGED
         else:
+            if smooth <= self._best:
+                self._spread = self._high - self._low
             self._best = min(self._best, smooth)
             if t + 1 == self.max_steps:
                 self.stop_reason = STOP_COMPLETED
             elif t + 1 == self.num_steps and turned_up(self.losses, num_steps=self.num_steps):
                 # With extend, the ramp goes on past end_lr only while the loss has not turned up.
                 self.stop_reason = STOP_COMPLETED
+
+    def _diverged(self, smooth: float) -> bool:
+        """Whether ``smooth`` rose past the best by over ``divergence_factor - 1`` depths (see the class)."""
+        best = self._best
+        if best > 0.0 and not self._negative:
+            return smooth > self.divergence_factor * best
+        depth = max(abs(best), self._spread)
+        return depth > 0.0 and smooth - best > (self.divergence_factor - 1.0) * depth
 
     def result(
         self, info: Mapping[str, Any] | None = None, *, short_fix: str | None = None
@@ -261,32 +312,53 @@ def warn_about(result: RangeTestResult, *, stacklevel: int = 2) -> RangeTestResu
     return result
 
 
+#: The first steps whose raw losses all count in the range of a loss that goes below 0:
+#: one or two losses tell nothing of its noise.
+_SPREAD_STEPS = 5
 #: Steps of the ramp tabulated at a time.
 _BLOCK = 4096
 
 
-def as_loss(value: Any, *, source: str = "step_fn") -> float:
+def as_loss(value: Any, *, source: str = "step_fn", returned: bool = True) -> float:
     """A step's loss as a ``float``: a real number, or a one-element array or tensor.
 
+    The one loss check: ``range_test`` applies it to what ``step_fn`` and
+    ``read_losses`` return, and ``RangeTestState.record`` to the losses it
+    is given. Booleans are refused in every form (``True``, ``numpy.bool_``,
+    a boolean array or tensor): a flag is not a loss.
+
     Raises:
-        InvalidArgumentError: For anything else (``None``, a string, an array
-            of several elements), naming ``source`` and what it returned.
+        InvalidArgumentError: For anything else (``None``, a string, a
+            boolean, an array of several elements), naming ``source`` and
+            what it gave.
     """
-    if not isinstance(value, bool) and isinstance(value, numbers.Real):
+    if type(value) is float:
+        return value
+    if not isinstance(value, (bool, np.bool_)) and isinstance(value, numbers.Real):
         return float(value)
-    problem = None
-    if value is None or isinstance(value, (str, bytes, bool)) or not hasattr(value, "__float__"):
-        problem = "not a number"
-    elif (value.numel() if callable(getattr(value, "numel", None)) else getattr(value, "size", 1)) != 1:
-        problem = "not one element"
-    elif np.iscomplexobj(value):
-        problem = "complex"
+    problem = _loss_problem(value)
     if problem is not None:
+        verb = "return the step's loss as" if returned else "be"
         raise InvalidArgumentError(
-            f"{source} must return the step's loss as a real number (a float, or a one-element "
-            f"array or tensor); got {_describe(value)} ({problem})."
+            f"{source} must {verb} a real number (a float, or a one-element array or tensor); "
+            f"got {_describe(value)} ({problem})."
         )
     return float(np.asarray(value).reshape(())) if isinstance(value, np.ndarray) else float(value)
+
+
+def _loss_problem(value: Any) -> str | None:
+    """Why ``value`` is not a loss, or ``None`` if it is one."""
+    if value is None or isinstance(value, (str, bytes)) or not hasattr(value, "__float__"):
+        return "not a number"
+    dtype = getattr(value, "dtype", None)
+    boolean = getattr(dtype, "kind", None) == "b" or str(dtype) == "torch.bool"
+    if boolean or isinstance(value, (bool, np.bool_)):
+        return "a boolean, not a number"
+    if (value.numel() if callable(getattr(value, "numel", None)) else getattr(value, "size", 1)) != 1:
+        return "not one element"
+    if np.iscomplexobj(value):
+        return "complex"
+    return None
 
 
 def _describe(value: Any) -> str:
@@ -300,16 +372,56 @@ def _read_floats(pending: list[Any]) -> list[float]:
 
 
 def read_chunk(read: Callable[[list[Any]], Sequence[float]], pending: list[Any], where: str) -> list[float]:
-    """``read(pending)`` as floats, one per value given (once per chunk, never per step)."""
+    """``read(pending)`` as floats, one per value given (once per chunk, never per step).
+
+    What ``read`` returns passes the one loss check (:func:`as_loss`) under
+    the name ``read_losses``.
+    """
     if not pending:
         return []
-    values = [float(value) for value in read(pending)]
+    returned: Any = read(pending)
+    if isinstance(returned, (str, bytes)) or not isinstance(returned, Iterable):
+        raise InvalidArgumentError(
+            f"{where}: read_losses must return a sequence of losses, one per step it is given "
+            f"({len(pending)}); got {_describe(returned)}."
+        )
+    values = [as_loss(value, source=f"{where}: read_losses") for value in returned]
     if len(values) != len(pending):
         raise InvalidArgumentError(
             f"{where}: read_losses must return one loss per step it is given ({len(pending)}); "
             f"got {len(values)}."
         )
     return values
+
+
+def _check_distinct_rates(state: RangeTestState, where: str) -> None:
+    """Refuse a ramp whose steps would repeat a learning rate (``end_lr`` a float or two above ``start_lr``).
+
+    A ramp's rates are computed to a few hundred units in the last place
+    (``exp`` of a sum of logs); when the planned step between rates is
+    larger than that, every rate differs from the next. Below it, a short
+    ramp is tabulated and checked; a long one is refused.
+    """
+    n, a, b = state.num_steps, state.start_lr, state.end_lr
+    # The planned step between rates, relative to the rates.
+    step = (math.log(b) - math.log(a)) / (n - 1) if state.mode == "exponential" else (b - a) / (n - 1) / b
+    if step > _MIN_RELATIVE_STEP:
+        return
+    if n <= _BLOCK:
+        rates = state.schedule(np.arange(n))
+        if np.all(np.diff(rates) > 0):
+            return
+    fail(
+        where,
+        "end_lr",
+        f"far enough above start_lr ({a!r}) for {n} distinct learning rates (num_steps)",
+        b,
+        "Widen the range (e.g. end_lr = 10 * start_lr) or plan fewer num_steps.",
+    )
+
+
+#: The smallest relative step between planned rates that is sure to survive rounding.
+_MIN_RELATIVE_STEP = 1e-12
 
 
 def range_test(
@@ -327,6 +439,7 @@ def range_test(
     read_losses: Callable[[list[Any]], Sequence[float]] | None = None,
     progress: bool = False,
     info: Mapping[str, Any] | None = None,
+    max_lr: float = sys.float_info.max,
 ) -> RangeTestResult:
     """Run an LR range test (Smith 2017): train with a rising LR, record the loss.
 
@@ -334,7 +447,9 @@ def range_test(
     learning rate and return the loss of that step. The learning rate follows
     the ramp from ``start_lr`` to ``end_lr`` (both exact); the test stops early
     when the smoothed loss exceeds ``divergence_factor`` times its best value
-    or a loss is not finite. See :class:`RangeTestState` for the smoothing.
+    (for losses that reach 0 or below, rises above it by ``divergence_factor
+    - 1`` times its depth) or a loss is not finite. See
+    :class:`RangeTestState` for the smoothing and the stop rule.
 
     Args:
         step_fn: ``step_fn(lr) -> loss``; the loss may be anything ``float()``
@@ -347,7 +462,8 @@ def range_test(
         mode: ``"exponential"`` (constant ratio between steps) or ``"linear"``.
         smoothing: EMA factor ``beta`` in [0, 1); 0 disables smoothing.
         divergence_factor: Stop once the smoothed loss exceeds this multiple
-            (> 1) of its best value.
+            (> 1) of its best value (see :class:`RangeTestState` for losses
+            of any sign).
         stop_on_divergence: ``False`` runs all ``num_steps`` unless a loss is
             not finite.
         extend: When the smoothed loss has not turned up by ``end_lr`` (its
@@ -366,6 +482,9 @@ def range_test(
             ``float()`` on each.
         progress: Show a tqdm progress bar.
         info: JSON-serialisable facts to keep in ``result.info``.
+        max_lr: The largest learning rate ``step_fn`` can take (a float32
+            model's largest float, say): ``end_lr`` above it is refused, and
+            ``extend`` stops short of it. The largest float by default.
 
     Returns:
         The :class:`RangeTestResult`.
@@ -399,6 +518,7 @@ def range_test(
         stop_on_divergence=stop_on_divergence,
         extend=extend,
         where=where,
+        max_lr=check_float(max_lr, "max_lr", where=where, positive=True),
     )
     chunk = check_int(sync_every, "sync_every", where=where, minimum=1)
     facts = json_copy(info, where=where)

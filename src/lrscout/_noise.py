@@ -38,7 +38,16 @@ import numpy.typing as npt
 
 from ._batching import as_generator, gd_variant
 from ._errors import InvalidArgumentError
-from ._jsonio import PathOrFile, check_header, decode_float, encode_float, json_copy, read_json, write_json
+from ._jsonio import (
+    PathOrFile,
+    Source,
+    check_header,
+    decode_float,
+    encode_float,
+    json_copy,
+    read_json,
+    write_json,
+)
 from ._lr_scaling import LRAdvice, rescale_lr
 from ._result import RangeTestResult
 from ._validation import check_float, check_int, check_option, fail
@@ -395,8 +404,13 @@ class NoiseScaleResult:
         write_json(path, self.to_dict(), where="NoiseScaleResult.to_json")
 
     @classmethod
-    def from_json(cls, path: str | os.PathLike[str]) -> NoiseScaleResult:
-        """Read a result written by :meth:`to_json` (plain JSON; nothing is unpickled)."""
+    def from_json(cls, path: Source) -> NoiseScaleResult:
+        """Read a result written by :meth:`to_json` (plain JSON; nothing is unpickled).
+
+        Args:
+            path: A file path, a file descriptor or an open file; a
+                descriptor or a file is left open, also when reading fails.
+        """
         return cls.from_dict(read_json(path, "NoiseScaleResult.from_json"))
 
 

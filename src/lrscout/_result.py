@@ -16,6 +16,7 @@ import numpy as np
 from ._errors import InvalidArgumentError, NoSuggestionError
 from ._jsonio import (
     PathOrFile,
+    Source,
     check_header,
     decode_floats,
     encode_float,
@@ -40,13 +41,16 @@ STOP_ENDED = "ended"
 
 STOP_REASONS = {
     STOP_COMPLETED: "ran all num_steps",
-    STOP_DIVERGED: "the smoothed loss exceeded divergence_factor times its best value",
+    STOP_DIVERGED: "the smoothed loss exceeded divergence_factor times its best value (below 0: rose past "
+    "it by divergence_factor - 1 times its depth)",
     STOP_NON_FINITE: "a loss was NaN or infinite",
     STOP_ENDED: "training ended before num_steps (data or epochs ran out)",
 }
 
 _FORMAT = "lrscout.RangeTestResult"
 _VERSION = 1
+#: The per-step arrays of a result file.
+_CURVES = ("lrs", "losses", "smoothed_losses")
 
 
 @dataclass(frozen=True)
@@ -451,7 +455,10 @@ class RangeTestResult:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RangeTestResult:
         """Rebuild a result from :meth:`to_dict` output, checking every field (``summary``: ignored)."""
-        where = "RangeTestResult.from_dict"
+        return cls._from_mapping(data, "RangeTestResult.from_dict")
+
+    @classmethod
+    def _from_mapping(cls, data: Any, where: str) -> RangeTestResult:
         data = check_header(data, where, _FORMAT, _VERSION, "result")
         expected = {"format", "version", "info", "lrs", "losses", "smoothed_losses", *cls._fields_settings()}
         missing = expected - set(data)
@@ -465,7 +472,7 @@ class RangeTestResult:
         if not isinstance(data["info"], dict):
             fail(where, "info", "an object", data["info"])
         fields: dict[str, Any] = {name: data[name] for name in cls._fields_settings()}
-        for name in ("lrs", "losses", "smoothed_losses"):
+        for name in _CURVES:
             fields[name] = decode_floats(data[name], name, where)
         return cls(**fields, info=data["info"], warnings=data.get("warnings", ()))
 
@@ -484,13 +491,20 @@ class RangeTestResult:
         write_json(path, self.to_dict(), where="RangeTestResult.to_json")
 
     @classmethod
-    def from_json(cls, path: str | os.PathLike[str]) -> RangeTestResult:
+    def from_json(cls, path: Source) -> RangeTestResult:
         """Read a result written by :meth:`to_json` (plain JSON; nothing is unpickled).
+
+        Args:
+            path: A file path, a file descriptor or an open file (text or
+                binary), read from where it stands. A descriptor or a file
+                is the caller's and is left open, also when reading fails
+                (as :meth:`to_json` leaves it).
 
         Raises:
             ValueError: If the file is not valid JSON or not an lrscout result.
         """
-        return cls.from_dict(read_json(path, "RangeTestResult.from_json"))
+        where = "RangeTestResult.from_json"
+        return cls._from_mapping(read_json(path, where, float_arrays=_CURVES), where)
 
     def to_csv(self, path: PathOrFile) -> None:
         """Write ``step, lr, loss, smoothed_loss`` rows (floats at full precision).

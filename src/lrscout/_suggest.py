@@ -11,6 +11,7 @@ facts from ``info`` and calls them.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable
 from typing import Any
@@ -110,6 +111,8 @@ def _fall_and_noise(raw: np.ndarray, smooth: np.ndarray, minimum: int, sigma: fl
     standard error is the noise times the norm of the difference of the two
     weight vectors.
     """
+    scale = _huge_scale(raw)
+    raw, smooth = raw / scale, smooth / scale  # the log scale does not see the unit; the plain one is in it
     offset = _log_offset(raw)
     log_raw, log_smooth = (raw, smooth) if offset is None else (np.log(raw + offset), np.log(smooth + offset))
     fall = float(log_smooth[0] - log_smooth[minimum])
@@ -121,6 +124,11 @@ def _fall_and_noise(raw: np.ndarray, smooth: np.ndarray, minimum: int, sigma: fl
     noise = 1.4826 * float(np.median(np.abs(steps))) / math.sqrt(2.0) if len(steps) else 0.0
     weights = _kernel_rows(len(log_raw), sigma, [0, minimum])
     return fall, noise * float(np.linalg.norm(weights[0] - weights[1]))
+
+
+def _fall_scale(raw: np.ndarray) -> str:
+    """How :func:`_fall_and_noise` measures: log scale, or loss units for losses down to 0 or below."""
+    return "log scale" if _log_offset(raw / _huge_scale(raw)) is not None else "in loss units"
 
 
 def _kernel_rows(n: int, sigma: float, rows: list[int]) -> np.ndarray:
@@ -153,8 +161,8 @@ def _require_fall(raw: np.ndarray, smooth: np.ndarray, minimum: int, method: str
     if fall <= max(_FALL_SE * error, _MIN_FALL):
         raise NoSuggestionError(
             f"suggest: method {method!r} found no clear decrease of the loss: it fell by {fall:.3g} "
-            f"(log scale), within the noise (standard error {error:.3g}). The batches may be too small "
-            "or too few to see the trend: raise num_steps or the batch size."
+            f"({_fall_scale(raw)}), within the noise (standard error {error:.3g}). The batches may be too "
+            "small or too few to see the trend: raise num_steps or the batch size."
         )
 
 
@@ -360,7 +368,7 @@ def diagnose(
     fall, error = _fall_and_noise(raw, smooth, minimum, sigma)
     if error > 0 and fall < _NOISY_FALL * _FALL_SE * error:
         notes.append(
-            f"too noisy: the loss fell by {fall:.3g} (log scale) against a standard error of "
+            f"too noisy: the loss fell by {fall:.3g} ({_fall_scale(raw)}) against a standard error of "
             f"{error:.3g}, too little to place a suggestion firmly. Use bigger batches, more steps "
             "(num_steps), or a validation set."
         )
@@ -424,11 +432,26 @@ def zero_lag_smooth(losses: np.ndarray, sigma: float | None = None) -> np.ndarra
     """
     values = np.asarray(losses, dtype=np.float64)
     width = max(1.0, _SMOOTHING_WIDTH * len(values)) if sigma is None else sigma
+    scale = _huge_scale(values)
+    if scale != 1.0:
+        # Losses near the largest float: smoothed in units of the largest,
+        # where no sum or offset overflows.
+        smooth_scaled: np.ndarray = zero_lag_smooth(values / scale, width) * scale
+        return smooth_scaled
     offset = _log_offset(values)
     if offset is None:
         return _gaussian(values, width)
     smooth: np.ndarray = np.exp(_gaussian(np.log(values + offset), width)) - offset
     return smooth
+
+
+def _huge_scale(values: np.ndarray) -> float:
+    """1, or the largest magnitude in ``values`` when sums of them could overflow (past ``1e150``)."""
+    largest = float(np.max(np.abs(values))) if len(values) else 0.0
+    return largest if math.isfinite(largest) and largest > _HUGE else 1.0
+
+
+_HUGE = 1e150
 
 
 def _gaussian(y: np.ndarray, sigma: float) -> np.ndarray:
@@ -438,10 +461,23 @@ def _gaussian(y: np.ndarray, sigma: float) -> np.ndarray:
     kernel = np.exp(-0.5 * (offsets / sigma) ** 2)
     padded = np.concatenate([np.zeros(radius), y, np.zeros(radius)])
     weights = np.concatenate([np.zeros(radius), np.ones(n), np.zeros(radius)])
-    smooth: np.ndarray = np.convolve(padded, kernel, mode="valid") / np.convolve(
-        weights, kernel, mode="valid"
-    )
+    convolve = np.convolve if n * len(kernel) <= _DIRECT_CONVOLUTION else _fft_convolve_valid
+    smooth: np.ndarray = convolve(padded, kernel, mode="valid") / convolve(weights, kernel, mode="valid")
     return smooth
+
+
+#: Above this many multiplications a long curve is convolved through the FFT
+#: (the kernel's width grows with the curve: direct convolution would cost
+#: the square of its length).
+_DIRECT_CONVOLUTION = 4_000_000
+
+
+def _fft_convolve_valid(signal: np.ndarray, kernel: np.ndarray, mode: str = "valid") -> np.ndarray:
+    """``np.convolve(signal, kernel, mode="valid")`` through the FFT, in ``n log n``."""
+    size = 1 << (len(signal) + len(kernel) - 2).bit_length()
+    full = np.fft.irfft(np.fft.rfft(signal, size) * np.fft.rfft(kernel, size), size)
+    valid: np.ndarray = full[len(kernel) - 1 : len(signal)]
+    return valid
 
 
 def _finite_prefix(lrs: npt.ArrayLike, losses: npt.ArrayLike, method: str) -> tuple[np.ndarray, np.ndarray]:
@@ -593,16 +629,22 @@ def valley(
         0.0084
     """
     rates, window = _fastai_window(lrs, losses, smoothed, num_steps, "valley")
-    n = len(window)
-    length = [1] * n
-    start = end = 0
-    for i in range(1, n):
-        for j in range(i):
-            if window[i] < window[j] and length[i] < length[j] + 1:
-                length[i] = length[j] + 1
-            if length[end] < length[i]:
-                end = i
-                start = end - length[end]
+    # fastai finds the run with a double loop (the square of the points);
+    # patience sorting gives each point's longest decreasing run ending
+    # there, the same numbers, in n log n. fastai's end is the first point
+    # with the longest run, and its start stays 0 when no run is longer than 1.
+    length = []
+    tails: list[float] = []
+    for value in (-window).tolist():
+        place = bisect.bisect_left(tails, value)
+        if place == len(tails):
+            tails.append(value)
+        else:
+            tails[place] = value
+        length.append(place + 1)
+    end = int(np.argmax(length))
+    start = end - length[end] if length[end] > 1 else 0
+    end = end if length[end] > 1 else 0
     sections = (end - start) / 3
     return float(rates[start + int(sections) + int(sections / 2)])
 

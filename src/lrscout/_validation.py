@@ -66,7 +66,12 @@ def check_float(
     """Return ``value`` as a finite ``float`` after checking its type and range."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         fail(where, name, "a real number", value, fix)
-    result = float(value)
+    try:
+        result = float(value)
+    except OverflowError:  # an integer past the float range
+        whole = int(cast(SupportsInt, value))
+        digits = len(str(abs(whole))) if whole.bit_length() < 14_000 else "thousands of"
+        fail(where, name, "finite (within a float's range)", f"an integer of {digits} digits", fix)
     if not math.isfinite(result):
         fail(where, name, "finite", value, fix)
     if positive and result <= 0.0:

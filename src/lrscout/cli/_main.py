@@ -13,8 +13,10 @@ from typing import Any, NoReturn
 
 from .._batching import gd_variant, steps_per_epoch
 from .._errors import CurveWarning, InvalidArgumentError, NoSuggestionError
+from .._jsonio import file_identity, is_replaceable, output_problem
 from .._result import STOP_REASONS, RangeTestResult
 from .._version import __version__
+from ..plotting._plots import format_problem
 from ._data import DATASETS, Dataset, load_csv, load_dataset
 from ._find_lr import FRAMEWORKS, FindLRSettings, describe_model, load_runner
 
@@ -293,51 +295,61 @@ def _silence_stdout() -> None:
 def _check_outputs(args: argparse.Namespace) -> None:
     """Refuse, before any work, an output that cannot be written or would overwrite something.
 
-    ``--plot`` without a suffix becomes ``.png`` (what matplotlib writes), so
-    the report names the file actually written.
+    One check for every output (:func:`lrscout._jsonio.output_problem`, what
+    the writer itself needs), and one notion of "the same file" (device and
+    inode, so a hard link or a symbolic link to ``--csv`` is caught). A new
+    ``--plot`` path without a suffix becomes ``.png`` (what matplotlib
+    writes), so the report names the file actually written; a FIFO, a
+    device or a descriptor path (``>(...)``) keeps its name.
     """
     inputs = {"--csv": args.csv} if getattr(args, "csv", None) else {}
     outputs: dict[str, str] = {}
     plot = getattr(args, "plot", None)
     if plot is not None and plot.lower() != "none":
-        if os.path.isdir(plot):
-            raise UsageError(f"--plot {plot!r} is a folder; give a file path")
-        if not os.path.splitext(plot)[1]:
+        new_file = plot.strip() and not os.path.isdir(plot) and is_replaceable(plot)
+        if new_file and not os.path.splitext(plot)[1]:
             plot = args.plot = plot + ".png"
-        _check_plot_format(plot)
+        if plot.strip() and not os.path.isdir(plot):
+            problem = format_problem(plot)
+            if problem is not None:
+                raise UsageError(f"--plot {plot!r}: {problem}")
         outputs["--plot"] = plot
     json_path = getattr(args, "json", None)
-    if json_path is not None and json_path != "-":
+    if json_path == "-":
+        if not _stdout_open():
+            raise UsageError(
+                "--json -: standard output is closed, so the JSON has nowhere to go; "
+                "give a file path (e.g. --json result.json) or open standard output"
+            )
+    elif json_path is not None:
         outputs["--json"] = json_path
-    seen: dict[str, str] = {os.path.realpath(path): option for option, path in inputs.items()}
+    seen = {file_identity(path): option for option, path in inputs.items()}
     for option, path in outputs.items():
         if not path.strip():
             raise UsageError(f"{option} must be a file path; got {path!r}")
-        real = os.path.realpath(path)
-        if real in seen:
-            raise UsageError(f"{option} {path!r} is the same file as {seen[real]}; choose another path")
-        seen[real] = option
-        folder = os.path.dirname(os.path.abspath(path))
-        if os.path.isdir(path):
-            raise UsageError(f"{option} {path!r} is a folder; give a file path")
-        if not os.path.isdir(folder):
-            raise UsageError(f"{option} {path!r}: the folder {folder!r} does not exist")
-        if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
-            raise UsageError(f"{option} {path!r}: permission denied")
+        same = seen.get(file_identity(path))
+        if same is not None:
+            raise UsageError(f"{option} {path!r} is the same file as {same}; choose another path")
+        seen[file_identity(path)] = option
+        problem = output_problem(path)
+        if problem is not None:
+            raise UsageError(f"{option} {path!r}: {problem}")
     if getattr(args, "task", "auto") != "auto" and args.csv is None:
         raise UsageError("--task needs --csv (the bundled data sets know their tasks)")
 
 
-def _check_plot_format(path: str) -> None:
-    from matplotlib.backend_bases import FigureCanvasBase
-
-    suffix = os.path.splitext(path)[1].lstrip(".").lower()
-    formats = FigureCanvasBase.get_supported_filetypes()
-    if suffix not in formats:
-        raise UsageError(
-            f"--plot {path!r}: matplotlib cannot write .{suffix} files; use one of "
-            f"{', '.join('.' + name for name in sorted(formats))}"
-        )
+def _stdout_open() -> bool:
+    """Whether standard output can take the JSON of ``--json -`` (not closed, as ``>&-`` leaves it)."""
+    stream = sys.stdout
+    if stream is None or stream.closed:
+        return False
+    try:
+        os.fstat(stream.fileno())
+    except (AttributeError, io.UnsupportedOperation):
+        return True  # a stream of Python's own (a test's capture): it takes text
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def _load_data(args: argparse.Namespace) -> Dataset:
@@ -366,7 +378,10 @@ def _write_plot(
         return
     from matplotlib.figure import Figure
 
-    draw(option, Figure(figsize=figsize, layout="constrained"))
+    try:
+        draw(option, Figure(figsize=figsize, layout="constrained"))
+    except OSError as error:
+        raise UsageError(f"--plot {option!r}: {error.strerror or error}") from None
     print(f"plot: {option}")
 
 
@@ -377,9 +392,12 @@ def _write_json(args: argparse.Namespace, save: Callable[[Any], None]) -> None:
     if args.json == "-":
         save(args.stdout)
         args.stdout.flush()
-    else:
+        return
+    try:
         save(args.json)
-        print(f"result: {args.json}")
+    except OSError as error:
+        raise UsageError(f"--json {args.json!r}: {error.strerror or error}") from None
+    print(f"result: {args.json}")
 
 
 def _find_lr(args: argparse.Namespace, data: Dataset) -> int:
@@ -390,6 +408,14 @@ def _find_lr(args: argparse.Namespace, data: Dataset) -> int:
         )
     if args.num_steps < 2:
         raise UsageError(f"--num-steps must be at least 2; got {args.num_steps}")
+    _check_work(
+        "--num-steps",
+        args.num_steps,
+        data,
+        args.batch_size,
+        "steps",
+        "A range test reads its curve in 100 to 1000",
+    )
     settings = FindLRSettings(
         model=model,
         batch_size=args.batch_size,
@@ -431,6 +457,25 @@ def _find_lr(args: argparse.Namespace, data: Dataset) -> int:
     )
     _write_plot(args.plot, lambda path, figure: result.plot(ax=figure.subplots(), path=path, title=title))
     return 0
+
+
+#: The most steps, epochs or pairs a command takes: far past what any of them
+#: needs, and short of what would run for days or fail to allocate.
+_MOST_WORK = {"steps": 1_000_000, "epochs": 10_000, "pairs": 1_000_000}
+
+
+def _check_work(flag: str, value: int, data: Dataset, batch_size: int | None, unit: str, usual: str) -> None:
+    """Refuse a count no run could finish, saying what it would take."""
+    most = _MOST_WORK[unit]
+    if value <= most:
+        return
+    n = len(data.X)
+    if unit == "steps":
+        passes = value / steps_per_epoch(n, batch_size)
+        cost = f"{value} steps are {passes:.3g} passes over {data.name} ({n} samples)"
+    else:
+        cost = f"{value} would take days, and more memory than there is"
+    raise UsageError(f"{flag} must be at most {most}; got {value}. {usual} {unit}; {cost}")
 
 
 def _report(result: RangeTestResult) -> None:
@@ -485,6 +530,7 @@ def _compare_variants(args: argparse.Namespace, data: Dataset) -> int:
 
     if args.epochs < 1:
         raise UsageError(f"--epochs must be at least 1; got {args.epochs}")
+    _check_work("--epochs", args.epochs, data, None, "epochs", "The variants part ways in 10 to 100")
     try:
         sizes = [_batch_size(part.strip()) for part in args.batch_sizes.split(",")]
     except argparse.ArgumentTypeError as error:
@@ -526,6 +572,8 @@ def _noise_scale(args: argparse.Namespace, data: Dataset) -> int:
 
     if args.epochs < 0:
         raise UsageError(f"--epochs must be at least 0; got {args.epochs}")
+    _check_work("--epochs", args.epochs, data, None, "epochs", "The noise scale settles in 1 to 10")
+    _check_work("--num-pairs", args.num_pairs, data, None, "pairs", "The estimate settles in 100 to 1000")
     for name in ("small_batch", "num_pairs"):
         if getattr(args, name) < (2 if name == "num_pairs" else 1):
             raise UsageError(f"--{name.replace('_', '-')} is too small; got {getattr(args, name)}")

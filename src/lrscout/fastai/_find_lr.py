@@ -15,6 +15,7 @@ from typing import Any
 
 from .._engine import RangeTestState, _progress_bar, warn_about
 from .._errors import InvalidArgumentError, missing_dependency
+from .._global_rng import GlobalRNG
 from .._jsonio import json_copy
 from .._result import RangeTestResult
 from .._validation import check_bool, check_int
@@ -54,7 +55,7 @@ def find_lr(
     around a torch optimizer; one that does not exist yet is created with
     ``learn.create_opt()`` and dropped afterwards. Afterwards, and also
     after an exception, the model's weights, buffers and gradients, the
-    optimizer's state and hyperparameters, torch's and Python's global RNG,
+    optimizer's state and hyperparameters, torch's, NumPy's and Python's global RNG,
     the train loader's own random state (a fastai ``DataLoader``'s ``rng``,
     a torch ``DataLoader``'s generators) and the recorder's lists are as
     before, bitwise, in memory (fastai's ``lr_find`` saves and loads a file).
@@ -129,7 +130,7 @@ def find_lr(
     loader_rng = getattr(loader, "rng", None)
     loader_rng_state = loader_rng.getstate() if isinstance(loader_rng, random.Random) else None
     generators = loader_generators(loader)
-    python_rng = random.getstate()
+    rng = GlobalRNG()
     test = _range_test_callback()(state, loss_reader(world_size), sync_every, progress)
     try:
         batches = len(loader)
@@ -152,7 +153,7 @@ def find_lr(
                 # fastai's DataLoader replaces its Random at each epoch (randomize).
                 loader.rng = loader_rng
                 loader_rng.setstate(loader_rng_state)
-            random.setstate(python_rng)
+            rng.restore()
             for generator, generator_state in generators:
                 generator.set_state(generator_state)
     result = state.result(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import logging
 import os
-import random
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
@@ -20,7 +19,6 @@ from typing import Any
 
 import lightning
 import lightning.pytorch as pl
-import numpy as np
 import torch
 from lightning.pytorch.accelerators import CPUAccelerator
 from lightning.pytorch.callbacks import (
@@ -39,6 +37,7 @@ from torch import nn
 
 from .._engine import RangeTestState, _progress_bar, warn_about
 from .._errors import InvalidArgumentError, NoSuggestionError
+from .._global_rng import GlobalRNG
 from .._jsonio import json_copy
 from .._result import RangeTestResult
 from .._validation import check_bool, check_float, check_int, fail
@@ -186,7 +185,7 @@ class LRFinder(pl.Callback):
         self._schedulers: list[tuple[Any, dict[str, Any]]] = []
         self._configs: tuple[Any, list[Any]] | None = None
         self._bar: Any = None
-        self._rng: _GlobalRNG | None = None
+        self._rng: GlobalRNG | None = None
         self._facts: dict[str, Any] = {}
         # The test in progress (set in on_train_start).
         self._set_lr: Callable[[float], None] = _no_lr
@@ -202,6 +201,10 @@ class LRFinder(pl.Callback):
         # writes the result for the process that called fit.
         self._result_path: str | None = None
         self._owner_pid = os.getpid()
+        # Set by find_lr, whose fit has no epoch limit: an epoch without a
+        # batch (a one-shot iterator run out) ends it instead of repeating.
+        self._stop_on_empty_epoch = False
+        self._epoch_start_step = 0
 
     # Lightning hooks ---------------------------------------------------------
 
@@ -212,7 +215,7 @@ class LRFinder(pl.Callback):
         self._state = None
         # The first hook of a fit: Lightning draws from the global RNG before
         # training (it starts the train dataloader once, to check it).
-        self._rng = _GlobalRNG()
+        self._rng = GlobalRNG()
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         optimizers = list(trainer.optimizers)
@@ -319,6 +322,13 @@ class LRFinder(pl.Callback):
         if len(self._pending) >= self.sync_every or self._steps_run in (state.num_steps, state.max_steps):
             self._flush()
         if state.done or self._steps_run >= state.max_steps:
+            trainer.should_stop = True
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._epoch_start_step = self._steps_run
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._stop_on_empty_epoch and self._steps_run == self._epoch_start_step:
             trainer.should_stop = True
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -555,6 +565,7 @@ def find_lr(
     if isinstance(train_dataloaders, pl.LightningDataModule) and datamodule is None:
         # As trainer.fit(model, datamodule) takes it.
         train_dataloaders, datamodule = None, train_dataloaders
+    _check_train_batches(trainer, train_dataloaders)
     update_attr = check_bool(update_attr, "update_attr", where=_FIND_LR)
     if update_attr:
         if not isinstance(attr_name, str) or not attr_name:
@@ -580,6 +591,7 @@ def find_lr(
         progress=progress,
         info=info,
     )
+    finder._stop_on_empty_epoch = True
     strategy = _fresh_strategy(trainer.strategy)
     # Attributes the Trainer sets in __init__ through its connectors (not typed).
     settings: Any = trainer
@@ -589,7 +601,7 @@ def find_lr(
     attached: list[tuple[Any, Any]] = [(model, model._trainer)]
     if datamodule is not None:
         attached.append((datamodule, datamodule.trainer))
-    rng = _GlobalRNG()
+    rng = GlobalRNG()
     generators = loader_generators(*_loaders(train_dataloaders))
     folder = tempfile.mkdtemp(prefix="lrscout-lightning-")
     finder._result_path = os.path.join(folder, "result.json")
@@ -634,7 +646,11 @@ def find_lr(
             # The test ran in worker processes (a spawn-based strategy).
             result = warn_about(RangeTestResult.from_json(finder._result_path))
         else:
-            raise RuntimeError(f"{_FIND_LR}: the test's fit ended before its first step.")
+            raise InvalidArgumentError(
+                f"{_FIND_LR}: the test's fit ran no training batch: the train dataloader "
+                f"({'train_dataloaders' if train_dataloaders is not None else 'train_dataloader()'}) "
+                "yielded none. Give it batches."
+            )
     finally:
         finder._end_test()
         for callback, saved in callback_states:
@@ -652,6 +668,55 @@ def find_lr(
             raise NoSuggestionError(f"{error} (update_attr: model.{attr_name} was not changed.)") from None
         lightning_setattr(model, attr_name, lr)
     return result
+
+
+def _check_train_batches(trainer: pl.Trainer, train_dataloaders: Any) -> None:
+    """Refuse, before the test's fit, training data it would run no step on, or run out of for good.
+
+    ``limit_train_batches`` of 0, an empty dataloader (``len`` 0), and a
+    one-shot iterator (a generator): the test's fit starts its loaders
+    again each epoch, and the iterator, run out by the test, would leave
+    the user's own fit nothing to train on.
+    """
+    limit: Any = trainer.limit_train_batches
+    if limit is not None and limit == 0:
+        fail(
+            _FIND_LR,
+            "trainer.limit_train_batches",
+            "positive (the test trains on the batches it lets through)",
+            limit,
+            "Pass a trainer with limit_train_batches=None or a positive number.",
+        )
+    if isinstance(train_dataloaders, (list, tuple, Mapping)) and not train_dataloaders:
+        fail(
+            _FIND_LR,
+            "train_dataloaders",
+            "dataloaders of at least one batch",
+            f"an empty {type(train_dataloaders).__name__}",
+            "Pass a DataLoader, or None to use the model's or the datamodule's train_dataloader().",
+        )
+    for loader in _loaders(train_dataloaders):
+        if isinstance(loader, Iterator):
+            fail(
+                _FIND_LR,
+                "train_dataloaders",
+                "re-iterable (a DataLoader or a list of batches)",
+                f"a one-shot {type(loader).__name__}",
+                "The test's fit reads it again each epoch, and what the test takes from an iterator "
+                "is gone for your own fit: pass the DataLoader itself.",
+            )
+        try:
+            size = len(loader)
+        except TypeError:
+            continue
+        if size == 0:
+            fail(
+                _FIND_LR,
+                "train_dataloaders",
+                "dataloaders of at least one batch",
+                f"an empty {type(loader).__name__}",
+                "Check that its dataset holds examples (and that drop_last does not drop them all).",
+            )
 
 
 def _loaders(train_dataloaders: Any) -> list[Any]:
@@ -686,26 +751,6 @@ def _fresh_strategy(strategy: Any) -> Any:
         type(strategy).__name__,
         "For another strategy pass lrscout.lightning.LRFinder(...) to trainer.fit as a callback.",
     )
-
-
-class _GlobalRNG:
-    """torch's (CPU and CUDA), NumPy's and Python's global random state, saved now, restored later."""
-
-    def __init__(self) -> None:
-        self._torch = torch.get_rng_state()
-        self._cuda = (
-            torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None  # type: ignore[no-untyped-call]
-        )
-        # The legacy global state itself, which user code may draw from.
-        self._numpy = np.random.get_state()  # noqa: NPY002
-        self._python = random.getstate()
-
-    def restore(self) -> None:
-        torch.set_rng_state(self._torch)
-        if self._cuda is not None:
-            torch.cuda.set_rng_state_all(self._cuda)
-        np.random.set_state(self._numpy)  # noqa: NPY002
-        random.setstate(self._python)
 
 
 @contextmanager

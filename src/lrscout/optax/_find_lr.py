@@ -21,6 +21,7 @@ import numpy as np
 import optax
 
 from .._engine import RangeTestState, range_test
+from .._global_rng import GlobalRNG
 from .._jsonio import json_copy
 from .._plan import resolve_plan
 from .._result import RangeTestResult
@@ -87,8 +88,9 @@ def find_lr(
 
     The test trains private copies: ``params``, ``opt_state`` and the arrays
     in them are left as they were (JAX arrays are immutable, and only the
-    copies are donated to the step), also after an exception. Batches taken
-    from a one-shot iterator are gone, though.
+    copies are donated to the step), also after an exception, and so are
+    NumPy's and Python's global random generators, which a data pipeline may
+    draw from. Batches taken from a one-shot iterator are gone, though.
 
     Args:
         loss_fn: ``loss_fn(params, batch) -> loss``, the loss of one batch
@@ -188,27 +190,31 @@ def find_lr(
     _lr_holders(expected)
     if opt_state is not None:
         _check_state(opt_state, expected)
-    batches_ = _Batches(batches)
+    # A data pipeline may draw from the global generators (NumPy's, Python's): put back after.
+    with GlobalRNG():
+        batches_ = _Batches(batches)
 
-    params_ = _private_copy(params)
-    state = _private_copy(transform.init(params_) if opt_state is None else opt_state)
-    holders = _lr_holders(state)
-    ratios = _lr_ratios(holders)
-    # Read before the test: the step donates (deletes) these arrays.
-    optimizer_facts = _optimizer_facts(factory, holders[0].hyperparams)
-    step = _jitted_step(loss_fn, transform, ratios)
-    carry = [params_, state]
-    next_batch = batches_.next
+        params_ = _private_copy(params)
+        state = _private_copy(transform.init(params_) if opt_state is None else opt_state)
+        holders = _lr_holders(state)
+        ratios = _lr_ratios(holders)
+        # Read before the test: the step donates (deletes) these arrays.
+        optimizer_facts = _optimizer_facts(factory, holders[0].hyperparams)
+        step = _jitted_step(loss_fn, transform, ratios)
+        carry = [params_, state]
+        next_batch = batches_.next
 
-    def step_fn(lr: float) -> jax.Array:
-        batch = next_batch()
-        with warnings.catch_warnings():
-            # A donated copy that XLA cannot reuse costs memory, not results.
-            warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
-            carry[0], carry[1], loss = step(carry[0], carry[1], batch, lr)
-        return loss
+        def step_fn(lr: float) -> jax.Array:
+            batch = next_batch()
+            with warnings.catch_warnings():
+                # A donated copy that XLA cannot reuse costs memory, not results.
+                warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
+                carry[0], carry[1], loss = step(carry[0], carry[1], batch, lr)
+            return loss
 
-    result = range_test(step_fn, **ramp, sync_every=sync_every, read_losses=_read_losses, progress=progress)
+        result = range_test(
+            step_fn, **ramp, sync_every=sync_every, read_losses=_read_losses, progress=progress
+        )
     facts: dict[str, Any] = {
         "framework": "jax",
         "backend": jax.default_backend(),

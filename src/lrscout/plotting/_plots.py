@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from .._errors import InvalidArgumentError, NoSuggestionError
+from .._jsonio import write_text
 from .._suggest import zero_lag_smooth
 from .._validation import number_text
 
@@ -184,7 +185,69 @@ def _new_axes(ax: Axes | None) -> Axes:
 def _save(ax: Axes, path: str | os.PathLike[str] | None) -> None:
     figure = ax.get_figure(root=True)
     if path is not None and figure is not None:
-        figure.savefig(path, dpi=120)
+        save_figure(figure, path)
+
+
+def save_figure(figure: Figure, path: Any, *, dpi: int = 120) -> None:
+    """Render ``figure`` in memory, then write it as lrscout writes every file.
+
+    The format comes from the extension (matplotlib's ``savefig.format``,
+    PNG by default, without one). Rendered first, written after: a drawing
+    that fails leaves an existing file as it was, a regular file is
+    replaced atomically, and a FIFO, a device or a descriptor path
+    (``/dev/stdout``) is written through, not replaced (see
+    :func:`lrscout._jsonio.write_text`).
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        figure.savefig(path, dpi=dpi)  # an open file: matplotlib's own
+        return
+    name: Any = os.fspath(path)
+    if not isinstance(name, str):
+        raise InvalidArgumentError(f"plot: path must be a text path; got {path!r}.")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=figure_format(name), dpi=dpi)
+    write_text(name, buffer.getvalue(), where="plot")
+
+
+def figure_format(path: str) -> str:
+    """The format matplotlib writes ``path`` in: its extension, else ``savefig.format``."""
+    suffix = os.path.splitext(path)[1].lstrip(".").lower()
+    if suffix:
+        return suffix
+    import matplotlib
+
+    return str(matplotlib.rcParams["savefig.format"])
+
+
+def format_problem(path: str) -> str | None:
+    """Why matplotlib could not write ``path`` in its format, found before any drawing; ``None`` if it can.
+
+    The format must be one matplotlib knows; PGF needs its TeX system
+    (``pgf.texsystem``, XeLaTeX by default) on the ``PATH``, and with
+    ``text.usetex`` every format needs LaTeX.
+    """
+    import shutil
+
+    import matplotlib
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    kind = figure_format(path)
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if kind not in formats:
+        listed = ", ".join("." + name for name in sorted(formats))
+        return f"matplotlib cannot write .{kind} files; use one of {listed}"
+    needs = []
+    if kind == "pgf":
+        needs.append(str(matplotlib.rcParams["pgf.texsystem"]))
+    if matplotlib.rcParams["text.usetex"]:
+        needs.append("latex")
+    missing = [program for program in needs if shutil.which(program) is None]
+    if missing:
+        return (
+            f"matplotlib writes .{kind} files with {missing[0]}, which is not installed (not on the PATH); "
+            "use .png, .svg or .pdf"
+        )
+    return None
 
 
 def plot_range_test(
@@ -209,17 +272,21 @@ def plot_range_test(
     ax = _new_axes(ax)
     finite = np.isfinite(result.losses)
     n = len(finite) if finite.all() else int(np.argmin(finite))
-    ax.plot(result.lrs[finite], result.losses[finite], ".", color="0.6", markersize=3, label="loss per step")
+    # Losses near the largest float are drawn in units of a power of ten:
+    # matplotlib's transforms overflow on a range of that size.
+    unit = _loss_unit(result.losses[finite])
+    losses = result.losses / unit
+    ax.plot(result.lrs[finite], losses[finite], ".", color="0.6", markersize=3, label="loss per step")
     if ema:
         ax.plot(
             result.lrs,
-            result.smoothed_losses,
+            result.smoothed_losses / unit,
             color="C0",
             linewidth=0.8,
             linestyle=":",
             label="EMA (divergence check; lags)",
         )
-    curve = zero_lag_smooth(result.losses[:n]) if n else result.losses[:0]
+    curve = zero_lag_smooth(losses[:n]) if n else losses[:0]
     ax.plot(result.lrs[:n], curve, color="C0", linewidth=2.0, label="smoothed loss")
     notes = [f"warning: {message}" for message in result.warnings]
     if suggestion or lr_range:
@@ -240,10 +307,10 @@ def plot_range_test(
         # loss, so a diverging tail does not flatten the interesting part.
         low, high = float(np.min(curve)), float(max(curve[0], np.max(curve[: max(2, n // 2)])))
         if high > low:
-            pad = 0.15 * (high - low)
+            pad = 0.15 * high - 0.15 * low
             ax.set_ylim(low - pad, high + pad)
     ax.set_xlabel("learning rate")
-    ax.set_ylabel("loss")
+    ax.set_ylabel("loss" if unit == 1.0 else f"loss (in units of {unit:.0e})")
     ax.set_title(title or f"LR range test ({result.stop_reason}, {len(result)} steps)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="best", fontsize="small")
@@ -251,6 +318,14 @@ def plot_range_test(
         _note(ax, notes)
     _save(ax, path)
     return ax
+
+
+def _loss_unit(losses: np.ndarray) -> float:
+    """1, or a power of ten that brings losses beyond ``1e100`` in magnitude down to about 1."""
+    largest = float(np.max(np.abs(losses))) if len(losses) else 0.0
+    if not largest > 1e100:
+        return 1.0
+    return float(10.0 ** math.floor(math.log10(largest)))
 
 
 def _note(ax: Axes, notes: Sequence[str]) -> None:
@@ -397,7 +472,7 @@ def plot_variants(
     if figure is not None:
         figure.suptitle(f"Batch, stochastic and mini-batch gradient descent, {comparison.epochs} epochs")
         if path is not None:
-            figure.savefig(path, dpi=120)
+            save_figure(figure, path)
     return panels
 
 

@@ -226,3 +226,42 @@ def _first(iterator: Iterator[Batch], name: str, where: str) -> Batch:
     for batch in iterator:
         return batch
     raise InvalidArgumentError(f"{where}: {name} must yield at least one batch; got none.")
+
+
+def check_batches(loader: Iterable[Batch], name: str, *, where: str, pairs: bool) -> None:
+    """Refuse, before the test, batches it could only fail on later.
+
+    An empty loader (``len`` 0: an empty list, a ``DataLoader`` over an
+    empty dataset), and, when the loss is ``criterion(model(inputs),
+    targets)`` (``pairs``), a list or tuple whose first entry is not an
+    ``(inputs, targets)`` pair: ``[X_val, y_val]`` is two batches of one
+    tensor each, not one batch. Nothing is drawn from the loader; one
+    without ``len`` is checked when it is read.
+    """
+    try:
+        size = len(loader)  # type: ignore[arg-type]
+    except TypeError:
+        size = None
+    if size == 0:
+        raise InvalidArgumentError(
+            f"{where}: {name} must yield at least one batch; got an empty {type(loader).__name__}. "
+            "Check that its dataset holds examples (and that drop_last does not drop them all)."
+        )
+    if not pairs or not isinstance(loader, (list, tuple)) or not loader:
+        return
+    first = loader[0]
+    if isinstance(first, Mapping) or not isinstance(first, (list, tuple)) or len(first) != 2:
+        kind = type(first).__name__
+        what = (
+            f"a tensor of shape {tuple(first.shape)}"
+            if isinstance(first, torch.Tensor)
+            else f"{'an' if kind[:1].lower() in 'aeiou' else 'a'} {kind}"
+        )
+        fail(
+            where,
+            name,
+            "a list of (inputs, targets) batches when criterion is given",
+            f"a {type(loader).__name__} of {len(loader)} whose first entry is {what}",
+            f"For one batch (X, y), pass {name}=[(X, y)]; for more, a DataLoader. "
+            "Pass loss_fn(model, batch) for batches of another form.",
+        )

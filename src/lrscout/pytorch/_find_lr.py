@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import math
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -17,7 +20,7 @@ from .._plan import resolve_plan
 from .._refine import refine as refine_stage
 from .._result import RangeTestResult
 from .._validation import check_bool, check_float, check_int, fail
-from ._batches import Batch, BatchStream, resolve_device
+from ._batches import Batch, BatchStream, check_batches, resolve_device
 from ._distributed import loss_reader, rank_and_world_size
 from ._loss import Criterion, LossFn, check_loss, check_loss_functions, loss_computer, validation_loss
 from ._plan import configured_momenta, scheduler_plan
@@ -124,6 +127,8 @@ class LRFinder:
                 "too) use lrscout.fastai.find_lr(learn).",
             )
         optimizer = candidate
+        _check_one_loss_per_step(optimizer, where)
+        _check_materialised(model, where)
         check_loss_functions(criterion, loss_fn, where=where)
         if amp_dtype is not None and amp_dtype not in _AMP_DTYPES:
             fail(where, "amp_dtype", "None, torch.bfloat16 or torch.float16", amp_dtype, "")
@@ -199,7 +204,8 @@ class LRFinder:
         Afterwards — also after an exception or ``KeyboardInterrupt``, which
         still propagate — weights, buffers, gradients, optimizer state, every
         param group's hyperparameters, each module's train/eval mode, the
-        ``GradScaler`` and torch's RNG state are bitwise as before, and the
+        ``GradScaler`` and the global RNGs (torch's, NumPy's and Python's, which
+        a data pipeline may draw from) are bitwise as before, and the
         same objects: a buffer that ``forward`` replaces, a parameter the
         optimizer trains outside the model, ``optimizer.param_groups`` and its
         dicts, a tensor learning rate (see ``TrainingSnapshot``). Batches
@@ -281,6 +287,7 @@ class LRFinder:
         where = "LRFinder.range_test"
         _refuse_unknown(unknown, where)
         _check_iterable(train_loader, "train_loader", where=where)
+        check_batches(train_loader, "train_loader", where=where, pairs=self.loss_fn is None)
         if val_loader is not None:
             _check_iterable(val_loader, "val_loader", where=where)
             if isinstance(val_loader, Iterator):
@@ -332,6 +339,11 @@ class LRFinder:
                 train_loader,
                 "Pass a DataLoader or a list, not an iterator or generator, or leave refine off.",
             )
+        if val_loader is not None:
+            check_batches(val_loader, "val_loader", where=where, pairs=self.loss_fn is None)
+        if refine_loader is not None:
+            check_batches(refine_loader, "refine", where=where, pairs=self.loss_fn is None)
+        largest, dtype = largest_lr(self.optimizer)
         ramp: dict[str, Any] = {
             "start_lr": DEFAULT_START_LR if start_lr is None else start_lr,
             "end_lr": end_lr,
@@ -341,10 +353,15 @@ class LRFinder:
             "divergence_factor": divergence_factor,
             "stop_on_divergence": stop_on_divergence,
             "extend": extend,
+            "max_lr": largest,
         }
         # The core checks these too, but only after the snapshot has been
         # taken (maybe to disk); check them here first.
-        RangeTestState(**ramp, where=where)
+        RangeTestState(
+            **ramp,
+            where=where,
+            max_lr_reason=f"The optimizer's parameters are {dtype}, whose largest value that is.",
+        )
         ratios = _group_ratios(self.optimizer, where)
         rank, world_size = rank_and_world_size()
 
@@ -490,6 +507,7 @@ class LRFinder:
         setting the learning rates and detaching the loss.
         """
         optimizer, scaler, max_norm = self.optimizer, self.grad_scaler, self.max_grad_norm
+        device = self.device
         zero_grad, optimizer_step = optimizer.zero_grad, optimizer.step
         float_lrs: list[tuple[dict[str, Any], float]] = []
         tensor_lrs: dict[int, tuple[torch.Tensor, float]] = {}
@@ -567,11 +585,18 @@ class LRFinder:
         def step_fn(lr: float) -> torch.Tensor:
             for group, ratio in float_lrs:
                 group["lr"] = lr * ratio
-            for tensor, ratio in tensor_fills:
-                tensor.fill_(lr * ratio)
             zero_grad(set_to_none=True)
-            total = run_batches()
-            step()
+            try:
+                for tensor, ratio in tensor_fills:
+                    tensor.fill_(lr * ratio)
+                total = run_batches()
+                step()
+            except RuntimeError as error:
+                if "without overflow" not in str(error):
+                    raise
+                # The optimizer's arithmetic at this rate left the parameters'
+                # dtype (Adam divides lr by 1 - beta1): the step diverged.
+                return torch.full((), math.inf, device=device)
             return total if validate is None else validate()
 
         return step_fn
@@ -706,6 +731,56 @@ def _steps_per_epoch(loader: Any, accumulation_steps: int) -> int | None:
     except TypeError:
         return None
     return max(1, batches // accumulation_steps) if batches > 0 else None
+
+
+def _check_one_loss_per_step(optimizer: torch.optim.Optimizer, where: str) -> None:
+    """Refuse an optimizer whose ``step`` needs a closure (LBFGS): it evaluates the loss many times a step."""
+    try:
+        parameters = inspect.signature(optimizer.step).parameters
+    except (TypeError, ValueError):
+        return
+    closure = parameters.get("closure")
+    if closure is not None and closure.default is inspect.Parameter.empty:
+        fail(
+            where,
+            "optimizer",
+            "an optimizer whose step() runs without a closure",
+            f"{type(optimizer).__name__} (its step(closure) evaluates the loss several times)",
+            "A range test takes one loss per step at one learning rate; test with the optimizer you "
+            "would train with otherwise (e.g. torch.optim.SGD or Adam), or tune this one's lr by hand.",
+        )
+
+
+def _check_materialised(model: nn.Module, where: str) -> None:
+    """Refuse a model with tensors on the meta device: shapes without values cannot be trained or saved."""
+    tensors = [*model.parameters(), *model.buffers()]
+    meta = next((tensor for tensor in tensors if tensor.device.type == "meta"), None)
+    if meta is not None:
+        fail(
+            where,
+            "model",
+            "a model whose parameters and buffers hold values",
+            f"a model with tensors on the meta device (e.g. one of shape {tuple(meta.shape)})",
+            "Materialise it first, e.g. model.to_empty(device='cpu') and then load or initialise its "
+            "weights.",
+        )
+
+
+def largest_lr(optimizer: torch.optim.Optimizer) -> tuple[float, str]:
+    """The largest learning rate the optimizer's parameters can take, and their narrowest dtype.
+
+    torch turns the rate into the parameters' dtype in each step: past its
+    largest value (about 3.4e38 for float32) the step raises.
+    """
+    largest, name = sys.float_info.max, "float64"
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            if isinstance(param, torch.Tensor) and (param.is_floating_point() or param.is_complex()):
+                real = param.real if param.is_complex() else param
+                top = float(torch.finfo(real.dtype).max)
+                if top < largest:
+                    largest, name = top, str(param.dtype).removeprefix("torch.")
+    return largest, name
 
 
 def _check_iterable(value: Any, name: str, *, where: str) -> None:

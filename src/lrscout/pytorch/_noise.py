@@ -60,8 +60,8 @@ def noise_scale(
 
     Afterwards — also after an exception — the weights, buffers (BatchNorm
     statistics, also one that ``forward`` replaces), gradients, each module's
-    train/eval mode and torch's RNG state (CPU, and CUDA once initialised)
-    are bitwise as before, restored by the range test's own snapshot.
+    train/eval mode and the global RNGs (torch's CPU and CUDA, NumPy's,
+    Python's) are bitwise as before, restored by the range test's own snapshot.
 
     Args:
         model: The model (``nn.Module`` or a ``DistributedDataParallel``).

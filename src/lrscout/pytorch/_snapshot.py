@@ -14,6 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._global_rng import GlobalRNG
+
 
 class TrainingSnapshot:
     """The training state of a model (and its optimizer), taken now, restored later.
@@ -31,7 +33,9 @@ class TrainingSnapshot:
     Also restored: the gradients of every parameter (in place where the
     current gradient has the same shape and dtype), each module's train/eval
     mode and extra state (``get_extra_state``), a ``GradScaler``'s state, and
-    torch's CPU RNG (and CUDA RNG once CUDA is initialised).
+    the global random generators (torch's CPU RNG, CUDA's once initialised,
+    NumPy's and Python's: a data pipeline may draw from any of them; see
+    ``lrscout._global_rng.GlobalRNG``).
 
     Memory follows what can change. A parameter that is frozen
     (``requires_grad=False``) and not held by the optimizer cannot be changed
@@ -91,10 +95,7 @@ class TrainingSnapshot:
         self._optimizer = optimizer
         self._scaler = grad_scaler if grad_scaler is not None and grad_scaler.is_enabled() else None
         self._modes = [(module, module.training) for module in model.modules()]
-        self._cpu_rng = torch.get_rng_state()
-        self._cuda_rng = (
-            torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None  # type: ignore[no-untyped-call]
-        )
+        self._rng = GlobalRNG()
         self._scaler_state = self._scaler.state_dict() if self._scaler is not None else None
         # Arbitrary objects, kept in memory: the file holds tensors only.
         self._extra_states = [
@@ -135,8 +136,7 @@ class TrainingSnapshot:
         self.nbytes = (
             sum(value.nbytes for listed in values.values() for value in listed if value is not None)
             + sum(print_.nbytes for print_ in self._fingerprints.values())
-            + self._cpu_rng.nbytes
-            + sum(state.nbytes for state in self._cuda_rng or [])
+            + self._rng.nbytes
         )
         self._saved: dict[str, list[torch.Tensor | None]] | None = None
         self._path: str | None = None
@@ -190,9 +190,7 @@ class TrainingSnapshot:
                 module.training = training
             if self._scaler is not None and self._scaler_state is not None:
                 self._scaler.load_state_dict(self._scaler_state)
-            torch.set_rng_state(self._cpu_rng)
-            if self._cuda_rng is not None:
-                torch.cuda.set_rng_state_all(self._cuda_rng)
+            self._rng.restore()
             self._check_frozen()
         finally:
             if not keep:

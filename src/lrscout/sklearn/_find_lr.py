@@ -27,6 +27,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._batching import as_generator, gd_variant, steps_per_epoch
 from .._engine import RangeTestState, range_test
+from .._global_rng import GlobalRNG
 from .._plan import Plan, resolve_plan
 from .._result import RangeTestResult
 from .._validation import check_batch_size, check_bool, fail
@@ -191,7 +192,9 @@ def find_lr(
         random_state: Seed or ``numpy.random.Generator`` for the batch order;
             ``None`` draws fresh entropy. The estimator's own
             ``random_state`` still seeds its initial weights and the order
-            within a batch.
+            within a batch; when it is ``None``, scikit-learn draws them
+            from NumPy's global random state, which is put back afterwards
+            (also after an error): the test leaves no trace there either.
 
     Returns:
         The :class:`lrscout.RangeTestResult`; ``info`` holds ``framework``
@@ -295,7 +298,8 @@ def find_lr(
     }
     if isinstance(model, _SGD):
         info["partial_fit_batch_size"] = batch
-    return range_test(step_fn, progress=show, info=info, **ramp)
+    with GlobalRNG():  # an estimator with random_state=None draws from NumPy's
+        return range_test(step_fn, progress=show, info=info, **ramp)
 
 
 # Checks -------------------------------------------------------------------------

@@ -7,16 +7,15 @@ Trainer would train with, and puts the Trainer back as it was.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 import torch
 import transformers
 from torch import nn
 
 from .._errors import NoSuggestionError
+from .._global_rng import GlobalRNG
 from .._jsonio import json_copy
 from .._result import RangeTestResult
 from .._validation import check_bool, fail
@@ -135,10 +134,28 @@ def find_lr(
         fail(_FIND_LR, "trainer", "a transformers.Trainer", trainer)
     if trainer.train_dataset is None:
         fail(_FIND_LR, "trainer.train_dataset", "a dataset", None, "Pass train_dataset=... to the Trainer.")
+    _check_examples(
+        trainer.train_dataset, "trainer.train_dataset", "Give the Trainer a train_dataset with examples."
+    )
     if not isinstance(trainer.model, nn.Module):
         fail(_FIND_LR, "trainer.model", "a torch.nn.Module", trainer.model)
     set_learning_rate = check_bool(set_learning_rate, "set_learning_rate", where=_FIND_LR)
     refine = check_bool(refine, "refine", where=_FIND_LR)
+    if refine and trainer.eval_dataset is not None:
+        if isinstance(trainer.eval_dataset, Mapping):
+            fail(
+                _FIND_LR,
+                "trainer.eval_dataset",
+                "one dataset for refine=True (the probes are scored on it)",
+                f"a dict of {len(trainer.eval_dataset)} datasets",
+                "Set trainer.eval_dataset to the one to score on for the test, or leave refine off.",
+            )
+        _check_examples(
+            trainer.eval_dataset,
+            "trainer.eval_dataset",
+            "refine=True scores the probes on it: give it examples, or set it to None to score them on "
+            "their training losses.",
+        )
     extra = json_copy(info, where=_FIND_LR)
     args = trainer.args
     ramp: dict[str, Any] = {
@@ -159,11 +176,20 @@ def find_lr(
     prepared = list(accelerator._dataloaders)
     gradient_state = accelerator.gradient_state
     active = list(gradient_state.dataloader_references)
-    numpy_rng, python_rng = np.random.get_state(), random.getstate()  # noqa: NPY002 (the global state)
+    rng = GlobalRNG()
     swapped: list[tuple[dict[str, Any], Any]] = []
     try:
         optimizer: Any = trainer.create_optimizer() if created else trainer.optimizer
         loader = trainer.get_train_dataloader()
+        if _length(loader) == 0:
+            fail(
+                _FIND_LR,
+                "trainer.train_dataset",
+                "enough examples for one batch",
+                f"{_length(trainer.train_dataset)} examples with per_device_train_batch_size="
+                f"{args.per_device_train_batch_size} and dataloader_drop_last=True",
+                "Lower the batch size or turn dataloader_drop_last off.",
+            )
         for group in optimizer.param_groups:
             if "initial_lr" in group:
                 swapped.append((group, group["lr"]))
@@ -205,8 +231,7 @@ def find_lr(
         accelerator._dataloaders[:] = prepared
         # A dataloader left before its end stays registered as active.
         gradient_state.dataloader_references = active
-        np.random.set_state(numpy_rng)  # noqa: NPY002
-        random.setstate(python_rng)
+        rng.restore()
     if set_learning_rate:
         try:
             lr = result.suggestion.lr
@@ -216,6 +241,20 @@ def find_lr(
             ) from None
         args.learning_rate = lr
     return result
+
+
+def _length(data: Any) -> int | None:
+    """``len(data)``, or ``None`` for data without a length (an ``IterableDataset``)."""
+    try:
+        return len(data)
+    except TypeError:
+        return None
+
+
+def _check_examples(dataset: Any, name: str, fix: str) -> None:
+    """Refuse, before the test, a dataset without examples (the loader would fail inside torch)."""
+    if _length(dataset) == 0:
+        fail(_FIND_LR, name, "a dataset with examples", f"an empty {type(dataset).__name__}", fix)
 
 
 def _trainer_loss(trainer: transformers.Trainer) -> Any:
