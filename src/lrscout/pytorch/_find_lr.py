@@ -576,8 +576,11 @@ class LRFinder:
             def one_group_step(lr: float) -> torch.Tensor:
                 only_group["lr"] = lr
                 zero_grad(set_to_none=True)
-                total = run_batches()
-                step()
+                try:
+                    total = run_batches()
+                    step()
+                except RuntimeError as error:
+                    return _overflowed(error, device)
                 return total
 
             return one_group_step
@@ -592,14 +595,21 @@ class LRFinder:
                 total = run_batches()
                 step()
             except RuntimeError as error:
-                if "without overflow" not in str(error):
-                    raise
-                # The optimizer's arithmetic at this rate left the parameters'
-                # dtype (Adam divides lr by 1 - beta1): the step diverged.
-                return torch.full((), math.inf, device=device)
+                return _overflowed(error, device)
             return total if validate is None else validate()
 
         return step_fn
+
+
+def _overflowed(error: RuntimeError, device: torch.device) -> torch.Tensor:
+    """An infinite loss for a step whose rate left the parameters' dtype; any other error raised again.
+
+    The optimizer's arithmetic at a huge rate can overflow the parameters'
+    dtype (Adam divides lr by 1 - beta1): that step diverged.
+    """
+    if "without overflow" not in str(error):
+        raise error
+    return torch.full((), math.inf, device=device)
 
 
 def find_lr(
