@@ -290,7 +290,8 @@ def test_a_curve_below_zero_is_read_as_the_same_curve_above_it(offset):
         smoothing=0.0,
         divergence_factor=4.0,
     )
-    assert below.suggest("auto").lr == reference.suggest("auto").lr
+    # The same reading; the rule's arithmetic on the shifted losses may differ in the last bits.
+    assert below.suggest("auto").lr == pytest.approx(reference.suggest("auto").lr, rel=1e-12)
     noisy = shifted + 1.0 * np.random.default_rng(0).standard_normal(100)
     notes = diagnose(LRS, noisy, num_steps=100, end_lr=10.0, stop_reason="completed")
     assert any(note.startswith("too noisy") and "(in loss units)" in note for note in notes)
