@@ -508,7 +508,7 @@ MODELS = [
     ),
     (
         "softmax y 2-D",
-        lambda: SoftmaxClassifier().fit(X, LABELS[:, None]),
+        lambda: SoftmaxClassifier().fit(X, np.stack([LABELS, LABELS], axis=1)),
         InvalidArgumentError,
         r"1-D array",
     ),
