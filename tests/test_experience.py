@@ -350,18 +350,73 @@ def test_progress_bar_only_where_someone_watches(monkeypatch):
     assert "LR range test" in terminal.getvalue()
 
 
-def test_progress_bar_in_a_notebook_without_ipywidgets_is_plain_and_silent(monkeypatch):
-    from tqdm.std import tqdm
-
+def test_no_progress_bar_in_a_notebook_without_ipywidgets(monkeypatch):
     from lrscout._engine import _progress_bar
 
     if importlib.util.find_spec("ipywidgets") is not None:
         pytest.skip("ipywidgets is installed: tqdm.auto's widget is used")
     monkeypatch.setitem(sys.modules, "ipykernel.zmqshell", type(sys)("ipykernel.zmqshell"))
-    monkeypatch.setattr(sys, "stderr", io.StringIO())  # a kernel's stderr is no terminal
-    bar = _progress_bar(10)  # warnings are errors here: no "IProgress not found"
-    assert type(bar) is tqdm
-    bar.close()
+    # Even a stderr that says it is a terminal: tqdm's text bar in a kernel is a red stderr box.
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert _progress_bar(10) is None  # warnings are errors here: no "IProgress not found"
+    assert terminal.getvalue() == ""
+
+
+def test_no_progress_bar_without_a_stderr(monkeypatch):
+    from lrscout._engine import _progress_bar
+
+    monkeypatch.setattr(sys, "stderr", None)
+    assert _progress_bar(10) is None
+    closed = io.StringIO()
+    closed.close()  # isatty() raises
+    monkeypatch.setattr(sys, "stderr", closed)
+    assert _progress_bar(10) is None
+
+
+def _public_entries_with_progress():
+    import lrscout
+    import lrscout.models
+    import lrscout.sklearn
+
+    entries = {
+        "lrscout.range_test": lrscout.range_test,
+        "lrscout.models.find_lr": lrscout.models.find_lr,
+        "lrscout.models.rerun_find_lr": lrscout.models.rerun_find_lr,
+        "lrscout.models.compare_variants": lrscout.models.compare_variants,
+        "lrscout.compare_variants": lrscout.compare_variants,
+        "lrscout.sklearn.find_lr": lrscout.sklearn.find_lr,
+    }
+    optional = {
+        "lrscout.pytorch": ("LRFinder.range_test",),  # find_lr passes **kwargs to it
+        "lrscout.keras": ("find_lr",),
+        "lrscout.optax": ("find_lr",),
+        "lrscout.lightning": ("find_lr", "LRFinder"),
+        "lrscout.transformers": ("find_lr",),
+        "lrscout.fastai": ("find_lr",),
+    }
+    for package, names in optional.items():
+        try:
+            module = importlib.import_module(package)
+        except ImportError:
+            continue
+        for name in names:
+            entry = module
+            for part in name.split("."):
+                entry = getattr(entry, part)
+            entries[f"{package}.{name}"] = entry
+    return entries
+
+
+def test_progress_has_one_default_everywhere():
+    import inspect
+
+    defaults = {
+        name: inspect.signature(entry).parameters["progress"].default
+        for name, entry in _public_entries_with_progress().items()
+    }
+    assert len(defaults) >= 6
+    assert set(defaults.values()) == {True}, defaults
 
 
 # Notebook display ------------------------------------------------------------------

@@ -164,7 +164,7 @@ def compare_variants(
     batch_sizes: Sequence[int | None] = (None, 1, 32),
     lr: float | str | Sequence[float] = "auto",
     find_lr_kwargs: Mapping[str, Any] | None = None,
-    progress: bool = False,
+    progress: bool = True,
 ) -> VariantComparison:
     """Train one copy of ``model`` per batch size, each for ``epochs`` epochs.
 

@@ -174,7 +174,7 @@ def rerun_find_lr(
     *,
     batch_size: int | None,
     random_state: int | np.random.Generator | None = _FROM_MODEL,
-    progress: bool = False,
+    progress: bool = True,
 ) -> RangeTestResult:
     """Run :func:`find_lr` again at another batch size, with the settings of ``previous``.
 
@@ -192,7 +192,8 @@ def rerun_find_lr(
         previous: The earlier :class:`lrscout.RangeTestResult`.
         batch_size: The new batch size; ``None`` means the whole set.
         random_state: Seed for the batch order; defaults to ``model.random_state``.
-        progress: Show a progress bar.
+        progress: Show a tqdm bar where someone can watch it (see
+            :func:`lrscout.range_test`).
 
     Returns:
         The new :class:`lrscout.RangeTestResult`.
