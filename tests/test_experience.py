@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,6 +24,7 @@ from lrscout._errors import missing_dependency
 from lrscout.cli import main
 
 CLI = [sys.executable, "-m", "lrscout"]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _curve(n=100, seed=0):
@@ -69,9 +71,55 @@ def test_missing_dependency_message_ends_with_a_working_pip_line():
     error = missing_dependency("lrscout.x", "torch", needs="PyTorch", or_else="use --framework numpy")
     assert isinstance(error, ImportError)
     assert str(error) == (
-        "lrscout.x needs PyTorch, which is not installed. Install it with: pip install torch "
+        'lrscout.x needs PyTorch, which is not installed. Install it with: pip install "torch==2.13.0" '
         "(or use --framework numpy)"
     )
+
+
+@pytest.mark.parametrize(
+    ("module", "hidden", "line"),
+    [
+        ("lrscout.pytorch", "torch", 'pip install "torch==2.13.0"'),
+        ("lrscout.lightning", "lightning", 'pip install "torch==2.13.0" lightning'),
+        ("lrscout.transformers", "transformers", 'pip install "torch==2.13.0" transformers accelerate'),
+        ("lrscout.optax", "jax", "pip install jax optax"),
+    ],
+)
+def test_import_without_the_framework_gives_the_pinned_install_line(module, hidden, line, tmp_path):
+    code = f"import sys; sys.modules[{hidden!r}] = None\nimport {module}"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1].endswith(f"Install it with: {line}"), done.stderr[-500:]
+
+
+def test_the_pin_is_the_readmes():
+    from lrscout._errors import TORCH_PIN
+
+    readme = (ROOT / "README.md").read_text()
+    pins = set(re.findall(r'"(torch==[0-9.]+)"', readme))
+    assert pins == {TORCH_PIN}
+
+
+@pytest.mark.parametrize(
+    ("framework", "hidden", "line"),
+    [
+        ("pytorch", "torch", 'pip install "torch==2.13.0"'),
+        ("jax", "jax", "pip install jax optax"),
+    ],
+)
+def test_cli_without_the_framework_prints_the_install_line_before_reading_data(
+    framework, hidden, line, tmp_path
+):
+    code = (
+        f"import sys; sys.modules[{hidden!r}] = None\n"
+        "from lrscout.cli import main\n"
+        f"sys.exit(main(['find-lr', '--framework', {framework!r}, '--plot', 'none']))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stdout == ""  # the data were not read: no report header
+    assert done.stderr.strip().splitlines()[-1].startswith(f"lrscout: error: --framework {framework}: ")
+    assert done.stderr.strip().endswith(f"Install it with: {line}")
 
 
 def test_cli_without_keras_prints_the_install_line(tmp_path):

@@ -325,9 +325,9 @@ def test_the_extra_asks_for_the_accelerate_the_installed_transformers_needs():
 
     from packaging.requirements import Requirement
 
-    extras = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())[
-        "project"
-    ]["optional-dependencies"]
+    extras = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
     needed = [
         Requirement(text)
         for text in requires("transformers") or []
