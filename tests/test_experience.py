@@ -475,7 +475,7 @@ def _html_parts(text):
     assert image is not None
     png = base64.b64decode(image.group(1))
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
-    return re.findall(r"<t[dh]>(.*?)</t[dh]>", text)
+    return re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", text)
 
 
 def _no_open_figures():
@@ -500,6 +500,35 @@ def test_range_test_result_renders_in_a_notebook_and_stays_repr_in_a_terminal():
     ]
     assert cells[4] == "stopped" and cells[5].startswith(f"{result.stop_reason} (")
     assert _no_open_figures()
+
+
+def test_notebook_tables_carry_their_alignment_on_every_cell():
+    # Jupyter's CSS sets text-align on td and th and centres tables: a table-level style loses.
+    from sklearn.datasets import load_digits
+
+    from lrscout.models import SoftmaxClassifier, compare_variants
+
+    X, y = load_digits(return_X_y=True)
+    comparison = compare_variants(
+        SoftmaxClassifier(random_state=0), X[:200] / 16, y[:200], epochs=1, batch_sizes=(None, 32)
+    )
+    for text, right in ((_curve()._repr_html_(), 0), (comparison._repr_html_(), 6)):
+        assert '<table style="margin-left:0;margin-right:auto">' in text
+        cells = re.findall(r"<(t[dh])([^>]*)>", text)
+        assert cells and all(attributes.startswith(' style="text-align:') for _, attributes in cells)
+        rows = re.findall(r"<tr>(.*?)</tr>", text)
+        for row in rows:
+            sides = re.findall(r'text-align:(\w+)"', row)
+            assert sides == ["left"] * (len(sides) - right) + ["right"] * right
+
+
+def test_repr_shows_the_suggestion_and_the_range():
+    result = _curve()
+    base, peak = result.lr_range()
+    assert repr(result).startswith(
+        f"RangeTestResult(suggestion={result.suggestion.lr:.3g} (auto), lr_range=({base:.3g}, {peak:.3g}), "
+    )
+    assert repr(_flat()).startswith("RangeTestResult(suggestion=None, ")
 
 
 def test_a_result_without_suggestion_still_renders_with_the_reason():
@@ -546,6 +575,40 @@ def test_range_test_legend_leaves_the_ema_out_unless_asked():
     assert "EMA (divergence check; lags)" in _legend(ax)
     ema = [line for line in ax.get_lines() if line.get_label().startswith("EMA")]
     np.testing.assert_array_equal(ema[0].get_ydata(), result.smoothed_losses)
+
+
+def test_the_plotted_line_is_the_saved_trend():
+    result = _curve()
+    ax = result.plot()
+    (line,) = [line for line in ax.get_lines() if line.get_label().startswith("trend")]
+    np.testing.assert_array_equal(line.get_ydata(), result.trend)
+    np.testing.assert_array_equal(line.get_xdata(), result.lrs)
+
+
+def test_the_trend_follows_the_points_of_a_smooth_curve_to_its_diverging_end():
+    # Full-batch gradient descent on diabetes: no noise, so a line that follows the points
+    # is on them. The log-space Gaussian drawn before rose past 0.5 where the points sat at 0.243.
+    from lrscout.cli._data import load_dataset
+    from lrscout.models import LinearRegressor, find_lr
+
+    data = load_dataset("diabetes")
+    result = find_lr(LinearRegressor(batch_size=None), data.X, data.y, progress=False)
+    assert result.stop_reason == "diverged"
+    steady = slice(0, len(result) - 3)  # all but the diverging last steps
+    np.testing.assert_allclose(result.trend[steady], result.losses[steady], rtol=0.02)
+    # Nor does it rise before the points do.
+    assert np.all(result.trend[steady] <= 1.02 * np.maximum.accumulate(result.losses[steady][::-1])[::-1])
+
+
+def test_the_trend_shrugs_off_a_spike_and_tracks_noise():
+    rng = np.random.default_rng(0)
+    level = np.linspace(2.0, 1.0, 200)
+    noisy = level * np.exp(rng.normal(0.0, 0.05, 200))
+    spiked = noisy.copy()
+    spiked[100] = 1e6
+    trend = lrscout.loss_trend(spiked)
+    assert np.max(np.abs(trend / level - 1.0)) < 0.05  # one huge loss leaves no bump
+    assert np.all(np.isnan(lrscout.loss_trend([1.0, np.inf, 2.0])[1:]))
 
 
 @pytest.mark.parametrize("scale", [1e-5, 1e-3, 1.0, 1e3])

@@ -22,6 +22,7 @@ from ._noise import expected_batch_sq_norm as expected_batch_sq_norm
 from ._result import STOP_REASONS as STOP_REASONS
 from ._result import RangeTestResult as RangeTestResult
 from ._result import Suggestion as Suggestion
+from ._result import loss_trend as loss_trend
 from ._schedules import Schedule as Schedule
 from ._schedules import exponential_ramp as exponential_ramp
 from ._schedules import linear_ramp as linear_ramp
@@ -49,6 +50,7 @@ __all__ = [
     "exponential_ramp",
     "gd_variant",
     "linear_ramp",
+    "loss_trend",
     "minibatches",
     "one_cycle",
     "range_test",

@@ -193,6 +193,7 @@ class VariantComparison:
             lambda figure: self.plot(axes=figure.subplots(1, 3)),
             rows,
             header=header,
+            align=["left", *(["right"] * (len(header) - 1))],  # the variant, then numbers
             figsize=(15.0, 4.5),
             alt="batch, stochastic and mini-batch gradient descent",
         )

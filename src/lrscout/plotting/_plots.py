@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from .._errors import InvalidArgumentError, NoSuggestionError
-from .._suggest import zero_lag_smooth
 from .._validation import number_text
 
 if TYPE_CHECKING:
@@ -43,6 +42,8 @@ class RangeTestLike(Protocol):
     def losses(self) -> np.ndarray: ...
     @property
     def smoothed_losses(self) -> np.ndarray: ...
+    @property
+    def trend(self) -> np.ndarray: ...
     @property
     def stop_reason(self) -> str: ...
     @property
@@ -124,6 +125,7 @@ def figure_html(
     rows: Sequence[Sequence[str]] = (),
     *,
     header: Sequence[str] | None = None,
+    align: Sequence[str] | None = None,
     figsize: tuple[float, float] = (7.0, 4.5),
     alt: str = "plot",
 ) -> str:
@@ -133,10 +135,18 @@ def figure_html(
     draws on a fresh matplotlib ``Figure`` that belongs to no pyplot state, so
     nothing else is shown or left open; the PNG is embedded as base64.
 
+    Jupyter's stylesheets align every cell to the right and centre every
+    table, by rules on ``td``, ``th`` and ``table`` that an alignment set on
+    the table alone does not reach; so each cell carries its own alignment,
+    and the table its own margins, as ``style`` attributes, which a
+    stylesheet's class rules do not override.
+
     Args:
         draw: Draws the plot on the figure it is given.
         rows: Table rows, one sequence of cell texts each (escaped here).
         header: Column titles, or ``None`` for a table without a header row.
+        align: ``"left"`` or ``"right"`` per column; ``None`` aligns every
+            column left.
         figsize: Figure size in inches.
         alt: The image's alternative text.
 
@@ -147,7 +157,7 @@ def figure_html(
         >>> text = figure_html(lambda figure: figure.subplots().plot([1, 2]), [["suggested lr", "0.1"]])
         >>> text.startswith('<div class="lrscout"><img src="data:image/png;base64,')
         True
-        >>> "<td>suggested lr</td><td>0.1</td>" in text
+        >>> '<td style="text-align:left">suggested lr</td><td style="text-align:left">0.1</td>' in text
         True
     """
     from matplotlib.figure import Figure
@@ -162,11 +172,19 @@ def figure_html(
         f'<img src="data:image/png;base64,{image}" alt="{html.escape(alt)}" style="max-width:100%"/>',
     ]
     if rows or header:
-        parts.append('<table style="text-align:left">')
+        width = max(len(row) for row in [*rows, header or []])
+        sides = list(align or ()) + ["left"] * (width - len(align or ()))
+
+        def cells(tag: str, row: Sequence[str]) -> str:
+            return "".join(
+                f'<{tag} style="text-align:{side}">{html.escape(cell)}</{tag}>'
+                for cell, side in zip(row, sides, strict=False)
+            )
+
+        parts.append('<table style="margin-left:0;margin-right:auto">')
         if header:
-            parts.append("<tr>" + "".join(f"<th>{html.escape(cell)}</th>" for cell in header) + "</tr>")
-        for row in rows:
-            parts.append("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>")
+            parts.append(f"<tr>{cells('th', header)}</tr>")
+        parts.extend(f"<tr>{cells('td', row)}</tr>" for row in rows)
         parts.append("</table>")
     parts.append("</div>")
     return "".join(parts)
@@ -197,10 +215,13 @@ def plot_range_test(
     ema: bool = False,
     title: str | None = None,
 ) -> Axes:
-    """Loss against learning rate on a log axis: raw points, smoothed line, marks.
+    """Loss against learning rate on a log axis: raw points, the trend through them, marks.
 
-    The default suggestion is drawn as a vertical line and the ``lr_range()``
-    as a shaded band, when the curve allows them (a curve too short for a
+    The line is ``result.trend`` (a running median of the losses, see
+    :func:`lrscout.loss_trend`), which follows the points and is saved with
+    the result (JSON and CSV), so a plot from the files is this plot. The
+    default suggestion is drawn as a vertical line and the ``lr_range()`` as
+    a shaded band, when the curve allows them (a curve too short for a
     suggestion is still drawn, with a note in the legend). ``ema=True`` adds
     the stored exponential moving average (``smoothed_losses``), the curve
     the divergence check reads; it lags behind the points, so it is left out
@@ -219,8 +240,8 @@ def plot_range_test(
             linestyle=":",
             label="EMA (divergence check; lags)",
         )
-    curve = zero_lag_smooth(result.losses[:n]) if n else result.losses[:0]
-    ax.plot(result.lrs[:n], curve, color="C0", linewidth=2.0, label="smoothed loss")
+    curve = np.asarray(result.trend)[:n]
+    ax.plot(result.lrs[:n], curve, color="C0", linewidth=2.0, label="trend (running median)")
     notes = [f"warning: {message}" for message in result.warnings]
     if suggestion or lr_range:
         try:
