@@ -901,7 +901,7 @@ CLI = [
     (["find-lr", "--start-lr", "0"], "--start-lr"),
     (["find-lr", "--start-lr", "nan"], "--start-lr"),
     (["find-lr", "--end-lr", "inf"], "--end-lr"),
-    (["find-lr", "--start-lr", "1", "--end-lr", "0.5"], "end_lr must be greater than start_lr"),
+    (["find-lr", "--start-lr", "1", "--end-lr", "0.5"], "--end-lr must be greater than --start-lr"),
     (["find-lr", "--num-steps", "1"], "--num-steps"),
     (["find-lr", "--num-steps", "ten"], "--num-steps"),
     (["find-lr", "--mode", "cosine"], "--mode"),
@@ -958,7 +958,7 @@ CSV = [
 
 @pytest.mark.parametrize(("argv", "match"), CLI, ids=[" ".join(a)[:40] for a, _ in CLI])
 def test_command_line_mistakes_are_one_line_exit_2(argv, match, tmp_path):
-    _assert_one_line_error([*argv, "--quiet"] if argv[0] != "train" else argv, match, tmp_path)
+    _assert_one_line_error([*argv, "--quiet"] if argv[0] != "train" else argv, match, tmp_path, usage=True)
 
 
 @pytest.mark.parametrize(("content", "match"), CSV, ids=[f"csv{i}" for i in range(len(CSV))])
@@ -971,13 +971,16 @@ def test_a_latin1_csv_names_the_encoding(tmp_path):
     _assert_one_line_error(argv, r"is not UTF-8 text \(byte 0xe9", tmp_path)
 
 
-def _assert_one_line_error(argv, match, tmp_path):
+def _assert_one_line_error(argv, match, tmp_path, usage=False):
+    """One error line, exit 2; after a mistake in the arguments, the usage line before it."""
     done = subprocess.run(
         [sys.executable, "-m", "lrscout", *argv], capture_output=True, text=True, cwd=tmp_path, timeout=300
     )
     assert done.returncode == 2, (done.stdout, done.stderr)
-    assert done.stderr.startswith("lrscout: error: "), done.stderr
-    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 + usage and "Traceback" not in done.stderr, done.stderr
+    assert not usage or lines[0].startswith("usage: lrscout"), done.stderr
+    assert lines[-1].startswith("lrscout: error: "), done.stderr
     assert __import__("re").search(match, done.stderr), done.stderr
 
 

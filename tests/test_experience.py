@@ -548,7 +548,9 @@ def test_noise_scale_and_variant_comparison_render():
 
     X, y = load_digits(return_X_y=True)
     X = X[:300] / 16
-    noise = noise_scale(SoftmaxClassifier(), X, y[:300], method="exact")
+    noise = noise_scale(
+        SoftmaxClassifier(epochs=2, random_state=0).fit(X, y[:300]), X, y[:300], method="exact"
+    )
     cells = _html_parts(noise._repr_html_())
     assert cells[0] == "B_simple" and cells[2:4] == ["suggested batch size", str(noise.suggested_batch_size)]
     comparison = compare_variants(

@@ -11,6 +11,7 @@ from ._engine import RangeTestState as RangeTestState
 from ._engine import range_test as range_test
 from ._errors import CurveWarning as CurveWarning
 from ._errors import InvalidArgumentError as InvalidArgumentError
+from ._errors import NoiseScaleWarning as NoiseScaleWarning
 from ._errors import NoSuggestionError as NoSuggestionError
 from ._lr_scaling import LRAdvice as LRAdvice
 from ._lr_scaling import rescale_lr as rescale_lr
@@ -38,6 +39,7 @@ __all__ = [
     "LRAdvice",
     "NoSuggestionError",
     "NoiseScaleResult",
+    "NoiseScaleWarning",
     "RangeTestResult",
     "RangeTestState",
     "Schedule",

@@ -43,6 +43,17 @@ class CurveWarning(UserWarning):
     """
 
 
+class NoiseScaleWarning(UserWarning):
+    """A gradient noise scale measured where it may not stand for the training to come.
+
+    ``lrscout.models.noise_scale`` on a model that is not fitted measures at
+    the initial weights, where ``B_simple`` is typically several times below
+    its value once training is under way (it grows as the loss falls), so the
+    batch size it suggests is too small; ``lrscout noise-scale`` trains a few
+    epochs first. Filter it like any warning.
+    """
+
+
 #: The torch lrscout is tested with. pip installs it pinned, and in the same
 #: command as anything that depends on it (Lightning, transformers, fastai):
 #: an unpinned torch, or one that a later install upgrades, pulls a multi-GB

@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 from .._batching import gd_variant, steps_per_epoch
 from .._engine import RangeTestState
-from .._errors import CurveWarning, InvalidArgumentError, NoSuggestionError
+from .._errors import CurveWarning, InvalidArgumentError, NoiseScaleWarning, NoSuggestionError
 from .._result import STOP_REASONS, RangeTestResult
 from .._validation import check_float
 from .._version import __version__
@@ -300,6 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = _build_parser()
     args: argparse.Namespace | None = None
+    checked = False  # the arguments; after that, what fails is in the data, not in what was typed
     try:
         args, extras = parser.parse_known_args(argv)
         if extras:
@@ -311,6 +312,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             option for action in parser.commands[args.command]._actions for option in action.option_strings
         }
         _check_outputs(args)
+        if getattr(args, "csv", None) is not None and not os.path.isfile(args.csv):
+            raise UsageError(f"--csv: no such file: {args.csv!r}.")
         # With --json -, stdout carries the JSON alone: the report (and
         # anything a framework prints) goes to stderr.
         args.stdout = sys.stdout
@@ -318,20 +321,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         with contextlib.redirect_stdout(report_to):
             # Every argument (and the framework) is checked before the data is read.
             run = _COMMANDS[args.command](args)
+            checked = True
             return run(_load_data(args))
     except BrokenPipeError:
         # The reader went away (lrscout ... | head): stop quietly, as Unix tools do.
         _silence_stdout()
         return 141
-    except (UsageError, InvalidArgumentError) as error:
+    except (UsageError, InvalidArgumentError, NoSuggestionError, OSError) as error:
         # A mistake in what was typed: the usage line, then the error in the
         # command line's words (its flags, not lrscout's argument names).
-        print(_usage(parser, args, error), file=sys.stderr)
-        print(f"lrscout: error: {in_flags(_one_line(error), _options(args))}", file=sys.stderr)
-        return 2
-    except (NoSuggestionError, OSError) as error:
-        # What the data or the system refused: one line. Anything else is a
-        # bug in lrscout and keeps its traceback.
+        # What the data or the system refused: that one line. Anything else
+        # is a bug in lrscout and keeps its traceback.
+        if isinstance(error, UsageError) or (isinstance(error, InvalidArgumentError) and not checked):
+            print(_usage(parser, args, error), file=sys.stderr)
         message = _one_line(error)
         if not isinstance(error, OSError):
             message = in_flags(message, _options(args))
@@ -696,8 +698,11 @@ def _measure_noise_scale(args: argparse.Namespace, data: Dataset) -> int:
     kwargs: dict[str, Any] = dict(
         small_batch=args.small_batch, big_batch=args.big_batch, num_pairs=args.num_pairs
     )
-    result = noise_scale(model, data.X, data.y, method="two-batch", random_state=args.seed, **kwargs)
-    exact = noise_scale(model, data.X, data.y, method="exact")
+    with warnings.catch_warnings():
+        # --epochs 0 asks for the initial weights, and the report says so.
+        warnings.simplefilter("ignore", NoiseScaleWarning)
+        result = noise_scale(model, data.X, data.y, method="two-batch", random_state=args.seed, **kwargs)
+        exact = noise_scale(model, data.X, data.y, method="exact")
     advice = result.advise(found, optimizer=args.optimizer)
     low, high = result.interval
     suggested = result.suggested_batch_size

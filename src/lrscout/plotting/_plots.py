@@ -319,35 +319,62 @@ def plot_noise_scale(
 
     The final confidence interval is a band, the suggested batch size a
     dashed line; ``reference`` (e.g. the exact value) a dotted one. For the
-    exact method only the lines are drawn.
+    exact method only the lines are drawn. The axis frames the band, the
+    lines and the estimate after its first tenth: the first few big batches
+    can land orders of magnitude off, and would squeeze everything else into
+    a sliver (the legend says how far off they went). Ticks are plain
+    numbers, one format from 1 to a million.
     """
     ax = _new_axes(ax)
     history = result.history
     x = np.arange(1, len(history) + 1)
     shown = np.isfinite(history) & (history > 0)
+    marks: list[float] = []
+    label = "running estimate"
+    low, high = result.interval
     if len(history):
-        ax.plot(x[shown], history[shown], color="C0", linewidth=1.5, label="running estimate")
-        low, high = result.interval
+        settled = history[len(history) // 10 :]
+        marks += [float(v) for v in settled[np.isfinite(settled) & (settled > 0)]]
         if np.isfinite(low) and np.isfinite(high) and high > 0:
-            interval = f"{result.confidence:.0%} interval {number_text(low)} .. {number_text(high)}"
-            ax.axhspan(max(low, 1e-12), high, color="C0", alpha=0.15, label=interval)
+            marks += [v for v in (low, high) if v > 0]
     if math.isfinite(result.b_simple) and result.b_simple > 0:
-        label = f"B_simple {number_text(result.b_simple)}"
-        ax.axhline(result.b_simple, color="C0", linewidth=0.8, label=label)
+        marks.append(result.b_simple)
     suggested = result.suggested_batch_size
     if suggested is None and result.n_samples is not None:
         suggested = result.n_samples
     if suggested is not None:
+        marks.append(float(suggested))
+    if reference is not None and math.isfinite(reference) and reference > 0:
+        marks.append(float(reference))
+    frame = (min(marks) / 1.5, max(marks) * 1.5) if marks else None
+    if frame is not None and np.any(shown):
+        outside = history[shown][(history[shown] > frame[1]) | (history[shown] < frame[0])]
+        if len(outside):
+            far = float(outside[np.argmax(np.abs(np.log(outside)))])
+            label += f" (first big batches off the scale, up to {number_text(far)})"
+    if len(history):
+        ax.plot(x[shown], history[shown], color="C0", linewidth=1.5, label=label)
+        if np.isfinite(low) and np.isfinite(high) and high > 0:
+            interval = f"{result.confidence:.0%} interval {number_text(low)} .. {number_text(high)}"
+            ax.axhspan(max(low, 1e-12), high, color="C0", alpha=0.15, label=interval)
+    if math.isfinite(result.b_simple) and result.b_simple > 0:
+        ax.axhline(
+            result.b_simple, color="C0", linewidth=0.8, label=f"B_simple {number_text(result.b_simple)}"
+        )
+    if suggested is not None:
         ax.axhline(suggested, color="C3", linestyle="--", label=f"suggested batch size {suggested}")
     if reference is not None:
-        label = f"{reference_label} {number_text(reference)}"
-        ax.axhline(reference, color="k", linestyle=":", label=label)
+        ax.axhline(reference, color="k", linestyle=":", label=f"{reference_label} {number_text(reference)}")
     ax.set_yscale("log")
-    from matplotlib.ticker import LogFormatter
+    if frame is not None:
+        ax.set_ylim(*frame)
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    # Batch sizes as plain numbers (70, 80, 1000), not 7 x 10^1.
-    ax.yaxis.set_major_formatter(LogFormatter())
-    ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.4)))
+    # Batch sizes as plain numbers (70, 800, 300000), never 7 x 10^1 or 1e+05 beside 2000.
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: _count_text(value)))
+    ax.yaxis.set_minor_locator(LogLocator(base=10, subs=(3.0, 4.0, 6.0, 7.0, 8.0, 9.0)))
+    ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("big batches measured")
     ax.set_ylabel("gradient noise scale B_simple (samples)")
     ax.set_title(title or f"Gradient noise scale ({result.method})")
@@ -355,6 +382,16 @@ def plot_noise_scale(
     ax.legend(loc="best", fontsize="small")
     _save(ax, path)
     return ax
+
+
+def _count_text(value: float) -> str:
+    """A tick of a count axis: ``2000``, ``300000``, ``0.5``.
+
+    Example:
+        >>> [_count_text(v) for v in (0.5, 20.0, 2000.0, 300000.0)]
+        ['0.5', '20', '2000', '300000']
+    """
+    return f"{value:.0f}" if value >= 1 else f"{value:.2g}"
 
 
 def plot_variants(
