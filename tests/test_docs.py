@@ -212,3 +212,10 @@ def test_every_public_subpackage_has_an_api_page():
         if (folder / "__init__.py").is_file() and not folder.name.startswith("_") and folder.name != "cli"
     }
     assert packages | {"lrscout"} <= documented, (packages | {"lrscout"}) - documented
+
+
+def test_the_readme_says_how_long_the_tests_take():
+    for section in ("## Quick start", "## Development"):
+        text = README.split(section, 1)[1].split("\n## ", 1)[0]
+        assert re.search(r"\b\d+ minutes\b", text), section
+    assert "--durations" in README.split("## Development", 1)[1]

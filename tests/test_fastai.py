@@ -308,7 +308,7 @@ def test_auto_in_lr_find_and_find_lr_give_one_answer_on_one_test(fastai_learner,
     learn = fastai_learner(_opt_func(optimizer))
     # fastai's ramp: step i of num_it at start * (end / start) ** (i / num_it), so its last
     # rate is end_lr * (start / end) ** (1 / num_it); lrscout's ramp ends on end_lr itself.
-    start, end, num_it = 1e-7, 10.0, 100
+    start, end, num_it = 1e-7, 10.0, 50
     ours = find_lr(
         learn,
         start_lr=start,

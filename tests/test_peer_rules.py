@@ -126,8 +126,9 @@ def test_longest_descent_takes_n_log_n_comparisons_not_n_squared():
     assert _Counted.count <= n * (np.log2(n) + 1)  # fastai's loop: n (n - 1) / 2 = 8.4 million
 
 
-def test_valley_on_a_hundred_thousand_steps():
-    lrs = np.geomspace(1e-7, 10.0, 100_000)
+def test_valley_on_twenty_thousand_steps():
+    # (Its double loop took minutes here; the other rules' smoothing sets this test's pace.)
+    lrs = np.geomspace(1e-7, 10.0, 20_000)
     rng = np.random.default_rng(1)
     curve = 1.0 / (1.0 + 30.0 * lrs) + np.where(lrs > 0.3, (lrs - 0.3) ** 2, 0.0)
     noisy = curve * np.exp(rng.normal(0.0, 0.01, size=lrs.size))

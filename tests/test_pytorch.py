@@ -94,7 +94,7 @@ def test_import_without_torch_names_the_extra():
     )
     out = subprocess.run([sys.executable, "-c", code], timeout=60, capture_output=True, text=True)
     assert out.stdout.strip() == (
-        "lrscout.pytorch needs PyTorch, which is not installed. Install it with: pip install torch"
+        'lrscout.pytorch needs PyTorch, which is not installed. Install it with: pip install "torch==2.13.0"'
     )
 
 
