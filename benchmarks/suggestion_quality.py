@@ -2,7 +2,7 @@
 
     python benchmarks/suggestion_quality.py             # full suite, ~6.5 min on 2 cores (cached after)
     python benchmarks/suggestion_quality.py --quick     # 1 seed
-    python benchmarks/suggestion_quality.py --markdown  # the README's tables
+    python benchmarks/suggestion_quality.py --markdown  # writes the tables: docs page and README
 
 For every task (``quality_tasks.py``) and seed: an oracle grid of constant
 learning rates (6 per decade, 1e-5 to 10) each trained for the task's fixed
@@ -24,9 +24,8 @@ the untrained model's validation loss. Rules:
   rule, is never read.
 * fastai's ``valley`` and ``minimum/10`` on the same curve: lrscout's
   ``valley`` and ``minimum`` methods, which are checked against the real fastai
-  functions on recorded curves (tests/test_peer_rules.py; fastai itself does
-  not install here with its dependencies). fastai's defaults are the same
-  range-test settings.
+  functions on recorded curves (tests/test_peer_rules.py). fastai's defaults
+  are the same range-test settings.
 * "tlf rule": torch-lr-finder's steepest-gradient rule (lrscout's
   ``steepest``) on lrscout's curve, for every task.
 * Lightning's rule, re-implemented (every task): steepest slope of the
@@ -345,6 +344,62 @@ def as_markdown(table: list[list[str]]) -> str:
     return "\n".join([*lines, *("| " + " | ".join(row) + " |" for row in table[1:])])
 
 
+ROOT = Path(__file__).resolve().parents[1]
+#: Where ``--markdown`` writes: the docs site's page gets the wide tables, the README a short one.
+PAGE, README = ROOT / "docs" / "benchmarks.md", ROOT / "README.md"
+#: The README's rows: lrscout's rules, the peers', one-cycle and the noise floor.
+README_RULES = [
+    "lrscout auto",
+    "lrscout refined",
+    "lrscout refined, holdout",
+    "fastai valley",
+    "fastai minimum/10",
+    "lightning",
+    "Lightning Tuner",
+    "torch-lr-finder",
+    "lrscout lr_range one-cycle",
+    HINDSIGHT,
+]
+
+
+def readme_table(summary: list[list[str]]) -> list[list[str]]:
+    """The README's summary: the "all" and "all, PyTorch" rows of ``summary``, one row per rule."""
+    header, rows = summary[0], {(row[0], row[1]): row for row in summary[1:]}
+    measures = ("within 10%", "geo-mean", "worst")
+    table = [["rule", *measures, *(f"{measure}, PyTorch" for measure in measures)]]
+    for rule in README_RULES:
+        column = header.index(SHORT[rule])
+        table.append(
+            [SHORT[rule], *(rows[(split, m)][column] for split in ("all", "all, PyTorch") for m in measures)]
+        )
+    return table
+
+
+def write_block(path: Path, name: str, text: str) -> None:
+    """Replace what stands between ``path``'s markers for ``name`` with ``text``."""
+    begin = f"<!-- begin {name}: written by benchmarks/suggestion_quality.py --markdown -->"
+    end = f"<!-- end {name} -->"
+    page = path.read_text(encoding="utf-8")
+    head, found, rest = page.partition(begin)
+    _, closed, tail = rest.partition(end)
+    if not (found and closed):
+        raise SystemExit(f"{path}: no {begin!r} ... {end!r} block to write the tables into")
+    path.write_text(f"{head}{begin}\n{text.strip()}\n{end}{tail}", encoding="utf-8")
+
+
+def write_markdown(per_task: list[list[str]], summary: list[list[str]], seeds: int) -> None:
+    """The tables as Markdown: all of them on the docs page, the short one in the README."""
+    write_block(
+        PAGE,
+        "quality tables",
+        "Summary — share of task-seeds trained within 10 % of the grid's best, the geometric mean "
+        f"and the worst regret:\n\n{as_markdown(summary)}\n\n"
+        f"Per task (geometric mean over {seeds} seed(s)):\n\n{as_markdown(per_task)}",
+    )
+    write_block(README, "quality summary", as_markdown(readme_table(summary)))
+    print(f"wrote the tables to {PAGE.relative_to(ROOT)} and {README.relative_to(ROOT)}")
+
+
 def _set_env(env: dict[str, str]) -> None:
     """Worker initializer: the task's environment, before any framework is imported."""
     os.environ.update(env)
@@ -358,7 +413,11 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true", help="ignore the cache")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--json", help="write all rows to this file")
-    parser.add_argument("--markdown", action="store_true", help="print the tables as Markdown (README)")
+    parser.add_argument(
+        "--markdown",
+        action="store_true",
+        help="write the tables as Markdown into docs/benchmarks.md and the README's summary",
+    )
     options = parser.parse_args()
     seeds = [0] if options.quick else list(range(options.seeds))
     names = options.tasks or [t.name for t in TASKS]
@@ -395,9 +454,12 @@ def main() -> None:
         f"Regret = validation loss at the suggestion / best of a 6-per-decade grid "
         f"(geometric mean over {len(seeds)} seed(s)); lower is better, 1.000 = as good as the grid's best."
     )
-    render = as_markdown if options.markdown else as_text
-    for table in tables(rows, rules):
-        print(render(table), end="\n\n")
+    per_task, summary = tables(rows, rules)
+    if options.markdown:
+        write_markdown(per_task, summary, len(seeds))
+    else:
+        for table in (per_task, summary):
+            print(as_text(table), end="\n\n")
     print(f"\n{len(jobs)} task-seeds in {time.perf_counter() - began:.0f} s")
     if options.json:
         Path(options.json).write_text(json.dumps(rows, indent=1))

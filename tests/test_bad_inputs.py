@@ -611,7 +611,7 @@ MODELS = [
     ),
     (
         "softmax y 2-D",
-        lambda: SoftmaxClassifier().fit(X, LABELS[:, None]),
+        lambda: SoftmaxClassifier().fit(X, np.stack([LABELS, LABELS], axis=1)),
         InvalidArgumentError,
         r"1-D array",
     ),
@@ -1124,7 +1124,7 @@ CLI = [
     (["find-lr", "--start-lr", "0"], "--start-lr"),
     (["find-lr", "--start-lr", "nan"], "--start-lr"),
     (["find-lr", "--end-lr", "inf"], "--end-lr"),
-    (["find-lr", "--start-lr", "1", "--end-lr", "0.5"], "end_lr must be greater than start_lr"),
+    (["find-lr", "--start-lr", "1", "--end-lr", "0.5"], "--end-lr must be greater than --start-lr"),
     (["find-lr", "--num-steps", "1"], "--num-steps"),
     (["find-lr", "--num-steps", "ten"], "--num-steps"),
     (["find-lr", "--mode", "cosine"], "--mode"),
@@ -1200,7 +1200,7 @@ CSV = [
 
 @pytest.mark.parametrize(("argv", "match"), CLI, ids=[" ".join(a)[:40] for a, _ in CLI])
 def test_command_line_mistakes_are_one_line_exit_2(argv, match, tmp_path):
-    _assert_one_line_error([*argv, "--quiet"] if argv[0] != "train" else argv, match, tmp_path)
+    _assert_one_line_error([*argv, "--quiet"] if argv[0] != "train" else argv, match, tmp_path, usage=True)
 
 
 @pytest.mark.parametrize(("content", "match"), CSV, ids=[f"csv{i}" for i in range(len(CSV))])
@@ -1213,8 +1213,12 @@ def test_a_latin1_csv_names_the_encoding(tmp_path):
     _assert_one_line_error(argv, r"is not UTF-8 text \(byte 0xe9", tmp_path)
 
 
-def _assert_one_line_error(argv, match, tmp_path, *, shell=False):
-    if shell:  # bash: process substitution, a closed stdout
+def _assert_one_line_error(argv, match, tmp_path, *, usage=False, shell=False):
+    """One error line, exit 2; after a mistake in the arguments, the usage line before it.
+
+    ``shell``: run through bash (process substitution, a closed stdout).
+    """
+    if shell:
         command = " ".join([f"'{sys.executable}'", "-m", "lrscout", *argv])
         done = subprocess.run(
             ["bash", "-c", command], capture_output=True, text=True, cwd=tmp_path, timeout=300
@@ -1228,10 +1232,12 @@ def _assert_one_line_error(argv, match, tmp_path, *, shell=False):
             timeout=300,
         )
     assert done.returncode == 2, (done.stdout, done.stderr)
-    # Found before the test: no report of a test that ran, nothing written.
+    # Found before the test: no report of a test that ran.
     assert "tested lr" not in done.stdout + done.stderr, done.stdout
-    assert done.stderr.startswith("lrscout: error: "), done.stderr
-    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 + usage and "Traceback" not in done.stderr, done.stderr
+    assert not usage or lines[0].startswith("usage: lrscout"), done.stderr
+    assert lines[-1].startswith("lrscout: error: "), done.stderr
     assert __import__("re").search(match, done.stderr), done.stderr
 
 
@@ -1298,7 +1304,7 @@ OUTPUTS = [
 def test_output_problems_are_refused_before_the_test(setup, tmp_path):
     argv, match = setup(tmp_path)
     before = {path.name: path.read_bytes() for path in tmp_path.iterdir() if path.is_file()}
-    _assert_one_line_error([*argv, "--quiet"], match, tmp_path, shell=True)
+    _assert_one_line_error([*argv, "--quiet"], match, tmp_path, usage=True, shell=True)
     after = {path.name: path.read_bytes() for path in tmp_path.iterdir() if path.is_file()}
     assert after == before  # nothing written, nothing replaced
 

@@ -82,7 +82,20 @@ def test_find_lr_on_a_csv_file(tmp_path, capsys):
             "argument --batch-size: must be a positive integer or 'full'; got '0'",
         ),
         (["find-lr", "--start-lr", "-1"], "argument --start-lr: must be a positive number; got '-1'"),
-        (["find-lr", "--start-lr", "1", "--end-lr", "0.1"], "end_lr must be greater than start_lr"),
+        (["find-lr", "--start-lr", "1", "--end-lr", "0.1"], "--end-lr must be greater than --start-lr (1.0)"),
+        (["find-lr", "--momentum", "2"], "--momentum must be < 1.0; got 2.0."),
+        (["compare-variants", "--momentum", "-1"], "--momentum must be >= 0.0; got -1.0."),
+        (["noise-scale", "--small-batch", "16", "--big-batch", "8"], "--big-batch must exceed --small-batch"),
+        (
+            ["fnd-lr"],
+            "invalid choice: 'fnd-lr' (choose from 'find-lr', 'compare-variants', 'noise-scale'); "
+            "did you mean 'find-lr'?",
+        ),
+        (
+            ["find-lr", "--start_lr", "1e-5"],
+            "unrecognized arguments: --start_lr 1e-5; did you mean --start-lr",
+        ),
+        (["find-lr", "--dataset", "digit"], "did you mean 'digits'?"),
         (["find-lr", "--dataset", "mnist"], "argument --dataset: invalid choice: 'mnist'"),
         (["find-lr", "--model", "mlp"], "--model mlp needs --framework pytorch or keras"),
         (["find-lr", "--num-steps", "1"], "--num-steps must be at least 2; got 1"),
@@ -96,13 +109,124 @@ def test_find_lr_on_a_csv_file(tmp_path, capsys):
         (["fit"], "argument COMMAND: invalid choice: 'fit'"),
     ],
 )
-def test_user_errors_are_one_line_with_status_2(argv, message, capsys, tmp_path, monkeypatch):
+def test_user_errors_are_a_usage_line_and_one_error_line_with_status_2(
+    argv, message, capsys, tmp_path, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
-    assert main([*argv, "--quiet"] if argv[0] != "fit" else argv) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("lrscout: error: ")
-    assert message in err
-    assert err.count("\n") == 1
+    assert (
+        main(
+            [*argv, "--quiet"]
+            if argv[0].startswith("find-") or argv[0] in ("compare-variants", "noise-scale")
+            else argv
+        )
+        == 2
+    )
+    usage, error = capsys.readouterr().err.splitlines()
+    command = argv[0] if argv[0] in ("find-lr", "compare-variants", "noise-scale") else None
+    # argparse's convention: the usage of the command the mistake is in, then the error.
+    assert usage.startswith(f"usage: lrscout {command} [options]" if command else "usage: lrscout [-h]")
+    assert error.startswith("lrscout: error: ")
+    assert message in error
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["find-lr", "--start-lr", "1", "--end-lr", "0.1"],
+        ["find-lr", "--momentum", "2"],
+        ["find-lr", "--num-steps", "1"],
+        ["find-lr", "--model", "mlp"],
+        ["compare-variants", "--epochs", "0"],
+        ["compare-variants", "--lr", "fast"],
+        ["noise-scale", "--num-pairs", "1"],
+        ["noise-scale", "--small-batch", "16", "--big-batch", "8"],
+    ],
+)
+def test_arguments_are_checked_before_the_data_is_read(argv, monkeypatch, capsys):
+    from lrscout.cli import _main
+
+    def no_data(args):
+        raise AssertionError("the data were read before the arguments were checked")
+
+    monkeypatch.setattr(_main, "_load_data", no_data)
+    assert main([*argv, "--quiet", "--plot", "none"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "lrscout: error: " in captured.err
+
+
+_PYTHON_WORDS = (
+    r"\b(start_lr|end_lr|num_steps|batch_size|run_find_lr|range_test|rerun_find_lr|lrscout\.models)\b"
+)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["find-lr", "--num-steps", "5", "--end-lr", "1e-5"],  # never turned up: raise --end-lr
+        ["find-lr", "--json", "-"],
+        ["noise-scale", "--json", "-"],
+        ["noise-scale", "--epochs", "0"],
+        ["find-lr", "--start-lr", "1", "--end-lr", "0.1"],
+    ],
+)
+def test_the_command_line_speaks_in_its_flags(argv, capsys, tmp_path, monkeypatch):
+    import json
+    import re
+
+    monkeypatch.chdir(tmp_path)
+    main([*argv, "--quiet", "--plot", "none"])
+    captured = capsys.readouterr()
+    text = captured.out + captured.err
+    if "--json" in argv:
+        # The file's field names are the result's (start_lr, ...); its messages are the command line's.
+        data = json.loads(captured.out)
+        assert "{batch_size}" not in captured.out
+        text = (
+            captured.err + json.dumps(data["info"].get("rerun_hint")) + json.dumps(data["info"].get("advice"))
+        )
+    assert not re.search(_PYTHON_WORDS, text), re.search(_PYTHON_WORDS, text).group(0)
+    assert "{batch_size}" not in text
+    if "--end-lr" in argv and "1e-5" in argv:
+        assert "Raise --end-lr (e.g. to" in text
+
+
+def test_noise_scale_names_the_command_that_checks_its_advice(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert (
+        main(["noise-scale", "--dataset", "breast-cancer", "--seed", "3", "--quiet", "--plot", "none"]) == 0
+    )
+    out = capsys.readouterr().out
+    import re
+
+    command = re.search(r"confirm with a range test at batch (\d+) \((lrscout find-lr [^)]*)\)", out)
+    assert command is not None, out
+    assert (
+        command.group(2)
+        == f"lrscout find-lr --dataset breast-cancer --seed 3 --batch-size {command.group(1)}"
+    )
+    # ... and that command runs.
+    assert main([*command.group(2).split()[1:], "--quiet", "--plot", "none"]) == 0
+
+
+def test_compare_variants_json_like_the_other_commands(tmp_path, monkeypatch, capsys):
+    import json
+
+    monkeypatch.chdir(tmp_path)
+    argv = ["compare-variants", "--dataset", "diabetes", "--epochs", "2", "--lr", "0.01", "--plot", "none"]
+    assert main([*argv, "--json", "runs.json", "--quiet"]) == 0
+    assert "result: runs.json" in capsys.readouterr().out
+    data = json.loads((tmp_path / "runs.json").read_text())
+    assert [run["batch_size"] for run in data["runs"]] == [None, 1, 32]
+    assert all(len(run["epoch_losses"]) == 2 and run["lr"] == 0.01 for run in data["runs"])
+    assert main([*argv, "--json", "-", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == data | {
+        "runs": [
+            run | {"seconds": new["seconds"], "epoch_times": new["epoch_times"]}
+            for run, new in zip(data["runs"], json.loads(captured.out)["runs"], strict=True)
+        ]
+    }
+    assert "variant" in captured.err  # the table went to stderr
 
 
 def test_csv_errors_name_the_problem(tmp_path, capsys):
@@ -147,7 +271,8 @@ def test_module_entry_point_and_help():
         [sys.executable, "-m", "lrscout", "find-lr", "--mode", "x"], capture_output=True, text=True
     )
     assert bad.returncode == 2
-    assert bad.stderr.startswith("lrscout: error:") and "Traceback" not in bad.stderr
+    assert bad.stderr.startswith("usage: lrscout find-lr") and "Traceback" not in bad.stderr
+    assert bad.stderr.splitlines()[-1].startswith("lrscout: error: argument --mode: invalid choice: 'x'")
 
 
 def test_import_lrscout_needs_numpy_only():

@@ -119,7 +119,7 @@ CASES = [
         r"y must hold at least 2 classes; got only \[0.0\]",
     ),
     (
-        lambda: SoftmaxClassifier().fit(X, labels.reshape(-1, 1)),
+        lambda: SoftmaxClassifier().fit(X, np.stack([labels, labels], axis=1)),
         ValueError,
         r"y must be a 1-D array of 20 class",
     ),

@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,6 +24,7 @@ from lrscout._errors import missing_dependency
 from lrscout.cli import main
 
 CLI = [sys.executable, "-m", "lrscout"]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _curve(n=100, seed=0):
@@ -69,9 +71,55 @@ def test_missing_dependency_message_ends_with_a_working_pip_line():
     error = missing_dependency("lrscout.x", "torch", needs="PyTorch", or_else="use --framework numpy")
     assert isinstance(error, ImportError)
     assert str(error) == (
-        "lrscout.x needs PyTorch, which is not installed. Install it with: pip install torch "
+        'lrscout.x needs PyTorch, which is not installed. Install it with: pip install "torch==2.13.0" '
         "(or use --framework numpy)"
     )
+
+
+@pytest.mark.parametrize(
+    ("module", "hidden", "line"),
+    [
+        ("lrscout.pytorch", "torch", 'pip install "torch==2.13.0"'),
+        ("lrscout.lightning", "lightning", 'pip install "torch==2.13.0" lightning'),
+        ("lrscout.transformers", "transformers", 'pip install "torch==2.13.0" transformers accelerate'),
+        ("lrscout.optax", "jax", "pip install jax optax"),
+    ],
+)
+def test_import_without_the_framework_gives_the_pinned_install_line(module, hidden, line, tmp_path):
+    code = f"import sys; sys.modules[{hidden!r}] = None\nimport {module}"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1].endswith(f"Install it with: {line}"), done.stderr[-500:]
+
+
+def test_the_pin_is_the_readmes():
+    from lrscout._errors import TORCH_PIN
+
+    readme = (ROOT / "README.md").read_text()
+    pins = set(re.findall(r'"(torch==[0-9.]+)"', readme))
+    assert pins == {TORCH_PIN}
+
+
+@pytest.mark.parametrize(
+    ("framework", "hidden", "line"),
+    [
+        ("pytorch", "torch", 'pip install "torch==2.13.0"'),
+        ("jax", "jax", "pip install jax optax"),
+    ],
+)
+def test_cli_without_the_framework_prints_the_install_line_before_reading_data(
+    framework, hidden, line, tmp_path
+):
+    code = (
+        f"import sys; sys.modules[{hidden!r}] = None\n"
+        "from lrscout.cli import main\n"
+        f"sys.exit(main(['find-lr', '--framework', {framework!r}, '--plot', 'none']))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stdout == ""  # the data were not read: no report header
+    assert done.stderr.strip().splitlines()[-1].startswith(f"lrscout: error: --framework {framework}: ")
+    assert done.stderr.strip().endswith(f"Install it with: {line}")
 
 
 def test_cli_without_keras_prints_the_install_line(tmp_path):
@@ -350,18 +398,73 @@ def test_progress_bar_only_where_someone_watches(monkeypatch):
     assert "LR range test" in terminal.getvalue()
 
 
-def test_progress_bar_in_a_notebook_without_ipywidgets_is_plain_and_silent(monkeypatch):
-    from tqdm.std import tqdm
-
+def test_no_progress_bar_in_a_notebook_without_ipywidgets(monkeypatch):
     from lrscout._engine import _progress_bar
 
     if importlib.util.find_spec("ipywidgets") is not None:
         pytest.skip("ipywidgets is installed: tqdm.auto's widget is used")
     monkeypatch.setitem(sys.modules, "ipykernel.zmqshell", type(sys)("ipykernel.zmqshell"))
-    monkeypatch.setattr(sys, "stderr", io.StringIO())  # a kernel's stderr is no terminal
-    bar = _progress_bar(10)  # warnings are errors here: no "IProgress not found"
-    assert type(bar) is tqdm
-    bar.close()
+    # Even a stderr that says it is a terminal: tqdm's text bar in a kernel is a red stderr box.
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert _progress_bar(10) is None  # warnings are errors here: no "IProgress not found"
+    assert terminal.getvalue() == ""
+
+
+def test_no_progress_bar_without_a_stderr(monkeypatch):
+    from lrscout._engine import _progress_bar
+
+    monkeypatch.setattr(sys, "stderr", None)
+    assert _progress_bar(10) is None
+    closed = io.StringIO()
+    closed.close()  # isatty() raises
+    monkeypatch.setattr(sys, "stderr", closed)
+    assert _progress_bar(10) is None
+
+
+def _public_entries_with_progress():
+    import lrscout
+    import lrscout.models
+    import lrscout.sklearn
+
+    entries = {
+        "lrscout.range_test": lrscout.range_test,
+        "lrscout.models.find_lr": lrscout.models.find_lr,
+        "lrscout.models.rerun_find_lr": lrscout.models.rerun_find_lr,
+        "lrscout.models.compare_variants": lrscout.models.compare_variants,
+        "lrscout.compare_variants": lrscout.compare_variants,
+        "lrscout.sklearn.find_lr": lrscout.sklearn.find_lr,
+    }
+    optional = {
+        "lrscout.pytorch": ("LRFinder.range_test",),  # find_lr passes **kwargs to it
+        "lrscout.keras": ("find_lr",),
+        "lrscout.optax": ("find_lr",),
+        "lrscout.lightning": ("find_lr", "LRFinder"),
+        "lrscout.transformers": ("find_lr",),
+        "lrscout.fastai": ("find_lr",),
+    }
+    for package, names in optional.items():
+        try:
+            module = importlib.import_module(package)
+        except ImportError:
+            continue
+        for name in names:
+            entry = module
+            for part in name.split("."):
+                entry = getattr(entry, part)
+            entries[f"{package}.{name}"] = entry
+    return entries
+
+
+def test_progress_has_one_default_everywhere():
+    import inspect
+
+    defaults = {
+        name: inspect.signature(entry).parameters["progress"].default
+        for name, entry in _public_entries_with_progress().items()
+    }
+    assert len(defaults) >= 6
+    assert set(defaults.values()) == {True}, defaults
 
 
 # Notebook display ------------------------------------------------------------------
@@ -372,7 +475,7 @@ def _html_parts(text):
     assert image is not None
     png = base64.b64decode(image.group(1))
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
-    return re.findall(r"<t[dh]>(.*?)</t[dh]>", text)
+    return re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", text)
 
 
 def _no_open_figures():
@@ -399,6 +502,35 @@ def test_range_test_result_renders_in_a_notebook_and_stays_repr_in_a_terminal():
     assert _no_open_figures()
 
 
+def test_notebook_tables_carry_their_alignment_on_every_cell():
+    # Jupyter's CSS sets text-align on td and th and centres tables: a table-level style loses.
+    from sklearn.datasets import load_digits
+
+    from lrscout.models import SoftmaxClassifier, compare_variants
+
+    X, y = load_digits(return_X_y=True)
+    comparison = compare_variants(
+        SoftmaxClassifier(random_state=0), X[:200] / 16, y[:200], epochs=1, batch_sizes=(None, 32)
+    )
+    for text, right in ((_curve()._repr_html_(), 0), (comparison._repr_html_(), 6)):
+        assert '<table style="margin-left:0;margin-right:auto">' in text
+        cells = re.findall(r"<(t[dh])([^>]*)>", text)
+        assert cells and all(attributes.startswith(' style="text-align:') for _, attributes in cells)
+        rows = re.findall(r"<tr>(.*?)</tr>", text)
+        for row in rows:
+            sides = re.findall(r'text-align:(\w+)"', row)
+            assert sides == ["left"] * (len(sides) - right) + ["right"] * right
+
+
+def test_repr_shows_the_suggestion_and_the_range():
+    result = _curve()
+    base, peak = result.lr_range()
+    assert repr(result).startswith(
+        f"RangeTestResult(suggestion={result.suggestion.lr:.3g} (auto), lr_range=({base:.3g}, {peak:.3g}), "
+    )
+    assert repr(_flat()).startswith("RangeTestResult(suggestion=None, ")
+
+
 def test_a_result_without_suggestion_still_renders_with_the_reason():
     result = _flat()
     cells = _html_parts(result._repr_html_())
@@ -416,7 +548,9 @@ def test_noise_scale_and_variant_comparison_render():
 
     X, y = load_digits(return_X_y=True)
     X = X[:300] / 16
-    noise = noise_scale(SoftmaxClassifier(), X, y[:300], method="exact")
+    noise = noise_scale(
+        SoftmaxClassifier(epochs=2, random_state=0).fit(X, y[:300]), X, y[:300], method="exact"
+    )
     cells = _html_parts(noise._repr_html_())
     assert cells[0] == "B_simple" and cells[2:4] == ["suggested batch size", str(noise.suggested_batch_size)]
     comparison = compare_variants(
@@ -443,6 +577,40 @@ def test_range_test_legend_leaves_the_ema_out_unless_asked():
     assert "EMA (divergence check; lags)" in _legend(ax)
     ema = [line for line in ax.get_lines() if line.get_label().startswith("EMA")]
     np.testing.assert_array_equal(ema[0].get_ydata(), result.smoothed_losses)
+
+
+def test_the_plotted_line_is_the_saved_trend():
+    result = _curve()
+    ax = result.plot()
+    (line,) = [line for line in ax.get_lines() if line.get_label().startswith("trend")]
+    np.testing.assert_array_equal(line.get_ydata(), result.trend)
+    np.testing.assert_array_equal(line.get_xdata(), result.lrs)
+
+
+def test_the_trend_follows_the_points_of_a_smooth_curve_to_its_diverging_end():
+    # Full-batch gradient descent on diabetes: no noise, so a line that follows the points
+    # is on them. The log-space Gaussian drawn before rose past 0.5 where the points sat at 0.243.
+    from lrscout.cli._data import load_dataset
+    from lrscout.models import LinearRegressor, find_lr
+
+    data = load_dataset("diabetes")
+    result = find_lr(LinearRegressor(batch_size=None), data.X, data.y, progress=False)
+    assert result.stop_reason == "diverged"
+    steady = slice(0, len(result) - 3)  # all but the diverging last steps
+    np.testing.assert_allclose(result.trend[steady], result.losses[steady], rtol=0.02)
+    # Nor does it rise before the points do.
+    assert np.all(result.trend[steady] <= 1.02 * np.maximum.accumulate(result.losses[steady][::-1])[::-1])
+
+
+def test_the_trend_shrugs_off_a_spike_and_tracks_noise():
+    rng = np.random.default_rng(0)
+    level = np.linspace(2.0, 1.0, 200)
+    noisy = level * np.exp(rng.normal(0.0, 0.05, 200))
+    spiked = noisy.copy()
+    spiked[100] = 1e6
+    trend = lrscout.loss_trend(spiked)
+    assert np.max(np.abs(trend / level - 1.0)) < 0.05  # one huge loss leaves no bump
+    assert np.all(np.isnan(lrscout.loss_trend([1.0, np.inf, 2.0])[1:]))
 
 
 @pytest.mark.parametrize("scale", [1e-5, 1e-3, 1.0, 1e3])

@@ -185,7 +185,8 @@ def test_callback_ramps_every_group_and_records_each_steps_loss():
     model = Net()
     spy = LRSpy()
     finder = LRFinder(start_lr=1e-4, end_lr=1e-1, num_steps=10, sync_every=3, progress=False)
-    _trainer(max_epochs=3, callbacks=[spy, finder]).fit(model, _loader())
+    # max_steps=0: the fit itself trains no step; the test runs before it, in on_fit_start.
+    _trainer(max_epochs=3, max_steps=0, callbacks=[spy, finder]).fit(model, _loader())
     result = finder.result
     expected = _ramp(1e-4, 1e-1, 10)
     assert result.stop_reason == "completed"
@@ -204,13 +205,14 @@ def test_callback_stops_training_on_divergence():
     torch.manual_seed(0)
     model = Net()
     finder = LRFinder(start_lr=1e-3, end_lr=1e6, num_steps=60, sync_every=1, progress=False)
-    trainer = _trainer(max_epochs=20, callbacks=[finder])
+    trainer = _trainer(max_epochs=20, max_steps=0, callbacks=[finder])
     trainer.fit(model, _loader())
     result = finder.result
     assert result.stop_reason in ("diverged", "non_finite")
     assert len(result) < 60
-    # sync_every=1: the stop is read at the step that diverged, and training stops there.
-    assert trainer.global_step == len(result)
+    # sync_every=1: the stop is read at the step that diverged, and the test trains no further.
+    assert len(model.batch_losses) == len(result)
+    assert trainer.global_step == 0  # the test's steps are not the fit's
 
 
 def test_result_does_not_depend_on_sync_every():
@@ -218,7 +220,7 @@ def test_result_does_not_depend_on_sync_every():
     for sync_every in (1, 4, 100):
         torch.manual_seed(0)
         finder = LRFinder(start_lr=1e-3, end_lr=1e6, num_steps=60, sync_every=sync_every, progress=False)
-        _trainer(max_epochs=20, callbacks=[finder]).fit(Net(), _loader())
+        _trainer(max_epochs=20, max_steps=0, callbacks=[finder]).fit(Net(), _loader())
         results.append(finder.result)
     for result in results[1:]:
         np.testing.assert_array_equal(result.losses, results[0].losses)
@@ -226,15 +228,26 @@ def test_result_does_not_depend_on_sync_every():
 
 
 def test_callback_restores_model_optimizer_and_rng_bitwise(assert_same):
-    model, optimizer = _trained_model_and_optimizer()
-    model.net[0].weight.grad = torch.full_like(model.net[0].weight, 0.5)
-    before = _state(model, optimizer)
-    groups = optimizer.param_groups
-    finder = LRFinder(start_lr=1e-3, end_lr=10.0, num_steps=12, progress=False)
-    _trainer(max_epochs=3, callbacks=[finder]).fit(model, _loader())
+    def fit(finder: Any) -> tuple[dict[str, Any], Any]:
+        model, optimizer = _trained_model_and_optimizer()
+        model.net[0].weight.grad = torch.full_like(model.net[0].weight, 0.5)
+        before = _state(model, optimizer)
+        groups = optimizer.param_groups
+        _trainer(max_epochs=3, max_steps=0, callbacks=[] if finder is None else [finder]).fit(
+            model, _loader()
+        )
+        assert optimizer.param_groups is groups and groups[0]["lr"] == 0.05
+        return before, _state(model, optimizer)
+
+    finder = LRFinder(start_lr=1e-3, end_lr=10.0, num_steps=12, update_attr=False, progress=False)
+    before, after = fit(finder)
     assert len(finder.result) > 2
-    assert_same(_state(model, optimizer), before)
-    assert optimizer.param_groups is groups and groups[0]["lr"] == 0.05
+    # As a fit without the test leaves them: the weights and optimizer state as before; the
+    # gradients cleared and the global RNG drawn from (to check the train dataloader) by the fit.
+    _, plain = fit(None)
+    assert_same(after, plain)
+    assert_same(after["model"], before["model"])
+    assert_same(after["optimizer"], before["optimizer"])
 
 
 def test_callback_restores_after_an_exception(assert_same):
@@ -254,7 +267,7 @@ def test_every_configure_optimizers_form_ramps_exactly_and_schedulers_do_not_ste
     model = Net(form=form)
     spy = LRSpy()
     finder = LRFinder(start_lr=1e-4, end_lr=1e-1, num_steps=8, progress=False)
-    trainer = _trainer(max_epochs=2, callbacks=[spy, finder])
+    trainer = _trainer(max_epochs=2, max_steps=0, callbacks=[spy, finder])
     trainer.fit(model, _loader())
     expected = _ramp(1e-4, 1e-1, 8)
     # A scheduler stepping (StepLR halves, the warm-up ramps from 0) would change these.
@@ -272,14 +285,14 @@ def test_gradient_accumulation_records_the_mean_loss_of_each_step():
     model = Net()
     spy = LRSpy()
     finder = LRFinder(start_lr=1e-4, end_lr=1e-1, num_steps=5, sync_every=2, progress=False)
-    trainer = _trainer(max_epochs=5, accumulate_grad_batches=2, callbacks=[spy, finder])
+    trainer = _trainer(max_epochs=5, max_steps=0, accumulate_grad_batches=2, callbacks=[spy, finder])
     trainer.fit(model, _loader(n=64))
     batches = np.float32(model.batch_losses)
     pairs = (batches[0:10:2] + batches[1:10:2]) / np.float32(2)
     np.testing.assert_allclose(finder.result.losses, pairs, rtol=1e-6)
     np.testing.assert_array_equal(finder.result.lrs, _ramp(1e-4, 1e-1, 5))
     assert [lrs[0] for lrs in spy.lrs] == list(_ramp(1e-4, 1e-1, 5))
-    assert trainer.global_step == 5 and finder.result.info["accumulation_steps"] == 2
+    assert len(model.batch_losses) == 10 and finder.result.info["accumulation_steps"] == 2
 
 
 class TwoOptimizers(pl.LightningModule):
@@ -315,7 +328,7 @@ def test_manual_optimization_ramps_every_optimizer_keeping_their_ratio():
     torch.manual_seed(0)
     model = TwoOptimizers()
     finder = LRFinder(start_lr=1e-4, end_lr=1e-2, num_steps=6, progress=False)
-    _trainer(max_epochs=2, callbacks=[finder]).fit(model, _loader())
+    _trainer(max_epochs=2, max_steps=0, callbacks=[finder]).fit(model, _loader())
     expected = _ramp(1e-4, 1e-2, 6)
     assert model.seen == [(lr, lr * (4e-3 / 1e-3)) for lr in expected]
     assert finder.result.info["optimizer"] == "Adam" and finder.result.info["num_optimizers"] == 2
@@ -334,6 +347,125 @@ def test_a_training_step_without_a_loss_is_an_error_and_state_is_restored(assert
     with pytest.raises(lrscout.InvalidArgumentError, match="training_step must return the batch's loss"):
         _trainer(callbacks=[LRFinder(num_steps=5, progress=False)]).fit(model, _loader())
     assert_same(_state(model, optimizer), before)
+
+
+class WithValidation(Net):
+    def validation_step(self, batch: Any, batch_idx: int) -> Any:
+        x, y = batch
+        self.log("val_loss", nn.functional.cross_entropy(self.net(x), y))
+
+
+def _users_fit(root: Path, finder: Any = None, **kwargs: Any) -> tuple[Any, Net, LRSpy]:
+    """A fit as users write it: default checkpointing, a CSV logger, two epochs."""
+    from lightning.pytorch.loggers import CSVLogger
+
+    torch.manual_seed(0)
+    model = WithValidation(form="tuple")
+    spy = LRSpy()
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        max_epochs=2,
+        default_root_dir=root,
+        logger=CSVLogger(root),
+        log_every_n_steps=1,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[spy] + ([] if finder is None else [finder]),
+        **kwargs,
+    )
+    trainer.fit(model, _loader(), _loader(seed=2, shuffle=False))
+    return trainer, model, spy
+
+
+def _files(root: Path) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for path in sorted(root.rglob("*.*")):
+        name = str(path.relative_to(root))
+        if path.suffix == ".ckpt":
+            checkpoint = torch.load(path, weights_only=False)
+            found[name] = (checkpoint["global_step"], checkpoint["epoch"], checkpoint["state_dict"])
+        elif path.suffix == ".csv":
+            found[name] = path.read_text()
+    return found
+
+
+def test_in_a_users_fit_the_callback_leaves_checkpoints_logs_and_steps_as_without_it(assert_same, tmp_path):
+    trainer, model, spy = _users_fit(tmp_path / "plain")
+    finder = LRFinder(start_lr=1e-4, num_steps=30, update_attr=False, progress=False)
+    tested, tested_model, tested_spy = _users_fit(tmp_path / "tested", finder)
+    assert len(finder.result) > 10
+    # The fit trained as without the test: same steps, weights, checkpoint, metrics.csv.
+    assert tested.global_step == trainer.global_step == 12 and tested.state.finished
+    assert_same(copy.deepcopy(tested_model.state_dict()), copy.deepcopy(model.state_dict()))
+    plain, files = _files(tmp_path / "plain"), _files(tmp_path / "tested")
+    assert list(files) == list(plain) and any(name.endswith(".ckpt") for name in files)
+    for name, content in plain.items():
+        if name.endswith(".ckpt"):
+            assert files[name][:2] == content[:2]
+            assert_same(files[name][2], content[2])
+        else:
+            assert files[name] == content, name
+    # The spy, a user callback, saw the test's ramp, then the fit's own rates.
+    assert tested_spy.lrs[len(finder.result) :] == spy.lrs
+    np.testing.assert_array_equal([lrs[0] for lrs in tested_spy.lrs[: len(finder.result)]], finder.result.lrs)
+
+
+def test_by_default_the_fit_trains_on_at_the_suggestion_and_says_so(tmp_path, caplog):
+    finder = LRFinder(start_lr=1e-4, num_steps=40, progress=False)
+    with caplog.at_level("INFO"):
+        trainer, model, spy = _users_fit(tmp_path, finder)
+    lr = finder.result.suggestion.lr
+    after = spy.lrs[len(finder.result) :]
+    assert len(after) == trainer.global_step == 12
+    # Every group at the suggestion (times its ratio), and StepLR (per epoch) halving from there.
+    assert after[0] == pytest.approx([lr, lr * RATIO]) and after[-1] == pytest.approx(
+        [lr / 2, lr * RATIO / 2]
+    )
+    assert model.hparams.lr == lr
+    assert f"LRFinder: learning rate set to {lr:.3g} (lrscout's auto suggestion)" in caplog.text
+    assert "model.lr" in caplog.text
+
+
+def test_find_lr_says_what_update_attr_set(caplog):
+    torch.manual_seed(0)
+    model = Net()
+    with caplog.at_level("INFO"):
+        result = find_lr(_trainer(), model, train_dataloaders=_loader(), update_attr=True, progress=False)
+    assert f"find_lr: model.lr set to {result.suggestion.lr:.3g} (lrscout's auto suggestion)" in caplog.text
+
+
+class Interrupted(Net):
+    """Ctrl-C in the middle of a training step."""
+
+    def training_step(self, batch: Any, batch_idx: int) -> Any:
+        if len(self.batch_losses) == 4:
+            raise KeyboardInterrupt
+        return super().training_step(batch, batch_idx)
+
+
+def test_ctrl_c_in_find_lr_reaches_the_caller_as_keyboard_interrupt(assert_same):
+    import signal
+
+    model, optimizer = _trained_model_and_optimizer()
+    model.__class__ = Interrupted
+    before = _state(model, optimizer)
+    handler = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        find_lr(_trainer(), model, train_dataloaders=_loader(), num_steps=20, progress=False)
+    assert len(model.batch_losses) == 4  # it was training
+    assert_same(_state(model, optimizer), before)
+    assert model._trainer is None
+    # Lightning ignores Ctrl-C after catching one; the next Ctrl-C must still stop the program.
+    assert signal.getsignal(signal.SIGINT) is handler
+
+
+def test_find_lr_does_not_warn_about_a_validation_step_without_a_val_dataloader():
+    # Warnings are errors here: Lightning's PossibleUserWarning would fail the call.
+    torch.manual_seed(0)
+    result = find_lr(
+        _trainer(), WithValidation(), train_dataloaders=_loader(), num_steps=10, extend=False, progress=False
+    )
+    assert len(result) == 10
 
 
 def test_result_before_any_fit_is_an_error():
@@ -406,7 +538,7 @@ def test_find_lr_equals_the_callback_in_a_fit_of_its_own():
     )
     torch.manual_seed(0)
     finder = LRFinder(start_lr=1e-4, num_steps=30, extend=True, progress=False)
-    _trainer(max_epochs=-1, max_steps=60, callbacks=[finder], limit_val_batches=0).fit(Net(), _loader())
+    _trainer(max_steps=0, callbacks=[finder]).fit(Net(), _loader())
     np.testing.assert_array_equal(result.losses, finder.result.losses)
     np.testing.assert_array_equal(result.lrs, finder.result.lrs)
     assert result.stop_reason == finder.result.stop_reason
@@ -576,6 +708,20 @@ def test_a_train_dataloader_hook_that_runs_dry_ends_the_test_instead_of_hanging(
     result = find_lr(_trainer(), model, num_steps=20, progress=False)
     assert result.stop_reason == "ended" and len(result) == len(batches)
     assert any(message.startswith("ran short") for message in result.warnings)
+
+
+def test_the_callbacks_test_on_a_hook_that_runs_dry_ends_instead_of_hanging():
+    # The callback's test runs as a loop of its own with no epoch limit, before the fit: a
+    # one-shot iterator ends it as it ends find_lr's, and the fit then runs its own epochs.
+    batches = list(_loader())
+
+    class Dry(Net):
+        def train_dataloader(self) -> Any:
+            return iter(batches)
+
+    finder = LRFinder(num_steps=20, progress=False)
+    _trainer(max_epochs=2, callbacks=[finder]).fit(Dry())
+    assert finder.result.stop_reason == "ended" and len(finder.result) == len(batches)
 
 
 @pytest.mark.filterwarnings("ignore:Total length of .* across ranks is zero")

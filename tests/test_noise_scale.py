@@ -11,6 +11,7 @@ import sys
 import numpy as np
 import pytest
 
+import lrscout
 from lrscout import (
     NoiseScaleResult,
     estimate_noise_scale,
@@ -135,7 +136,11 @@ def test_softmax_exact_path_equals_brute_force(fitted):
     if fitted:
         model.fit(X, labels)
     g2, trace = _per_example_stats(_brute_force_gradients(model, X, labels))
-    result = noise_scale(model, X, labels)
+    if fitted:
+        result = noise_scale(model, X, labels)
+    else:
+        with pytest.warns(lrscout.NoiseScaleWarning, match="SoftmaxClassifier is not fitted"):
+            result = noise_scale(model, X, labels)
     assert result.grad_norm_sq == pytest.approx(g2, rel=1e-10)
     assert result.trace_cov == pytest.approx(trace, rel=1e-10)
     assert result.info["fitted"] is fitted
@@ -410,8 +415,55 @@ def test_noise_scale_command_on_digits(tmp_path, monkeypatch, capsys):
 def test_noise_scale_command_errors_are_one_line(capsys):
     assert main(["noise-scale", "--dataset", "diabetes", "--epochs", "-1", "--plot", "none"]) == 2
     err = capsys.readouterr().err
-    assert err == "lrscout: error: --epochs must be at least 0; got -1\n"
+    assert err.splitlines()[-1] == "lrscout: error: --epochs must be at least 0; got -1"
     argv = ["noise-scale", "--dataset", "diabetes", "--big-batch", "5000", "--plot", "none", "--quiet"]
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert err.startswith("lrscout: error: models.noise_scale: big_batch must be") and err.count("\n") == 1
+    # Only the data tell that 5000 is too big: one line, in the command line's flags.
+    assert err.startswith("lrscout: error: --big-batch must be") and err.count("\n") == 1
+
+
+def test_noise_scale_of_an_unfitted_model_warns_that_it_measures_at_initialisation():
+    from lrscout.cli._data import load_dataset
+
+    data = load_dataset("digits")
+    model = SoftmaxClassifier(batch_size=32, random_state=0)
+    with pytest.warns(lrscout.NoiseScaleWarning, match=r"not fitted.*lrscout noise-scale trains 3 epochs"):
+        early = noise_scale(model, data.X, data.y)
+    # The warning is right: after the command line's 3 epochs B_simple is far larger.
+    found = find_lr(model, data.X, data.y, progress=False)
+    model.set_params(lr=found.suggestion.lr, epochs=3).fit(data.X, data.y)
+    late = noise_scale(model, data.X, data.y)
+    assert late.b_simple > 4 * early.b_simple
+    assert late.suggested_batch_size is None or late.suggested_batch_size > 4 * early.suggested_batch_size
+
+
+def test_noise_scale_plot_frames_the_band_not_the_first_estimates_and_ticks_in_one_format():
+    import re
+
+    import matplotlib.pyplot as plt
+
+    from lrscout.cli._data import load_dataset
+
+    # What lrscout noise-scale measures on digits: the first big batches' estimates land
+    # two orders of magnitude above the rest.
+    data = load_dataset("digits")
+    model = SoftmaxClassifier(batch_size=32, random_state=0)
+    found = find_lr(model, data.X, data.y, progress=False)
+    model.set_params(lr=found.suggestion.lr, epochs=3).fit(data.X, data.y)
+    result = noise_scale(
+        model, data.X, data.y, method="two-batch", small_batch=16, num_pairs=200, random_state=0
+    )
+    assert np.nanmax(result.history[:10]) > 50 * result.b_simple
+    ax = result.plot()
+    ax.get_figure().canvas.draw()
+    bottom, top = ax.get_ylim()
+    low, high = result.interval
+    assert bottom < low < high < top
+    # The band takes a fair share of the (log) height, not a sliver under the first estimates.
+    assert math.log(high / low) / math.log(top / bottom) > 0.15
+    assert top < np.nanmax(result.history)
+    assert "off the scale, up to" in ax.get_legend().get_texts()[0].get_text()
+    labels = [t.get_text() for t in ax.get_yticklabels(which="both") if t.get_text()]
+    assert len(labels) >= 2 and all(re.fullmatch(r"\d+", label) for label in labels), labels
+    plt.close("all")

@@ -2,9 +2,8 @@
 
 ``tests/data/peer_rules.json`` holds real range-test curves and what the real
 libraries suggest on them, recorded by ``benchmarks/record_peer_fixtures.py``
-(fastai cannot be installed with its dependencies here; its suggestion
-functions can, see that script). Where torch-lr-finder is installed it is
-also run live on the same curves.
+Where fastai and torch-lr-finder are installed they are also run live on
+the same curves.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ import numpy as np
 import pytest
 
 from lrscout._jsonio import decode_floats
-from lrscout._suggest import minimum, steepest, valley
+from lrscout._suggest import longest_descent, minimum, steepest, valley
 
 DATA = json.loads((Path(__file__).parent / "data" / "peer_rules.json").read_text())
 CURVES = DATA["curves"]
@@ -82,18 +81,78 @@ def test_the_fixtures_cover_real_and_noisy_curves():
     assert len({curve["fastai"]["valley"] for curve in CURVES}) >= 5
 
 
-def _fastai_valley_index(losses):
-    """fastai.callback.schedule.valley's search, as fastai writes it (a double loop)."""
-    n = len(losses)
-    max_start, max_end = 0, 0
-    lds = [1] * n
+def _fastai_valley_lengths(values):
+    """fastai's own double loop (``fastai.callback.schedule.valley``), on a list: the oracle."""
+    n = len(values)
+    lds, max_start, max_end = [1] * n, 0, 0
     for i in range(1, n):
-        for j in range(0, i):
-            if (losses[i] < losses[j]) and (lds[i] < lds[j] + 1):
+        for j in range(i):
+            if values[i] < values[j] and lds[i] < lds[j] + 1:
                 lds[i] = lds[j] + 1
             if lds[max_end] < lds[i]:
                 max_end = i
                 max_start = max_end - lds[max_end]
+    return max_start, max_end
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_longest_descent_is_fastais_double_loop(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 120))
+    # Few distinct values: many ties, which a strict decrease must not count.
+    values = rng.integers(0, 6 if seed % 2 else 1000, size=n).astype(float).tolist()
+    assert longest_descent(values) == _fastai_valley_lengths(values)
+
+
+class _Counted(float):
+    """A float that counts the comparisons made on it."""
+
+    count = 0
+
+    def __lt__(self, other):
+        _Counted.count += 1
+        return float(self) < float(other)
+
+    def __neg__(self):
+        return _Counted(-float(self))
+
+
+def test_longest_descent_takes_n_log_n_comparisons_not_n_squared():
+    n = 4096
+    rng = np.random.default_rng(0)
+    values = [_Counted(v) for v in np.cumsum(rng.normal(-0.01, 1.0, size=n))]
+    _Counted.count = 0
+    longest_descent(values)
+    assert _Counted.count <= n * (np.log2(n) + 1)  # fastai's loop: n (n - 1) / 2 = 8.4 million
+
+
+def test_valley_on_twenty_thousand_steps():
+    # (Its double loop took minutes here; the other rules' smoothing sets this test's pace.)
+    lrs = np.geomspace(1e-7, 10.0, 20_000)
+    rng = np.random.default_rng(1)
+    curve = 1.0 / (1.0 + 30.0 * lrs) + np.where(lrs > 0.3, (lrs - 0.3) ** 2, 0.0)
+    noisy = curve * np.exp(rng.normal(0.0, 0.01, size=lrs.size))
+    assert lrs[0] < valley(lrs, noisy, noisy) < 0.3
+
+
+@pytest.mark.parametrize("curve", CURVES, ids=IDS)
+def test_valley_live_against_fastai(curve):
+    schedule = pytest.importorskip("fastai.callback.schedule")
+    torch = pytest.importorskip("torch")
+    lrs, losses, smoothed = _arrays(curve)
+    num_it = curve["num_steps"]
+    # What fastai's lr_find hands its suggestion functions.
+    window_lrs = torch.tensor(lrs[num_it // 10 : -5])
+    window = torch.tensor(smoothed[num_it // 10 : -5], dtype=torch.float32)
+    bad = torch.nonzero(~torch.isfinite(window)).view(-1)
+    stop = int(bad[0]) if len(bad) else len(window)  # fastai cuts at the first NaN
+    theirs, _ = schedule.valley(window_lrs[:stop], window[:stop], num_it)
+    assert valley(lrs, losses, smoothed, num_steps=num_it) == pytest.approx(float(theirs), rel=1e-6)
+
+
+def _fastai_valley_index(losses):
+    """The index fastai.callback.schedule.valley picks, from its double loop's run."""
+    max_start, max_end = _fastai_valley_lengths(list(losses))
     sections = (max_end - max_start) / 3
     return max_start + int(sections) + int(sections / 2)
 

@@ -94,7 +94,7 @@ def test_import_without_torch_names_the_extra():
     )
     out = subprocess.run([sys.executable, "-c", code], timeout=60, capture_output=True, text=True)
     assert out.stdout.strip() == (
-        "lrscout.pytorch needs PyTorch, which is not installed. Install it with: pip install torch"
+        'lrscout.pytorch needs PyTorch, which is not installed. Install it with: pip install "torch==2.13.0"'
     )
 
 
@@ -1096,3 +1096,56 @@ def test_a_data_pipeline_that_draws_from_the_global_generators_leaves_them_as_th
     assert random.getstate() == states[0]
     assert np.random.get_state()[1].tobytes() == states[1]  # noqa: NPY002
     assert torch.equal(torch.get_rng_state(), states[2])
+
+
+@pytest.mark.parametrize(
+    ("loader", "expected"),
+    [
+        ("list", 16),
+        ("dict batches", 16),
+        ("batch_sampler", 8),
+        ("generator", 16),
+    ],
+)
+def test_batch_size_is_read_from_the_first_batch_when_the_loader_has_none(loader, expected):
+    X, y = _regression(n=64)
+    if loader == "list":
+        data: Any = _batches(X, y, 16)
+    elif loader == "dict batches":
+        data = [{"x": X[i : i + 16], "y": y[i : i + 16]} for i in range(0, 64, 16)]
+    elif loader == "batch_sampler":  # DataLoader.batch_size is None with a batch_sampler
+        sampler = torch.utils.data.BatchSampler(torch.utils.data.SequentialSampler(range(64)), 8, False)
+        data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, y), batch_sampler=sampler)
+        assert data.batch_size is None
+    else:
+        data = iter(_batches(X, y, 16))
+    model = nn.Linear(4, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    kwargs: dict[str, Any] = {"num_steps": 4}
+    if loader == "dict batches":
+        kwargs["loss_fn"] = lambda model, batch: nn.functional.mse_loss(model(batch["x"]), batch["y"])
+    result = _run(model, optimizer, data, **kwargs)
+    assert result.info["batch_size"] == expected
+    # ... which the default rule reads, as for a DataLoader of that batch size.
+    loader_of_same = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, y), batch_size=expected)
+    assert result.info["batch_size"] == loader_of_same.batch_size
+
+
+@pytest.mark.parametrize(
+    ("name", "pointer"),
+    [
+        ("plot", r"result\.plot\(\)"),
+        ("reset", r"puts the model and the optimizer back itself"),
+        ("history", r"result\.lrs.*result\.smoothed_losses"),
+        ("best_loss", r"result\.smoothed_losses"),
+    ],
+)
+def test_torch_lr_finder_names_point_to_lrscouts(name, pointer):
+    model = nn.Linear(4, 1)
+    finder = LRFinder(model, torch.optim.SGD(model.parameters(), lr=0.1), nn.MSELoss())
+    with pytest.raises(AttributeError, match=rf"LRFinder has no {name} \(torch-lr-finder's\): .*{pointer}"):
+        getattr(finder, name)
+    assert not hasattr(finder, name)
+    with pytest.raises(AttributeError, match=r"'LRFinder' object has no attribute 'plott'"):
+        finder.plott  # noqa: B018
+    assert copy.copy(finder).model is model  # copy and pickle find what they look for

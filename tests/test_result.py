@@ -75,10 +75,21 @@ def test_csv_has_one_row_per_step_at_full_precision(tmp_path):
     result.to_csv(path)
     with path.open() as handle:
         rows = list(csv.reader(handle))
-    assert rows[0] == ["step", "lr", "loss", "smoothed_loss"]
+    assert rows[0] == ["step", "lr", "loss", "smoothed_loss", "trend"]
     assert len(rows) == len(result) + 1
     assert [float(r[1]) for r in rows[1:]] == result.lrs.tolist()
     assert [float(r[2]) for r in rows[1:]] == result.losses.tolist()
+    assert [float(r[3]) for r in rows[1:]] == result.smoothed_losses.tolist()
+    assert [float(r[4]) for r in rows[1:]] == result.trend.tolist()
+
+
+def test_json_saves_the_trend_the_plot_draws(tmp_path):
+    result = _curve()
+    path = tmp_path / "r.json"
+    result.to_json(path)
+    assert json.loads(path.read_text())["trend"] == result.trend.tolist()
+    assert RangeTestResult.from_json(path) == result  # derived from the losses: read, not trusted
+    assert RangeTestResult.from_json(path).trend.tolist() == result.trend.tolist()
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 pytest.importorskip("accelerate")
+from packaging.version import Version  # noqa: E402
 from torch import nn  # noqa: E402
 
 import lrscout  # noqa: E402
@@ -334,3 +335,29 @@ def test_bad_arguments(tmp_path, tokenizer, change, kwargs, match):
     with pytest.raises(lrscout.InvalidArgumentError, match=match):
         find_lr(given, progress=False, **kwargs)
     assert trainer.returned == [] and trainer.optimizer is None
+
+
+def test_the_extra_asks_for_the_accelerate_the_installed_transformers_needs():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    from importlib.metadata import requires
+
+    from packaging.requirements import Requirement
+
+    extras = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    needed = [
+        Requirement(text)
+        for text in requires("transformers") or []
+        if text.startswith("accelerate") and 'extra == "torch"' in text
+    ]
+    assert needed, "transformers names no accelerate for torch"
+    for extra in ("transformers", "test"):
+        ours = [Requirement(text) for text in extras[extra] if text.startswith("accelerate")]
+        assert len(ours) == 1
+        # Every accelerate our extra lets in is one transformers accepts: compare the lower bounds.
+        (low,) = (spec.version for spec in ours[0].specifier if spec.operator == ">=")
+        for requirement in needed:
+            for spec in requirement.specifier:
+                if spec.operator == ">=":
+                    assert Version(low) >= Version(spec.version), (extra, low, spec.version)

@@ -11,6 +11,7 @@ from ._engine import RangeTestState as RangeTestState
 from ._engine import range_test as range_test
 from ._errors import CurveWarning as CurveWarning
 from ._errors import InvalidArgumentError as InvalidArgumentError
+from ._errors import NoiseScaleWarning as NoiseScaleWarning
 from ._errors import NoSuggestionError as NoSuggestionError
 from ._lr_scaling import LRAdvice as LRAdvice
 from ._lr_scaling import rescale_lr as rescale_lr
@@ -22,6 +23,7 @@ from ._noise import expected_batch_sq_norm as expected_batch_sq_norm
 from ._result import STOP_REASONS as STOP_REASONS
 from ._result import RangeTestResult as RangeTestResult
 from ._result import Suggestion as Suggestion
+from ._result import loss_trend as loss_trend
 from ._schedules import Schedule as Schedule
 from ._schedules import exponential_ramp as exponential_ramp
 from ._schedules import linear_ramp as linear_ramp
@@ -37,6 +39,7 @@ __all__ = [
     "LRAdvice",
     "NoSuggestionError",
     "NoiseScaleResult",
+    "NoiseScaleWarning",
     "RangeTestResult",
     "RangeTestState",
     "Schedule",
@@ -49,6 +52,7 @@ __all__ = [
     "exponential_ramp",
     "gd_variant",
     "linear_ramp",
+    "loss_trend",
     "minibatches",
     "one_cycle",
     "range_test",

@@ -437,7 +437,7 @@ def range_test(
     extend: bool = False,
     sync_every: int = 1,
     read_losses: Callable[[list[Any]], Sequence[float]] | None = None,
-    progress: bool = False,
+    progress: bool = True,
     info: Mapping[str, Any] | None = None,
     max_lr: float = sys.float_info.max,
 ) -> RangeTestResult:
@@ -480,7 +480,10 @@ def range_test(
         read_losses: Turns a chunk of ``step_fn`` return values into floats
             (e.g. one device-to-host copy for a chunk of tensors). Defaults to
             ``float()`` on each.
-        progress: Show a tqdm progress bar.
+        progress: Show a tqdm bar where someone can watch it: on a terminal,
+            or in a notebook with ipywidgets (tqdm.auto's widget); never in
+            a pipe, file or log (tqdm's ``disable=None``). The same default
+            and meaning in every integration.
         info: JSON-serialisable facts to keep in ``result.info``.
         max_lr: The largest learning rate ``step_fn`` can take (a float32
             model's largest float, say): ``end_lr`` above it is refused, and
@@ -566,26 +569,26 @@ def range_test(
 def _progress_bar(total: int) -> Any:
     """A tqdm bar over ``total`` steps where someone can watch it; ``None`` where no one can.
 
-    What ``progress=True`` means in the core and every integration: in a
-    notebook kernel, tqdm's widget when ipywidgets is installed (what
-    ``tqdm.auto`` picks) and its plain text bar otherwise (``tqdm.auto`` would
-    warn "IProgress not found" first); in a terminal, the plain bar on stderr;
-    and when stderr is not a terminal (a pipe, a file, a CI log) no bar at
-    all, since every redraw would stay in the log as a line of carriage returns.
+    What ``progress=True``, the default of the core and of every
+    integration, means: in a notebook kernel, ``tqdm.auto``'s widget when
+    ipywidgets is installed, and no bar without it (tqdm's text fallback
+    would fill the cell with a red stderr box); elsewhere tqdm's text bar on
+    stderr with tqdm's own ``disable=None``: shown on a terminal, off when
+    stderr is a pipe, a file or a CI log, where every redraw would stay as a
+    line of carriage returns.
     """
     import importlib.util
 
     if "ipykernel.zmqshell" in sys.modules:
-        if importlib.util.find_spec("ipywidgets") is not None:
-            from tqdm.auto import tqdm
-        else:
-            from tqdm.std import tqdm
-    else:
-        try:
-            terminal = sys.stderr is not None and sys.stderr.isatty()
-        except (AttributeError, ValueError):  # a replaced or closed stream
-            terminal = False
-        if not terminal:
+        if importlib.util.find_spec("ipywidgets") is None:
             return None
+        from tqdm.auto import tqdm
+    elif sys.stderr is None:  # pythonw, a daemon: nowhere to draw
+        return None
+    else:
         from tqdm.std import tqdm
-    return tqdm(total=total, desc="LR range test", unit="step", leave=False)
+    try:
+        bar = tqdm(total=total, desc="LR range test", unit="step", leave=False, disable=None)
+    except (ValueError, AttributeError, OSError):  # a replaced or closed stream
+        return None
+    return None if bar.disable else bar

@@ -43,6 +43,44 @@ class CurveWarning(UserWarning):
     """
 
 
+class NoiseScaleWarning(UserWarning):
+    """A gradient noise scale measured where it may not stand for the training to come.
+
+    ``lrscout.models.noise_scale`` on a model that is not fitted measures at
+    the initial weights, where ``B_simple`` is typically several times below
+    its value once training is under way (it grows as the loss falls), so the
+    batch size it suggests is too small; ``lrscout noise-scale`` trains a few
+    epochs first. Filter it like any warning.
+    """
+
+
+#: The torch lrscout is tested with. pip installs it pinned, and in the same
+#: command as anything that depends on it (Lightning, transformers, fastai):
+#: an unpinned torch, or one that a later install upgrades, pulls a multi-GB
+#: CUDA build.
+TORCH_PIN = "torch==2.13.0"
+
+# Packages whose install pulls torch in.
+_NEEDS_TORCH = frozenset({"torch", "lightning", "transformers", "accelerate", "fastai"})
+
+
+def install_line(packages: str) -> str:
+    """The ``pip install`` command for ``packages`` (as typed after ``pip install``), torch pinned.
+
+    Example:
+        >>> install_line("torch")
+        'pip install "torch==2.13.0"'
+        >>> install_line("lightning")
+        'pip install "torch==2.13.0" lightning'
+        >>> install_line("jax optax")
+        'pip install jax optax'
+    """
+    names = packages.split()
+    if not _NEEDS_TORCH.intersection(names):
+        return f"pip install {packages}"
+    return " ".join(["pip install", f'"{TORCH_PIN}"', *(name for name in names if name != "torch")])
+
+
 def missing_dependency(
     what: str, packages: str, *, needs: str | None = None, or_else: str | None = None
 ) -> ImportError:
@@ -50,7 +88,7 @@ def missing_dependency(
 
     The message ends with a ``pip install`` line that works from wherever the
     user is (it names packages on the index, not lrscout's extras: lrscout
-    itself is installed from a clone).
+    itself is installed from a clone), torch pinned (:func:`install_line`).
 
     Args:
         what: The lrscout part that needs it, e.g. ``"lrscout.pytorch"``.
@@ -63,9 +101,9 @@ def missing_dependency(
 
     Example:
         >>> print(missing_dependency("lrscout.pytorch", "torch", needs="PyTorch"))
-        lrscout.pytorch needs PyTorch, which is not installed. Install it with: pip install torch
+        lrscout.pytorch needs PyTorch, which is not installed. Install it with: pip install "torch==2.13.0"
     """
     message = (
-        f"{what} needs {needs or packages}, which is not installed. Install it with: pip install {packages}"
+        f"{what} needs {needs or packages}, which is not installed. Install it with: {install_line(packages)}"
     )
     return ImportError(message + (f" (or {or_else})" if or_else else ""))

@@ -8,10 +8,12 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from ._errors import InvalidArgumentError, NoSuggestionError
 from ._jsonio import (
@@ -51,6 +53,43 @@ _FORMAT = "lrscout.RangeTestResult"
 _VERSION = 1
 #: The per-step arrays of a result file.
 _CURVES = ("lrs", "losses", "smoothed_losses")
+
+#: Half-width of the trend's running median, as a share of the steps (at least 1, at most 25).
+_TREND_WIDTH = 0.04
+
+
+def loss_trend(losses: npt.ArrayLike) -> np.ndarray:
+    """The curve a range-test plot draws through the points: a running median, lightly smoothed.
+
+    The median of each step's neighbours ``i - h .. i + h`` (fewer at the
+    ends), ``h`` = 4 % of the steps (at least 1, at most 25), then a Gaussian
+    of width ``h / 2`` over that. A median follows the points where they are:
+    it does not sit below them at the knee (an average of logarithms does),
+    nor rise before a diverging tail because of a few huge losses (any
+    average does), nor lag behind them (the EMA in ``smoothed_losses``
+    does). NaN from the first non-finite loss on.
+
+    Example:
+        >>> loss_trend([5.0, 4.0, 3.0, 100.0, 2.0, 1.0]).round(2).tolist()  # the 100 leaves no bump
+        [4.44, 4.05, 3.89, 3.0, 2.05, 1.56]
+    """
+    values = np.asarray(losses, dtype=np.float64).reshape(-1)
+    out = np.full(len(values), np.nan)
+    finite = np.isfinite(values)
+    n = len(values) if finite.all() else int(np.argmin(finite))
+    if n == 0:
+        return out
+    h = int(min(25, max(1, round(_TREND_WIDTH * n))))
+    padded = np.concatenate([np.full(h, np.nan), values[:n], np.full(h, np.nan)])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * h + 1)
+    median = np.nanmedian(windows, axis=1)
+    sigma = h / 2
+    radius = min(n - 1, math.ceil(3 * sigma))
+    kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    # Normalised at the ends: each point averages only the medians that exist.
+    weights = np.convolve(np.ones(n), kernel)[radius : radius + n]
+    out[:n] = np.convolve(median, kernel)[radius : radius + n] / weights
+    return out
 
 
 @dataclass(frozen=True)
@@ -186,6 +225,19 @@ class RangeTestResult:
     def __len__(self) -> int:
         return len(self.lrs)
 
+    @cached_property
+    def trend(self) -> np.ndarray:
+        """The curve the plot draws through the points (:func:`loss_trend` of ``losses``).
+
+        Derived from ``losses``; saved with them (``"trend"`` in the JSON, a
+        ``trend`` column in the CSV) so that a plot made from the files is the
+        plot :meth:`plot` draws. ``smoothed_losses``, the EMA that the
+        divergence stop reads, lags behind the points.
+        """
+        trend = loss_trend(self.losses)
+        trend.flags.writeable = False
+        return trend
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, RangeTestResult):
             return NotImplemented
@@ -202,10 +254,28 @@ class RangeTestResult:
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
+        """One line: the suggestion first (as fastai's ``SuggestedLRs`` shows its rates), then the test.
+
+        Example:
+            >>> lrs = np.geomspace(1e-4, 10.0, 40)
+            >>> curve = 1.0 / (1.0 + 30.0 * lrs) + np.where(lrs > 0.3, (lrs - 0.3) ** 2, 0.0)
+            >>> result = RangeTestResult(lrs=lrs, losses=curve, smoothed_losses=curve,
+            ...     stop_reason="completed", start_lr=1e-4, end_lr=10.0, num_steps=40,
+            ...     mode="exponential", smoothing=0.0, divergence_factor=4.0)
+            >>> result  # doctest: +ELLIPSIS
+            RangeTestResult(suggestion=... (auto), lr_range=(..., ...), 40/40 steps, ...)
+        """
         span = f"{self.lrs[0]:.3g}..{self.lrs[-1]:.3g}" if len(self) else "empty"
+        try:
+            chosen = self.suggestion
+            base, peak = self.lr_range()
+            suggested = f"suggestion={chosen.lr:.3g} ({chosen.method}), lr_range=({base:.3g}, {peak:.3g})"
+        except NoSuggestionError:
+            suggested = "suggestion=None"
+        notes = f", {len(self.warnings)} warnings" if self.warnings else ""
         return (
-            f"RangeTestResult({len(self)}/{self.num_steps} steps, lr {span}, "
-            f"stop_reason={self.stop_reason!r}{f', {len(self.warnings)} warnings' if self.warnings else ''})"
+            f"RangeTestResult({suggested}, {len(self)}/{self.num_steps} steps, lr {span}, "
+            f"stop_reason={self.stop_reason!r}{notes})"
         )
 
     def _settings(self) -> dict[str, Any]:
@@ -430,6 +500,7 @@ class RangeTestResult:
             "lrs": [float(x) for x in self.lrs],
             "losses": [encode_float(x) for x in self.losses],
             "smoothed_losses": [encode_float(x) for x in self.smoothed_losses],
+            "trend": [encode_float(x) for x in self.trend],
         }
 
     def _summary(self) -> dict[str, Any]:
@@ -464,6 +535,7 @@ class RangeTestResult:
         missing = expected - set(data)
         expected.add("warnings")  # optional: files written before it existed have none
         expected.add("summary")  # optional and derived from the rest: read by scripts, not here
+        expected.add("trend")  # the same: derived from the losses
         extra = set(data) - expected
         if missing or extra:
             raise InvalidArgumentError(
@@ -507,15 +579,18 @@ class RangeTestResult:
         return cls._from_mapping(read_json(path, where, float_arrays=_CURVES), where)
 
     def to_csv(self, path: PathOrFile) -> None:
-        """Write ``step, lr, loss, smoothed_loss`` rows (floats at full precision).
+        """Write ``step, lr, loss, smoothed_loss, trend`` rows (floats at full precision).
+
+        ``smoothed_loss`` is the EMA (``smoothed_losses``), ``trend`` the
+        curve the plot draws (:attr:`trend`).
 
         Args:
             path: As for :meth:`to_json`.
         """
         text = io.StringIO()
         writer = csv.writer(text, lineterminator="\n")
-        writer.writerow(["step", "lr", "loss", "smoothed_loss"])
-        for step, row in enumerate(zip(self.lrs, self.losses, self.smoothed_losses, strict=True)):
+        writer.writerow(["step", "lr", "loss", "smoothed_loss", "trend"])
+        for step, row in enumerate(zip(self.lrs, self.losses, self.smoothed_losses, self.trend, strict=True)):
             writer.writerow([step, *(repr(float(x)) for x in row)])
         write_text(path, text.getvalue(), where="RangeTestResult.to_csv")
 

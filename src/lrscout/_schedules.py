@@ -65,8 +65,8 @@ def linear_ramp(start_lr: float, end_lr: float, num_steps: int) -> Schedule:
 
     .. math:: \\eta(t) = \\eta_0 + (\\eta_1 - \\eta_0)\\, t / (N - 1)
 
-    The seed's ``LRFinder`` used ``eta_0 + (eta_1 - eta_0) * t / N`` and so
-    never reached ``end_lr``; here both endpoints are exact. The seed's values
+    The classic Keras ``LRFinder`` recipe used ``eta_0 + (eta_1 - eta_0) * t / N``
+    and so never reached ``end_lr``; here both endpoints are exact. Its values
     are ``linear_ramp(start_lr, end_lr, N + 1)`` at steps ``0..N-1``.
 
     Args:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -620,7 +620,9 @@ def valley(
     decreasing subsequence of the loss ends at step ``end`` with length
     ``L``; fastai takes ``start = end - L`` and returns the rate at
     ``start + int((end - start) / 3) + int((end - start) / 6)``, about half
-    way along.
+    way along. fastai finds ``L`` with a double loop (``O(n^2)``: minutes on
+    100 000 steps); :func:`longest_descent` finds the same ``start`` and
+    ``end`` in ``O(n log n)``.
 
     Example:
         >>> lrs = np.geomspace(1e-4, 10.0, 40)
@@ -629,24 +631,39 @@ def valley(
         0.0084
     """
     rates, window = _fastai_window(lrs, losses, smoothed, num_steps, "valley")
-    # fastai finds the run with a double loop (the square of the points);
-    # patience sorting gives each point's longest decreasing run ending
-    # there, the same numbers, in n log n. fastai's end is the first point
-    # with the longest run, and its start stays 0 when no run is longer than 1.
-    length = []
-    tails: list[float] = []
-    for value in (-window).tolist():
-        place = bisect.bisect_left(tails, value)
-        if place == len(tails):
-            tails.append(value)
-        else:
-            tails[place] = value
-        length.append(place + 1)
-    end = int(np.argmax(length))
-    start = end - length[end] if length[end] > 1 else 0
-    end = end if length[end] > 1 else 0
+    start, end = longest_descent(window.tolist())
     sections = (end - start) / 3
     return float(rates[start + int(sections) + int(sections / 2)])
+
+
+def longest_descent(values: Sequence[float]) -> tuple[int, int]:
+    """``(start, end)`` of fastai's ``valley``: ``end`` is the first index where a longest
+    strictly decreasing subsequence of ``values`` ends, ``start = end - its length``.
+
+    fastai computes the length ``lds[i]`` of the longest strictly decreasing
+    subsequence ending at each ``i`` by comparing ``i`` with every ``j < i``,
+    and keeps the first ``i`` of the greatest length. The same lengths come
+    from patience sorting: ``tails[k]`` holds the largest value that ends a
+    decreasing subsequence of length ``k + 1`` (the list decreases with
+    ``k``), so ``lds[i]`` is one more than the number of tails above
+    ``values[i]``, found by bisection: ``O(n log n)`` comparisons.
+
+    Example:
+        >>> longest_descent([3.0, 5.0, 4.0, 4.0, 2.0, 6.0, 1.0])  # 5, 4, 2, 1 ends at 6
+        (2, 6)
+    """
+    tails: list[float] = []  # negated, so that they increase and bisect applies
+    best = end = 0
+    for i, value in enumerate(values):
+        key = -value
+        k = bisect.bisect_left(tails, key)
+        if k == len(tails):
+            tails.append(key)
+        else:
+            tails[k] = key
+        if k + 1 > best:
+            best, end = k + 1, i
+    return (end - best, end) if best > 1 else (0, 0)
 
 
 #: The refinement stage (``find_lr(refine=...)``): probe runs from the test's start at these

@@ -27,6 +27,9 @@ DEFAULT_MOMENTUM = 0.9
 
 _WHERE = "run_find_lr"
 
+# The integration each framework's runner is built on.
+_PACKAGES = {"pytorch": "..pytorch", "keras": "..keras", "jax": "..optax"}
+
 
 @dataclass(frozen=True)
 class FindLRSettings:
@@ -89,6 +92,11 @@ def load_runner(framework: str) -> Runner:
         (10, 'SoftmaxClassifier')
     """
     name = check_option(framework, "framework", FRAMEWORKS, where=_WHERE)
+    if name in _PACKAGES:
+        # lrscout's own integration first: when its framework is missing it
+        # says so with the line that installs it (the runner would only say
+        # "No module named 'torch'").
+        importlib.import_module(_PACKAGES[name], __package__)
     runner: Runner = importlib.import_module(f"{__package__}._{name}").run_find_lr
     return runner
 

@@ -4,30 +4,75 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import difflib
 import io
 import os
+import re
+import shlex
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn
 
 from .._batching import gd_variant, steps_per_epoch
-from .._errors import CurveWarning, InvalidArgumentError, NoSuggestionError
+from .._engine import RangeTestState
+from .._errors import CurveWarning, InvalidArgumentError, NoiseScaleWarning, NoSuggestionError
 from .._jsonio import file_identity, is_replaceable, output_problem
 from .._result import STOP_REASONS, RangeTestResult
+from .._validation import check_float
 from .._version import __version__
 from ..plotting._plots import format_problem
 from ._data import DATASETS, Dataset, load_csv, load_dataset
 from ._find_lr import FRAMEWORKS, FindLRSettings, describe_model, load_runner
+from ._words import in_flags
 
 
 class UsageError(Exception):
-    """A mistake in the command line: reported in one line, exit status 2."""
+    """A mistake in the command line: the usage line, the error in one line, exit status 2.
+
+    Attributes:
+        prog: The command whose usage to show (``"lrscout find-lr"``), or
+            ``None`` for the one the command line named.
+    """
+
+    def __init__(self, message: str, prog: str | None = None) -> None:
+        super().__init__(message)
+        self.prog = prog
 
 
 class _Parser(argparse.ArgumentParser):
+    #: The parser of each command (set on the top-level parser).
+    commands: dict[str, argparse.ArgumentParser]
+
     def error(self, message: str) -> NoReturn:
-        raise UsageError(message)
+        raise UsageError(_did_you_mean(message), prog=self.prog)
+
+
+def _did_you_mean(message: str) -> str:
+    """argparse's ``invalid choice`` message with the closest choice suggested (Python 3.14's
+    ``suggest_on_error``, for the Pythons before it)."""
+    match = re.match(r"argument .*: invalid choice: '(.*)' \(choose from (.*)\)$", message)
+    if match is None:
+        return message
+    choices = re.findall(r"'([^']*)'", match.group(2)) or [c.strip() for c in match.group(2).split(",")]
+    close = difflib.get_close_matches(match.group(1), choices, n=1)
+    return f"{message}; did you mean '{close[0]}'?" if close else message
+
+
+def _unrecognized(extras: Sequence[str], parser: argparse.ArgumentParser) -> UsageError:
+    """``unrecognized arguments`` with the closest option of ``parser`` for each mistyped one."""
+    options = [option for action in parser._actions for option in action.option_strings]
+    hints = []
+    for extra in extras:
+        name = extra.split("=", 1)[0]
+        if name.startswith("-"):
+            # --start_lr, as a Python user types it, is --start-lr.
+            close = difflib.get_close_matches(name.replace("_", "-"), options, n=1)
+            if close:
+                hints.append(f"did you mean {close[0]} for {name}?")
+    text = f"unrecognized arguments: {' '.join(extras)}"
+    return UsageError(f"{text}; {'; '.join(hints)}" if hints else text, prog=parser.prog)
 
 
 def _batch_size(text: str) -> int | None:
@@ -180,6 +225,11 @@ def _build_parser() -> _Parser:
         default="lrscout-compare-variants.png",
         help="where to write the figure; 'none' for no figure",
     )
+    compare.add_argument(
+        "--json",
+        metavar="PATH",
+        help="also save the runs as JSON; '-' writes them to stdout and the report to stderr",
+    )
     compare.add_argument("--quiet", action="store_true", help="no progress bars")
 
     noise = commands.add_parser(
@@ -236,7 +286,12 @@ def _build_parser() -> _Parser:
         help="also save the result as JSON; '-' writes it to stdout and the report to stderr",
     )
     noise.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.commands = {"find-lr": find, "compare-variants": compare, "noise-scale": noise}
     return parser
+
+
+#: What each command checks before the data is read; it returns what runs on the data.
+_COMMANDS: dict[str, Callable[[argparse.Namespace], Callable[[Dataset], int]]] = {}
 
 
 def _version() -> str:
@@ -246,35 +301,65 @@ def _version() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = _build_parser()
+    args: argparse.Namespace | None = None
+    checked = False  # the arguments; after that, what fails is in the data, not in what was typed
     try:
-        args = parser.parse_args(argv)
+        args, extras = parser.parse_known_args(argv)
+        if extras:
+            raise _unrecognized(extras, parser.commands.get(args.command, parser))
         if args.command is None:
             parser.print_help()
             return 0
+        args.options = {
+            option for action in parser.commands[args.command]._actions for option in action.option_strings
+        }
         _check_outputs(args)
+        if getattr(args, "csv", None) is not None and not os.path.isfile(args.csv):
+            raise UsageError(f"--csv: no such file: {args.csv!r}.")
         # With --json -, stdout carries the JSON alone: the report (and
         # anything a framework prints) goes to stderr.
         args.stdout = sys.stdout
         report_to = sys.stderr if getattr(args, "json", None) == "-" else sys.stdout
         with contextlib.redirect_stdout(report_to):
-            data = _load_data(args)
-            if args.command == "find-lr":
-                return _find_lr(args, data)
-            if args.command == "noise-scale":
-                return _noise_scale(args, data)
-            return _compare_variants(args, data)
+            # Every argument (and the framework) is checked before the data is read.
+            run = _COMMANDS[args.command](args)
+            checked = True
+            return run(_load_data(args))
     except BrokenPipeError:
         # The reader went away (lrscout ... | head): stop quietly, as Unix tools do.
         _silence_stdout()
         return 141
     except (UsageError, InvalidArgumentError, NoSuggestionError, OSError) as error:
-        # Only the user's mistakes and what the system refused become one line;
-        # anything else is a bug in lrscout and keeps its traceback.
-        print(f"lrscout: error: {_one_line(error)}", file=sys.stderr)
+        # A mistake in what was typed: the usage line, then the error in the
+        # command line's words (its flags, not lrscout's argument names).
+        # What the data or the system refused: that one line. Anything else
+        # is a bug in lrscout and keeps its traceback.
+        if isinstance(error, UsageError) or (isinstance(error, InvalidArgumentError) and not checked):
+            print(_usage(parser, args, error), file=sys.stderr)
+        message = _one_line(error)
+        if not isinstance(error, OSError):
+            message = in_flags(message, _options(args))
+        print(f"lrscout: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("lrscout: interrupted", file=sys.stderr)
         return 130
+
+
+def _options(args: argparse.Namespace | None) -> set[str] | None:
+    """The flags of the command being run (``None`` before one is known)."""
+    return getattr(args, "options", None)
+
+
+def _usage(parser: _Parser, args: argparse.Namespace | None, error: Exception) -> str:
+    """The usage line of the command the mistake is in (argparse's own for ``lrscout`` itself)."""
+    prog = error.prog if isinstance(error, UsageError) else None
+    if prog is None:
+        command = getattr(args, "command", None)
+        prog = parser.prog if command is None else f"{parser.prog} {command}"
+    if prog == parser.prog:
+        return parser.format_usage().strip()
+    return f"usage: {prog} [options]  (all options: {prog} --help)"
 
 
 def _one_line(error: BaseException) -> str:
@@ -400,7 +485,30 @@ def _write_json(args: argparse.Namespace, save: Callable[[Any], None]) -> None:
     print(f"result: {args.json}")
 
 
-def _find_lr(args: argparse.Namespace, data: Dataset) -> int:
+def _rerun_command(args: argparse.Namespace, options: Sequence[str] = ()) -> str:
+    """``lrscout find-lr`` on the same data with ``options``, its batch size a ``{batch_size}`` field.
+
+    The command line's own way to rerun a range test at another batch size,
+    for the messages that advise one (``rerun_hint``, see
+    :func:`lrscout.rescale_lr`).
+    """
+    if args.csv is not None:
+        data = ["--csv", args.csv, "--target", args.target] + (
+            [] if args.task == "auto" else ["--task", args.task]
+        )
+    else:
+        data = ["--dataset", args.dataset]
+    seed = [] if args.seed == 0 else ["--seed", str(args.seed)]
+    words = " ".join(shlex.quote(str(word)) for word in [*data, *options, *seed])
+    return f"lrscout find-lr {words} --batch-size {{batch_size}}"
+
+
+def _in_cli_words(result: RangeTestResult, rerun: str) -> RangeTestResult:
+    """``result`` with the command line's rerun hint instead of the Python call that ran it."""
+    return dataclasses.replace(result, info={**result.info, "rerun_hint": rerun})
+
+
+def _find_lr(args: argparse.Namespace) -> Callable[[Dataset], int]:
     model = args.model or ("linear" if args.framework == "numpy" else "mlp")
     if args.framework == "numpy" and model != "linear":
         raise UsageError(
@@ -409,12 +517,7 @@ def _find_lr(args: argparse.Namespace, data: Dataset) -> int:
     if args.num_steps < 2:
         raise UsageError(f"--num-steps must be at least 2; got {args.num_steps}")
     _check_work(
-        "--num-steps",
-        args.num_steps,
-        data,
-        args.batch_size,
-        "steps",
-        "A range test reads its curve in 100 to 1000",
+        "--num-steps", args.num_steps, args.batch_size, "steps", "A range test reads its curve in 100 to 1000"
     )
     settings = FindLRSettings(
         model=model,
@@ -428,35 +531,60 @@ def _find_lr(args: argparse.Namespace, data: Dataset) -> int:
         seed=args.seed,
         progress=not args.quiet,
     )
-    n = len(data.X)
-    batch = args.batch_size
-    variant = gd_variant(batch, n)
-    print(
-        f"lrscout find-lr: {data.describe()}, features standardised\n"
-        f"model: {describe_model(args.framework, settings)}, {variant} gradient descent, batch size "
-        f"{'full' if batch is None else batch}, {steps_per_epoch(n, batch)} steps per epoch"
+    # The ramp, checked by the core's own rules (the runner checks it again).
+    RangeTestState(
+        start_lr=args.start_lr,
+        end_lr=args.end_lr,
+        num_steps=args.num_steps,
+        mode=args.mode,
+        smoothing=0.98,
+        divergence_factor=4.0,
+        extend=args.extend,
     )
     try:
         run_find_lr = load_runner(args.framework)
     except ImportError as error:
-        # The framework (or its extra) is not installed: say which, in one line.
+        # The framework (or its extra) is not installed: say which, with the line that installs it.
         raise UsageError(f"--framework {args.framework}: {error}") from None
-    if args.framework == "keras":
-        from ..keras._keras import keras
+    typed = [
+        *(["--framework", args.framework] if args.framework != "numpy" else []),
+        *(["--model", args.model] if args.model else []),
+        *(["--momentum", repr(args.momentum)] if args.momentum is not None else []),
+        *(["--start-lr", repr(args.start_lr)] if args.start_lr != 1e-7 else []),
+        *(["--end-lr", repr(args.end_lr)] if args.end_lr != 10.0 else []),
+        *(["--num-steps", str(args.num_steps)] if args.num_steps != 100 else []),
+        *(["--mode", args.mode] if args.mode != "exponential" else []),
+        *(["--no-extend"] if not args.extend else []),
+    ]
+    rerun = _rerun_command(args, typed)
 
-        print(f"keras backend: {keras.backend.backend()}")
-    with warnings.catch_warnings():
-        # The report prints the curve's warnings itself, next to the suggestion.
-        warnings.simplefilter("ignore", CurveWarning)
-        result = run_find_lr(data, settings)
-    _report(result)
-    _write_json(args, result.to_json)
-    title = (
-        f"LR range test: {_plain(data.name)}, {model} ({args.framework}), "
-        f"batch {'full' if batch is None else batch}"
-    )
-    _write_plot(args.plot, lambda path, figure: result.plot(ax=figure.subplots(), path=path, title=title))
-    return 0
+    def run(data: Dataset) -> int:
+        n = len(data.X)
+        batch = args.batch_size
+        print(
+            f"lrscout find-lr: {data.describe()}, features standardised\n"
+            f"model: {describe_model(args.framework, settings)}, {gd_variant(batch, n)} gradient descent, "
+            f"batch size {'full' if batch is None else batch}, {steps_per_epoch(n, batch)} steps per epoch"
+        )
+        if args.framework == "keras":
+            from ..keras._keras import keras
+
+            print(f"keras backend: {keras.backend.backend()}")
+        with warnings.catch_warnings():
+            # The report prints the curve's warnings itself, next to the suggestion.
+            warnings.simplefilter("ignore", CurveWarning)
+            result = _in_cli_words(run_find_lr(data, settings), rerun)
+        _report(result, args.options)
+        # In the file, the batch size to try is the flag's own placeholder.
+        _write_json(args, _in_cli_words(result, rerun.replace("{batch_size}", "N")).to_json)
+        title = (
+            f"LR range test: {_plain(data.name)}, {model} ({args.framework}), "
+            f"batch {'full' if batch is None else batch}"
+        )
+        _write_plot(args.plot, lambda path, figure: result.plot(ax=figure.subplots(), path=path, title=title))
+        return 0
+
+    return run
 
 
 #: The most steps, epochs or pairs a command takes: far past what any of them
@@ -464,33 +592,33 @@ def _find_lr(args: argparse.Namespace, data: Dataset) -> int:
 _MOST_WORK = {"steps": 1_000_000, "epochs": 10_000, "pairs": 1_000_000}
 
 
-def _check_work(flag: str, value: int, data: Dataset, batch_size: int | None, unit: str, usual: str) -> None:
-    """Refuse a count no run could finish, saying what it would take."""
+def _check_work(flag: str, value: int, batch_size: int | None, unit: str, usual: str) -> None:
+    """Refuse a count no run could finish, saying what it would take (before the data is read)."""
     most = _MOST_WORK[unit]
     if value <= most:
         return
-    n = len(data.X)
-    if unit == "steps":
-        passes = value / steps_per_epoch(n, batch_size)
-        cost = f"{value} steps are {passes:.3g} passes over {data.name} ({n} samples)"
-    else:
+    if unit != "steps":
         cost = f"{value} would take days, and more memory than there is"
+    elif batch_size is None:
+        cost = f"{value} steps are {value} passes over the whole data set (full batch)"
+    else:
+        cost = f"{value} steps of {batch_size} samples are {value * batch_size:.3g} samples of training"
     raise UsageError(f"{flag} must be at most {most}; got {value}. {usual} {unit}; {cost}")
 
 
-def _report(result: RangeTestResult) -> None:
+def _report(result: RangeTestResult, options: set[str]) -> None:
     print(
         f"tested lr {result.lrs[0]:.3g} .. {result.lrs[-1]:.3g} ({result.mode} ramp, "
         f"{len(result)} of {result.num_steps} steps)\n"
-        f"stopped: {result.stop_reason} ({STOP_REASONS[result.stop_reason]})"
+        f"stopped: {result.stop_reason} ({in_flags(STOP_REASONS[result.stop_reason], options)})"
     )
     for message in result.warnings:
-        print(f"warning: {message}")
+        print(f"warning: {in_flags(message, options)}")
     try:
         chosen = result.suggestion
         base, peak = result.lr_range()
     except NoSuggestionError as error:
-        print(f"no suggestion: {error}")
+        print(f"no suggestion: {in_flags(str(error), options)}")
         return
     print(
         f"suggested lr: {chosen.lr:.3g}\nlr range (base_lr, max_lr) for cyclic / one-cycle schedules: "
@@ -506,7 +634,7 @@ def _report(result: RangeTestResult) -> None:
 
 
 @contextlib.contextmanager
-def _curve_warnings_as_lines() -> Iterator[None]:
+def _curve_warnings_as_lines(options: set[str] | None = None) -> Iterator[None]:
     """Print each curve warning as one ``warning: ...`` line, as the find-lr report does.
 
     Printed also when the block raises: the warning may say why it did.
@@ -518,19 +646,16 @@ def _curve_warnings_as_lines() -> Iterator[None]:
             yield
     finally:
         for message in dict.fromkeys(str(w.message) for w in caught if w.category is CurveWarning):
-            print(f"warning: {message}")
+            print(f"warning: {in_flags(message, options)}")
         for other in caught:  # anything else, as it would have been shown
             if other.category is not CurveWarning:
                 warnings.warn_explicit(other.message, other.category, other.filename, other.lineno)
 
 
-def _compare_variants(args: argparse.Namespace, data: Dataset) -> int:
-    from ..models import LinearRegressor, SoftmaxClassifier, compare_variants
-    from ..models._compare import NoVariantRateError
-
+def _compare_variants(args: argparse.Namespace) -> Callable[[Dataset], int]:
     if args.epochs < 1:
         raise UsageError(f"--epochs must be at least 1; got {args.epochs}")
-    _check_work("--epochs", args.epochs, data, None, "epochs", "The variants part ways in 10 to 100")
+    _check_work("--epochs", args.epochs, None, "epochs", "The variants part ways in 10 to 100")
     try:
         sizes = [_batch_size(part.strip()) for part in args.batch_sizes.split(",")]
     except argparse.ArgumentTypeError as error:
@@ -541,42 +666,63 @@ def _compare_variants(args: argparse.Namespace, data: Dataset) -> int:
             lr = _positive_float(lr)
         except argparse.ArgumentTypeError as error:
             raise UsageError(f"--lr must be 'auto' or a positive number; {error}") from None
-    estimator = SoftmaxClassifier if data.task == "classification" else LinearRegressor
-    model = estimator(momentum=args.momentum, random_state=args.seed)
-    print(f"lrscout compare-variants: {data.describe()}, features standardised, {args.epochs} epochs each")
-    with _curve_warnings_as_lines():
-        try:
-            comparison = compare_variants(
-                model, data.X, data.y, epochs=args.epochs, batch_sizes=sizes, lr=lr, progress=not args.quiet
-            )
-        except NoVariantRateError as error:
-            size = "full" if error.batch_size is None else error.batch_size
-            raise UsageError(
-                f"no learning rate found for batch size {size}: {error.reason} Give one with --lr "
-                f"(e.g. --lr 0.01 for every variant), or leave {size} out of --batch-sizes."
-            ) from None
-    print(comparison.table())
-    _write_plot(
-        args.plot,
-        lambda path, figure: comparison.plot(path=path, axes=figure.subplots(1, 3)),
-        figsize=(15.0, 4.5),
-    )
-    return 0
+    check_float(args.momentum, "momentum", where="compare", minimum=0.0, maximum=1.0, open_maximum=True)
+
+    def run(data: Dataset) -> int:
+        from ..models import LinearRegressor, SoftmaxClassifier, compare_variants
+        from ..models._compare import NoVariantRateError
+
+        estimator = SoftmaxClassifier if data.task == "classification" else LinearRegressor
+        model = estimator(momentum=args.momentum, random_state=args.seed)
+        print(
+            f"lrscout compare-variants: {data.describe()}, features standardised, {args.epochs} epochs each"
+        )
+        with _curve_warnings_as_lines(args.options):
+            try:
+                comparison = compare_variants(
+                    model,
+                    data.X,
+                    data.y,
+                    epochs=args.epochs,
+                    batch_sizes=sizes,
+                    lr=lr,
+                    progress=not args.quiet,
+                )
+            except NoVariantRateError as error:
+                size = "full" if error.batch_size is None else error.batch_size
+                # What the data would not give, not a mistake in the command: no usage line.
+                raise NoSuggestionError(
+                    f"no learning rate found for batch size {size}: {error.reason} Give one with --lr "
+                    f"(e.g. --lr 0.01 for every variant), or leave {size} out of --batch-sizes."
+                ) from None
+        print(comparison.table())
+        _write_json(args, comparison.to_json)
+        _write_plot(
+            args.plot,
+            lambda path, figure: comparison.plot(path=path, axes=figure.subplots(1, 3)),
+            figsize=(15.0, 4.5),
+        )
+        return 0
+
+    return run
 
 
-def _noise_scale(args: argparse.Namespace, data: Dataset) -> int:
-    import dataclasses
-
-    from .._batching import steps_per_epoch
-    from ..models import LinearRegressor, SoftmaxClassifier, find_lr, noise_scale
-
+def _noise_scale(args: argparse.Namespace) -> Callable[[Dataset], int]:
     if args.epochs < 0:
         raise UsageError(f"--epochs must be at least 0; got {args.epochs}")
-    _check_work("--epochs", args.epochs, data, None, "epochs", "The noise scale settles in 1 to 10")
-    _check_work("--num-pairs", args.num_pairs, data, None, "pairs", "The estimate settles in 100 to 1000")
+    _check_work("--epochs", args.epochs, None, "epochs", "The noise scale settles in 1 to 10")
+    _check_work("--num-pairs", args.num_pairs, None, "pairs", "The estimate settles in 100 to 1000")
     for name in ("small_batch", "num_pairs"):
         if getattr(args, name) < (2 if name == "num_pairs" else 1):
             raise UsageError(f"--{name.replace('_', '-')} is too small; got {getattr(args, name)}")
+    if args.big_batch is not None and args.big_batch <= args.small_batch:
+        raise UsageError(f"--big-batch must exceed --small-batch ({args.small_batch}); got {args.big_batch}")
+    return lambda data: _measure_noise_scale(args, data)
+
+
+def _measure_noise_scale(args: argparse.Namespace, data: Dataset) -> int:
+    from ..models import LinearRegressor, SoftmaxClassifier, find_lr, noise_scale
+
     n = len(data.X)
     batch = args.batch_size
     estimator = SoftmaxClassifier if data.task == "classification" else LinearRegressor
@@ -586,8 +732,8 @@ def _noise_scale(args: argparse.Namespace, data: Dataset) -> int:
         f"model: {estimator.__name__} (numpy), range test and training at batch size "
         f"{'full' if batch is None else batch}"
     )
-    with _curve_warnings_as_lines():
-        found = find_lr(model, data.X, data.y, progress=not args.quiet)
+    with _curve_warnings_as_lines(args.options):
+        found = _in_cli_words(find_lr(model, data.X, data.y, progress=not args.quiet), _rerun_command(args))
     lr = found.suggestion.lr
     if args.epochs:
         model.set_params(lr=lr, epochs=args.epochs).fit(data.X, data.y)
@@ -600,8 +746,11 @@ def _noise_scale(args: argparse.Namespace, data: Dataset) -> int:
     kwargs: dict[str, Any] = dict(
         small_batch=args.small_batch, big_batch=args.big_batch, num_pairs=args.num_pairs
     )
-    result = noise_scale(model, data.X, data.y, method="two-batch", random_state=args.seed, **kwargs)
-    exact = noise_scale(model, data.X, data.y, method="exact")
+    with warnings.catch_warnings():
+        # --epochs 0 asks for the initial weights, and the report says so.
+        warnings.simplefilter("ignore", NoiseScaleWarning)
+        result = noise_scale(model, data.X, data.y, method="two-batch", random_state=args.seed, **kwargs)
+        exact = noise_scale(model, data.X, data.y, method="exact")
     advice = result.advise(found, optimizer=args.optimizer)
     low, high = result.interval
     suggested = result.suggested_batch_size
@@ -640,3 +789,6 @@ def _noise_scale(args: argparse.Namespace, data: Dataset) -> int:
         ),
     )
     return 0
+
+
+_COMMANDS.update({"find-lr": _find_lr, "compare-variants": _compare_variants, "noise-scale": _noise_scale})

@@ -74,7 +74,8 @@ def find_lr(
         extend: Keep ramping past ``end_lr`` while the loss has not turned
             up, for at most ``num_steps`` more steps.
         sync_every: Steps per device-to-host read of the losses, at least 1.
-        progress: Show a tqdm bar over the steps (fastai's own bar is off).
+        progress: Show a tqdm bar over the steps where someone can watch
+            it (see :func:`lrscout.range_test`); fastai's own bar is off.
         info: JSON-serialisable facts to keep in ``result.info``.
 
     Returns:

@@ -9,18 +9,23 @@ recorder's bias-corrected EMA (``AvgSmoothLoss``, ``beta = 0.98``),
 
 the same as lrscout's. lrscout's rule reads raw losses (it smooths them
 without lag itself; read off the EMA, which lags, it lands 2.5 to 20 times
-higher on 7 of the 8 recorded curves of ``tests/data/peer_rules.json``). Knowing
-where the window starts (step ``num_it // 10``) and ``beta``, the raw
-losses are recovered exactly (up to float32 rounding) from the window:
-``m_t = s_t (1 - beta^(t+1))`` and ``l_t = (m_t - beta m_{t-1}) / (1 - beta)``,
-for every step of the window but its first. On all 8 curves the rule then
-gives the very rate it gives on the raw losses of the same window (what
-the window leaves out can still move it: 1.45 and 1.36 times the rate of
-the whole raw curve on 2 of them).
+higher on 7 of the 8 recorded curves of ``tests/data/peer_rules.json``), and
+the whole curve, with the run's optimizer and batch size. So inside
+``lr_find`` :func:`auto` reads the Learner that called it: its optimizer,
+momentum and batch size, and the whole test from its recorder, whose raw
+losses come back exactly (up to float32 rounding) from the smoothed ones,
+``m_t = s_t (1 - beta^(t+1))`` and ``l_t = (m_t - beta m_{t-1}) / (1 - beta)``
+(``l_0 = s_0``). That is the rule :func:`lrscout.fastai.find_lr` applies to
+its own test: on the same ramp the two give the same rate. Given only a
+window (called outside ``lr_find``) it recovers the raw losses of the window
+but its first step, and on all 8 curves gives the very rate it gives on the
+raw losses of that window (what the window leaves out can still move it:
+1.45 and 1.36 times the rate of the whole raw curve on 2 of them).
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 import warnings
 from collections.abc import Callable
@@ -87,13 +92,18 @@ def unsmooth(
 
 
 def _suggest(
-    lrs: Any, losses: Any, num_it: int, *, smoothing: float, facts: dict[str, Any]
+    lrs: Any, losses: Any, num_it: int, *, smoothing: float, facts: dict[str, Any], learn: Any = None
 ) -> tuple[float, tuple[float, Any]]:
     rates = np.asarray(_host(lrs), dtype=np.float64).reshape(-1)
-    start = int(num_it) // 10
-    raw = unsmooth(_host(losses), start=start, smoothing=smoothing)
+    whole = _whole_curve(learn, rates, num_it, smoothing)
+    if whole is None:
+        # fastai's window only: its first step's raw loss is not in it.
+        start = int(num_it) // 10
+        curve_lrs, raw = rates[1:], unsmooth(_host(losses), start=start, smoothing=smoothing)
+    else:
+        curve_lrs, raw = whole
     try:
-        lr = auto_rule(rates[1:], raw, num_steps=int(num_it), **facts)
+        lr = auto_rule(curve_lrs, raw, num_steps=int(num_it), **facts)
     except NoSuggestionError as error:
         # fastai asks every suggestion function in turn: a warning keeps the others' answers.
         warnings.warn(f"lrscout.fastai.auto: {error}", CurveWarning, stacklevel=3)
@@ -101,15 +111,69 @@ def _suggest(
     return lr, (lr, losses[nearest_index(rates, lr)])
 
 
+def _whole_curve(
+    learn: Any, window_lrs: np.ndarray, num_it: int, smoothing: float
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The learning rates and raw losses of the whole test in ``learn.recorder``, from its first step.
+
+    ``None`` unless the recorder holds the test whose window fastai passed
+    (its rates from step ``num_it // 10`` on are the window's). The
+    recorder's smoothed loss is the bias-corrected EMA from step 0, whose
+    first value is the first raw loss itself.
+    """
+    recorder = getattr(learn, "recorder", None)
+    recorded_lrs = getattr(recorder, "lrs", None)
+    recorded = getattr(recorder, "losses", None)
+    if not isinstance(recorded_lrs, list) or not isinstance(recorded, list) or not recorded:
+        return None
+    start = int(num_it) // 10
+    rates = np.asarray([float(x) for x in recorded_lrs], dtype=np.float64)
+    window = rates[start : start + len(window_lrs)]
+    if len(rates) != len(recorded) or len(window) != len(window_lrs) or not len(window):
+        return None
+    if not np.allclose(window, window_lrs, rtol=1e-6, atol=0.0):  # fastai passes them as float32
+        return None
+    smooth = np.asarray([float(_host(x)) for x in recorded], dtype=np.float64)
+    finite = np.isfinite(smooth)
+    n = len(smooth) if finite.all() else int(np.argmin(finite))
+    if n < 2:
+        return None
+    raw = np.concatenate([smooth[:1], unsmooth(smooth[:n], start=0, smoothing=smoothing)])
+    return rates[:n], raw
+
+
+def _calling_learner() -> Any:
+    """The ``Learner`` whose ``lr_find`` is calling a suggestion function, else ``None``.
+
+    fastai calls each function as ``func(lrs, losses, num_it)`` from inside
+    ``Learner.lr_find``; that frame's ``self`` is the Learner.
+    """
+    frame = inspect.currentframe()
+    try:
+        for _ in range(4):
+            frame = None if frame is None else frame.f_back
+            if frame is None:
+                return None
+            if frame.f_code.co_name == "lr_find":
+                learn = frame.f_locals.get("self")
+                if hasattr(learn, "recorder") and hasattr(learn, "dls"):
+                    return learn
+        return None
+    finally:
+        del frame
+
+
 def auto(lrs: Any, losses: Any, num_it: int) -> tuple[float, tuple[float, Any]]:
     """lrscout's default rule as a fastai suggestion function, for ``learn.lr_find(suggest_funcs=...)``.
 
-    Reads the raw losses back from fastai's smoothed window (see
-    :func:`unsmooth`; fastai's default ``beta = 0.98``) and applies
-    :func:`lrscout.RangeTestResult.suggest`'s ``"auto"`` rule with
-    ``num_steps = num_it``. It knows nothing of the optimizer or the batch
-    size, so it takes the SGD margin: for Adam and its kin, or a small
-    batch, use :func:`auto_for` instead.
+    Called by ``learn.lr_find`` it reads the Learner that called it, as
+    :func:`auto_for` ``(learn)`` does: the optimizer, its heavy-ball momentum,
+    the batch size, the recorder's ``beta`` and the whole recorded test (see
+    the module docstring). So ``auto``, ``auto_for(learn)`` and
+    :func:`lrscout.fastai.find_lr` give one answer on one test. Called with
+    a window only (no ``lr_find`` above it), it reads the raw losses back from
+    the window (``beta = 0.98``) and, knowing nothing of the optimizer or the
+    batch size, takes the SGD margin: use :func:`auto_for` there.
 
     Args:
         lrs: The learning rates of the window (a float32 tensor from fastai).
@@ -135,7 +199,10 @@ def auto(lrs: Any, losses: Any, num_it: int) -> tuple[float, tuple[float, Any]]:
         >>> round(lr, 3), lr == at
         (0.141, True)
     """
-    return _suggest(lrs, losses, num_it, smoothing=FASTAI_SMOOTHING, facts={})
+    learn = _calling_learner()
+    if learn is None:
+        return _suggest(lrs, losses, num_it, smoothing=FASTAI_SMOOTHING, facts={})
+    return _suggest(lrs, losses, num_it, smoothing=_smoothing(learn), facts=learner_facts(learn), learn=learn)
 
 
 def auto_for(learn: Any) -> SuggestionFunction:
@@ -151,9 +218,15 @@ def auto_for(learn: Any) -> SuggestionFunction:
     Args:
         learn: The ``Learner`` whose ``lr_find`` will call the function.
 
+    Inside ``learn.lr_find`` of that Learner it is :func:`auto` (which finds
+    the Learner itself); it is for the suggestion function called outside
+    ``lr_find``, on a window of another recorder.
+
     Returns:
-        A suggestion function named ``auto``:
-        ``learn.lr_find(suggest_funcs=(auto_for(learn), valley))``.
+        A suggestion function named ``auto_for``: fastai names the fields of
+        its answer by function name, so
+        ``learn.lr_find(suggest_funcs=(auto, auto_for(learn), valley))``
+        answers ``.auto``, ``.auto_for`` and ``.valley``.
 
     Example:
         >>> from types import SimpleNamespace
@@ -171,10 +244,12 @@ def auto_for(learn: Any) -> SuggestionFunction:
         0.068
     """
 
-    def auto(lrs: Any, losses: Any, num_it: int) -> tuple[float, tuple[float, Any]]:
-        return _suggest(lrs, losses, num_it, smoothing=_smoothing(learn), facts=learner_facts(learn))
+    def auto_for(lrs: Any, losses: Any, num_it: int) -> tuple[float, tuple[float, Any]]:
+        return _suggest(
+            lrs, losses, num_it, smoothing=_smoothing(learn), facts=learner_facts(learn), learn=learn
+        )
 
-    return auto
+    return auto_for
 
 
 def learner_facts(learn: Any) -> dict[str, Any]:

@@ -417,7 +417,7 @@ def find_lr(
     stop_on_divergence: bool = True,
     extend: bool = True,
     shuffle: bool = True,
-    progress: bool = False,
+    progress: bool = True,
     info: Mapping[str, Any] | None = None,
 ) -> RangeTestResult:
     """Run an LR range test on a compiled Keras 3 model and leave the model as it was.

@@ -1,6 +1,6 @@
 """LR range test for Lightning: the :class:`LRFinder` callback and :func:`find_lr`.
 
-Needs Lightning (``pip install lightning``); ``import lrscout`` alone does not
+Needs Lightning (``pip install "torch==2.13.0" lightning``); ``import lrscout`` alone does not
 import it.
 """
 

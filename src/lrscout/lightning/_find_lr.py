@@ -12,7 +12,10 @@ import copy
 import logging
 import os
 import shutil
+import signal
 import tempfile
+import threading
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -32,11 +35,12 @@ from lightning.pytorch.callbacks import (
 )
 from lightning.pytorch.loggers.logger import DummyLogger
 from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from lightning.pytorch.utilities.parsing import lightning_hasattr, lightning_setattr
 from torch import nn
 
 from .._engine import RangeTestState, _progress_bar, warn_about
-from .._errors import InvalidArgumentError, NoSuggestionError
+from .._errors import CurveWarning, InvalidArgumentError, NoSuggestionError
 from .._global_rng import GlobalRNG
 from .._jsonio import json_copy
 from .._result import RangeTestResult
@@ -57,6 +61,20 @@ _LEFT_OUT = (Checkpoint, EarlyStopping, Timer, ProgressBar, ModelSummary, Learni
 class LRFinder(pl.Callback):
     """Lightning callback that runs an LR range test (Smith 2017) inside ``trainer.fit``.
 
+    As Lightning's own ``LearningRateFinder`` callback does, the test runs
+    when the fit starts (in ``on_fit_start``), as a training loop of its own;
+    then everything it changed is put back and the fit trains as it would
+    have without it, from step 0: no checkpoint holds the test's weights, no
+    logger or ``metrics.csv`` its losses, and ``trainer.global_step`` counts
+    the fit's steps only. With ``update_attr`` (the default, as Lightning's)
+    the fit trains at the suggestion, and a log line says which rate was set
+    where. During the test the trainer has a ``DummyLogger``, no validation,
+    no epoch limit (the loader is started again as needed) and none of the
+    callbacks that watch a whole run (checkpointing, early stopping, timer,
+    progress bar, model summary, tuner callbacks); the other callbacks run,
+    and their ``state_dict()`` is put back afterwards. To run the test alone,
+    use :func:`find_lr`, or a fit with ``max_steps=0``.
+
     Before each training batch the learning rate of every param group of
     every optimizer is set from the ramp: the first group of the first
     optimizer gets the ramp's ``lr_t``, every other group ``lr_t`` times its
@@ -74,12 +92,11 @@ class LRFinder(pl.Callback):
     ``sync_every`` steps at a time; under DDP each chunk is averaged over the
     ranks, so every rank records the same losses and stops at the same step.
     The ramp, smoothing and stop rule are lrscout's core
-    (:class:`lrscout.RangeTestState`). The test stops training through
-    ``trainer.should_stop`` once the smoothed loss exceeds
-    ``divergence_factor`` times its best value, a loss is not finite, or
-    ``num_steps`` steps are done.
+    (:class:`lrscout.RangeTestState`). The test stops once the smoothed loss
+    exceeds ``divergence_factor`` times its best value, a loss is not finite,
+    or ``num_steps`` steps are done.
 
-    When training ends, and also after an exception (``on_exception``), the
+    When the test ends, and also after an exception (``on_exception``), the
     LightningModule's weights, buffers and gradients, every optimizer's state
     and param groups, the schedulers' state and the AMP gradient scaler are
     put back bitwise as they were when the fit began (in ``on_fit_start``,
@@ -108,6 +125,16 @@ class LRFinder(pl.Callback):
         sync_every: Steps per device-to-host read of the losses, at least 1.
             The result does not depend on it.
         progress: Show a tqdm bar over the steps (global rank 0 only).
+        update_attr: After the test, train at the default suggestion: every
+            param group of every optimizer gets it (times its ratio to the
+            first group), with its ``initial_lr`` and the schedulers'
+            ``base_lrs``, and so does the model's learning-rate attribute
+            (``attr_name``), when it has one; a log line says what was set.
+            With no suggestion the rates stay and a ``CurveWarning`` says
+            why. ``False`` trains at the rates ``configure_optimizers`` set.
+        attr_name: The attribute ``update_attr`` sets (on the model, its
+            ``hparams`` or its datamodule, as Lightning's tuner looks for
+            it); ``None`` looks for ``lr``, then ``learning_rate``.
         info: JSON-serialisable facts to keep in ``result.info``.
 
     Raises:
@@ -133,14 +160,20 @@ class LRFinder(pl.Callback):
         ...     torch.utils.data.TensorDataset(x, x @ torch.tensor([[1.0], [-2.0], [0.5]])), batch_size=16)
         >>> model = Regressor()
         >>> before = model.layer.weight.clone()
-        >>> finder = LRFinder(start_lr=1e-3, end_lr=1.0, num_steps=8, progress=False)
-        >>> trainer = pl.Trainer(max_epochs=5, callbacks=[finder], logger=False, enable_checkpointing=False,
+        >>> finder = LRFinder(start_lr=1e-3, end_lr=1.0, num_steps=8, update_attr=False, progress=False)
+        >>> trainer = pl.Trainer(max_epochs=2, callbacks=[finder], logger=False, enable_checkpointing=False,
         ...     enable_progress_bar=False, enable_model_summary=False)
-        >>> trainer.fit(model, data)
+        >>> trainer.fit(model, data)  # the test, then 2 epochs of 4 steps, as without it
         >>> len(finder.result), finder.result.info["optimizer"], trainer.global_step
         (8, 'SGD', 8)
-        >>> torch.equal(model.layer.weight, before)
-        True
+        >>> test_only = pl.Trainer(max_steps=0, callbacks=[LRFinder(num_steps=8, progress=False)],
+        ...     logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        ...     enable_model_summary=False)
+        >>> model = Regressor()
+        >>> before = model.layer.weight.clone()
+        >>> test_only.fit(model, data)
+        >>> torch.equal(model.layer.weight, before), test_only.global_step
+        (True, 0)
     """
 
     def __init__(
@@ -156,6 +189,8 @@ class LRFinder(pl.Callback):
         extend: bool = False,
         sync_every: int = 8,
         progress: bool = True,
+        update_attr: bool = True,
+        attr_name: str | None = None,
         info: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
@@ -179,8 +214,17 @@ class LRFinder(pl.Callback):
         self.max_steps = probe.max_steps
         self.sync_every = check_int(sync_every, "sync_every", where=_FINDER, minimum=1)
         self.progress = check_bool(progress, "progress", where=_FINDER)
+        self.update_attr = check_bool(update_attr, "update_attr", where=_FINDER)
+        if attr_name is not None and (not isinstance(attr_name, str) or not attr_name):
+            fail(_FINDER, "attr_name", "a non-empty string or None", attr_name)
+        self.attr_name = attr_name
         self._info = json_copy(info, where=_FINDER)
+        # find_lr's own fit is the test itself; in anyone else's fit the test runs
+        # in on_fit_start, before the fit's training, as Lightning's LearningRateFinder does.
+        self._fit_is_the_test = False
         self._state: RangeTestState | None = None
+        self._testing = False  # between the test's on_train_start and its end
+        self._interrupted: KeyboardInterrupt | None = None
         self._snapshots: list[TrainingSnapshot] = []
         self._schedulers: list[tuple[Any, dict[str, Any]]] = []
         self._configs: tuple[Any, list[Any]] | None = None
@@ -201,9 +245,9 @@ class LRFinder(pl.Callback):
         # writes the result for the process that called fit.
         self._result_path: str | None = None
         self._owner_pid = os.getpid()
-        # Set by find_lr, whose fit has no epoch limit: an epoch without a
-        # batch (a one-shot iterator run out) ends it instead of repeating.
-        self._stop_on_empty_epoch = False
+        # The test's fit has no epoch limit (find_lr's, and the loop of its own
+        # that the callback runs): an epoch without a batch (a one-shot
+        # iterator run out) ends the test instead of repeating.
         self._epoch_start_step = 0
 
     # Lightning hooks ---------------------------------------------------------
@@ -237,8 +281,116 @@ class LRFinder(pl.Callback):
         if pl_module.automatic_optimization:
             self._configs = (trainer.strategy, configs)
             trainer.strategy.lr_scheduler_configs = []
+        if not self._fit_is_the_test:
+            self._test_before_training(trainer, pl_module)
+
+    def _test_before_training(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """The test as a fit loop of its own, run now; then the fit goes on as if it had not run.
+
+        As Lightning's ``LearningRateFinder`` callback does: during the test the
+        trainer has no loggers of its own (a ``DummyLogger``), none of the
+        callbacks that watch a whole run (checkpointing, early stopping, ...),
+        no validation and no epoch limit; afterwards its loop progress, its
+        callbacks' ``state_dict()``, the global RNG and (through
+        :meth:`_end_test`) the model and optimizers are put back, so no
+        checkpoint holds the test's weights, no log holds its losses and the
+        fit trains from step 0 (at the suggestion, with ``update_attr``).
+        """
+        loop = trainer.fit_loop
+        settings: Any = trainer
+        saved = {
+            "callbacks": settings.callbacks,
+            "loggers": trainer.loggers,
+            "max_steps": loop.epoch_loop.max_steps,
+            "min_steps": loop.epoch_loop.min_steps,
+            "max_epochs": loop.max_epochs,
+            "min_epochs": loop.min_epochs,
+            "limit_val_batches": settings.limit_val_batches,
+            "loop": copy.deepcopy(loop.state_dict()),
+        }
+        kept = [c for c in settings.callbacks if c is not self and not isinstance(c, (*_LEFT_OUT, LRFinder))]
+        callback_states = [(callback, copy.deepcopy(callback.state_dict())) for callback in kept]
+        rng = GlobalRNG()
+        generators = loader_generators(*_loaders(loop._data_source.instance))
+        try:
+            settings.callbacks = [*kept, self]
+            trainer.loggers = [DummyLogger()] if trainer.loggers else []
+            loop.epoch_loop.min_steps, loop.min_epochs = None, None
+            if pl_module.automatic_optimization:
+                # A step is an optimizer step, as trainer.global_step counts them.
+                loop.epoch_loop.max_steps = trainer.global_step + self.max_steps
+                loop.max_epochs = -1
+            else:
+                # global_step counts every optimizer's steps: the test stops itself
+                # (trainer.should_stop), within the fit's epochs.
+                loop.epoch_loop.max_steps = -1
+            settings.limit_val_batches = 0
+            loop.restarting = False
+            with _quiet_lightning():
+                loop.run()
+        finally:
+            self._end_test()
+            settings.callbacks = saved["callbacks"]
+            trainer.loggers = saved["loggers"]
+            loop.epoch_loop.max_steps = saved["max_steps"]
+            loop.epoch_loop.min_steps = saved["min_steps"]
+            loop.max_epochs, loop.min_epochs = saved["max_epochs"], saved["min_epochs"]
+            settings.limit_val_batches = saved["limit_val_batches"]
+            loop.load_state_dict(copy.deepcopy(saved["loop"]))
+            loop.restarting = False
+            loop.epoch_loop.restarting = False
+            trainer.should_stop = False
+            # The fit starts its own loaders and fetcher, and keeps no metric the test logged.
+            if loop._data_fetcher is not None:
+                loop._data_fetcher.teardown()
+                loop._data_fetcher = None
+            loop._combined_loader = None
+            loop.epoch_loop.val_loop._combined_loader = None
+            trainer._logger_connector.reset_results()
+            trainer._logger_connector.reset_metrics()
+            for callback, state in callback_states:
+                callback.load_state_dict(state)
+            rng.restore()
+            for generator, generator_state in generators:
+                generator.set_state(generator_state)
+        if self.update_attr and self._state is not None:
+            self._apply(trainer, pl_module)
+
+    def _apply(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Train on at the default suggestion: every param group (keeping its ratio) and ``attr_name``."""
+        try:
+            chosen = self.result.suggestion
+        except NoSuggestionError as error:
+            rank_zero_warn(f"{_FINDER}: the learning rate was not changed: {error}", category=CurveWarning)
+            return
+        ratios = self._facts["param_group_lr_ratios"]
+        groups = [group for optimizer in trainer.optimizers for group in optimizer.param_groups]
+        _lr_setter(groups, ratios)(chosen.lr)
+        for group, ratio in zip(groups, ratios, strict=True):
+            if "initial_lr" in group:  # what schedulers scale from
+                group["initial_lr"] = chosen.lr * ratio
+        for config in trainer.strategy.lr_scheduler_configs:
+            scheduler = config.scheduler
+            if isinstance(getattr(scheduler, "base_lrs", None), list):
+                scheduler.base_lrs = [_base_lr(group) for group in scheduler.optimizer.param_groups]
+        names = [self.attr_name] if self.attr_name is not None else ["lr", "learning_rate"]
+        attr = next((name for name in names if lightning_hasattr(pl_module, name)), None)
+        if attr is None and self.attr_name is not None:
+            rank_zero_warn(
+                f"{_FINDER}: the model has no attribute {self.attr_name!r} (nor its hparams or datamodule) "
+                "to set; only the optimizers' learning rates were set."
+            )
+        elif attr is not None:
+            lightning_setattr(pl_module, attr, chosen.lr)
+        where = "the optimizers' param groups" + ("" if attr is None else f" and model.{attr}")
+        rank_zero_info(
+            f"{_FINDER}: learning rate set to {chosen.lr:.3g} (lrscout's {chosen.method} suggestion) on "
+            f"{where}; update_attr=False keeps the rate configure_optimizers set."
+        )
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not self._snapshots:
+            return  # the fit's own training, after the test ran in on_fit_start
         optimizers = list(trainer.optimizers)
         groups = [group for optimizer in optimizers for group in optimizer.param_groups]
         first = check_float(
@@ -283,12 +435,13 @@ class LRFinder(pl.Callback):
             ),
         }
         self._state = state
+        self._testing = True
 
     def on_train_batch_start(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
     ) -> None:
         state = self._state
-        if state is None or state.done or self._steps_run >= state.max_steps:
+        if not self._testing or state is None or state.done or self._steps_run >= state.max_steps:
             return
         self._set_lr(state.lr_at(self._steps_run))
         self._global_step = trainer.global_step
@@ -297,7 +450,7 @@ class LRFinder(pl.Callback):
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         state = self._state
-        if state is None or state.done or self._steps_run >= state.max_steps:
+        if not self._testing or state is None or state.done or self._steps_run >= state.max_steps:
             return
         loss = outputs.get("loss") if isinstance(outputs, Mapping) else outputs
         if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
@@ -328,11 +481,11 @@ class LRFinder(pl.Callback):
         self._epoch_start_step = self._steps_run
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self._stop_on_empty_epoch and self._steps_run == self._epoch_start_step:
+        if self._testing and self._steps_run == self._epoch_start_step:
             trainer.should_stop = True
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self._state is None:
+        if self._state is None or not self._testing:
             return
         if self._pending and not self._state.done:
             self._flush()
@@ -345,6 +498,8 @@ class LRFinder(pl.Callback):
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
     ) -> None:
+        # Lightning turns Ctrl-C into SystemExit(1) after this hook; find_lr raises it again.
+        self._interrupted = exception if isinstance(exception, KeyboardInterrupt) else None
         self._end_test()
 
     # The test ----------------------------------------------------------------
@@ -364,6 +519,7 @@ class LRFinder(pl.Callback):
 
     def _end_test(self) -> None:
         """Put everything back as it was when the test began (idempotent)."""
+        self._testing = False
         snapshots, schedulers, configs, bar = self._snapshots, self._schedulers, self._configs, self._bar
         rng = self._rng
         self._snapshots, self._schedulers, self._configs, self._bar, self._rng = [], [], None, None, None
@@ -516,7 +672,11 @@ def find_lr(
         progress: Show a tqdm bar over the steps (global rank 0 only).
         update_attr: Set ``model.<attr_name>`` (or ``model.hparams``, or the
             datamodule's, as Lightning's tuner does) to the default
-            suggestion after the test.
+            suggestion after the test, and log the rate set. Off by default,
+            unlike Lightning's ``Tuner.lr_find``: ``find_lr`` returns the
+            result and leaves the model as it was, as every lrscout
+            ``find_lr`` does; the callback :class:`LRFinder`, which runs
+            inside the fit that trains, applies it by default.
         attr_name: The attribute ``update_attr`` sets; the model (or its
             ``hparams``, or the datamodule) must have it.
         info: JSON-serialisable facts to keep in ``result.info``.
@@ -589,9 +749,10 @@ def find_lr(
         extend=extend,
         sync_every=sync_every,
         progress=progress,
+        update_attr=False,
         info=info,
     )
-    finder._stop_on_empty_epoch = True
+    finder._fit_is_the_test = True
     strategy = _fresh_strategy(trainer.strategy)
     # Attributes the Trainer sets in __init__ through its connectors (not typed).
     settings: Any = trainer
@@ -603,10 +764,15 @@ def find_lr(
         attached.append((datamodule, datamodule.trainer))
     rng = GlobalRNG()
     generators = loader_generators(*_loaders(train_dataloaders))
+    sigint = signal.getsignal(signal.SIGINT)
     folder = tempfile.mkdtemp(prefix="lrscout-lightning-")
     finder._result_path = os.path.join(folder, "result.json")
     try:
-        with _quiet_lightning():
+        with _quiet_lightning(), warnings.catch_warnings():
+            # The test runs no validation: a validation_step without a val_dataloader is no mistake here.
+            warnings.filterwarnings(
+                "ignore", message=r"You defined a `validation_step` but have no `val_dataloader`"
+            )
             test_trainer = pl.Trainer(
                 accelerator=trainer.accelerator,
                 strategy=strategy,
@@ -639,7 +805,14 @@ def find_lr(
                 reload_dataloaders_every_n_epochs=settings.reload_dataloaders_every_n_epochs,
                 default_root_dir=trainer.default_root_dir,
             )
-            test_trainer.fit(model, train_dataloaders=train_dataloaders, datamodule=datamodule)
+            try:
+                test_trainer.fit(model, train_dataloaders=train_dataloaders, datamodule=datamodule)
+            except SystemExit:
+                # Lightning's answer to Ctrl-C in a fit (exit status 1): here it stops a
+                # function call, so the caller gets the KeyboardInterrupt itself.
+                if finder._interrupted is not None:
+                    raise finder._interrupted from None
+                raise
         if finder._state is not None:
             result = finder.result
         elif os.path.exists(finder._result_path):
@@ -660,13 +833,19 @@ def find_lr(
         rng.restore()
         for generator, generator_state in generators:
             generator.set_state(generator_state)
+        main = threading.current_thread() is threading.main_thread()
+        if sigint is not None and main and signal.getsignal(signal.SIGINT) is not sigint:
+            signal.signal(signal.SIGINT, sigint)  # Lightning ignores Ctrl-C once it has caught one
         shutil.rmtree(folder, ignore_errors=True)
     if update_attr:
         try:
-            lr = result.suggestion.lr
+            chosen = result.suggestion
         except NoSuggestionError as error:
             raise NoSuggestionError(f"{error} (update_attr: model.{attr_name} was not changed.)") from None
-        lightning_setattr(model, attr_name, lr)
+        lightning_setattr(model, attr_name, chosen.lr)
+        rank_zero_info(
+            f"{_FIND_LR}: model.{attr_name} set to {chosen.lr:.3g} (lrscout's {chosen.method} suggestion)"
+        )
     return result
 
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from .._batching import gd_variant, steps_per_epoch
 from .._errors import InvalidArgumentError
+from .._jsonio import PathOrFile, encode_float, write_json
 from .._result import RangeTestResult
 from .._validation import check_batch_size, check_float, check_int
 from ._estimators import GDEstimator, check_estimator
@@ -122,6 +123,48 @@ class VariantComparison:
         lines.insert(1, "  ".join("-" * w for w in widths))
         return "\n".join(lines)
 
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: each run's settings and curves, its range test as
+        :meth:`lrscout.RangeTestResult.to_dict` writes it (``None`` when its rate was given).
+
+        Example:
+            >>> from lrscout.models import LinearRegressor
+            >>> rng = np.random.default_rng(0)
+            >>> X = rng.normal(size=(64, 2))
+            >>> y = X @ [1.0, -1.0]
+            >>> runs = compare_variants(LinearRegressor(), X, y, epochs=2, batch_sizes=(None, 8), lr=0.1)
+            >>> data = runs.to_dict()
+            >>> [(run["variant"], run["batch_size"], len(run["epoch_losses"])) for run in data["runs"]]
+            [('batch', None, 2), ('mini-batch', 8, 2)]
+        """
+        return {
+            "format": "lrscout.VariantComparison",
+            "version": 1,
+            "epochs": self.epochs,
+            "runs": [
+                {
+                    "variant": run.variant,
+                    "batch_size": run.batch_size,
+                    "lr": run.lr,
+                    "steps_per_epoch": run.steps_per_epoch,
+                    "n_samples": run.n_samples,
+                    "updates": run.n_updates,
+                    "initial_loss": encode_float(run.initial_loss),
+                    "final_loss": encode_float(run.final_loss),
+                    "seconds": run.total_time,
+                    "epoch_losses": [encode_float(x) for x in run.epoch_losses],
+                    "epoch_times": [float(x) for x in run.epoch_times],
+                    "loss_history": [encode_float(x) for x in run.loss_history],
+                    "range_test": None if run.range_test is None else run.range_test.to_dict(),
+                }
+                for run in self.runs
+            ],
+        }
+
+    def to_json(self, path: PathOrFile) -> None:
+        """Write :meth:`to_dict` as JSON (a path, written atomically, or an open text file)."""
+        write_json(path, self.to_dict(), where="VariantComparison.to_json")
+
     def plot(
         self, path: str | os.PathLike[str] | None = None, axes: Sequence[Axes] | None = None
     ) -> list[Axes]:
@@ -150,6 +193,7 @@ class VariantComparison:
             lambda figure: self.plot(axes=figure.subplots(1, 3)),
             rows,
             header=header,
+            align=["left", *(["right"] * (len(header) - 1))],  # the variant, then numbers
             figsize=(15.0, 4.5),
             alt="batch, stochastic and mini-batch gradient descent",
         )
@@ -164,7 +208,7 @@ def compare_variants(
     batch_sizes: Sequence[int | None] = (None, 1, 32),
     lr: float | str | Sequence[float] = "auto",
     find_lr_kwargs: Mapping[str, Any] | None = None,
-    progress: bool = False,
+    progress: bool = True,
 ) -> VariantComparison:
     """Train one copy of ``model`` per batch size, each for ``epochs`` epochs.
 

@@ -668,7 +668,7 @@ class SoftmaxClassifier(GDEstimator):
         self, y: Any, n_samples: int, where: str, *, fresh: bool
     ) -> tuple[np.ndarray, int, dict[str, Any]]:
         _check_y_given(y, where, type(self).__name__)
-        labels = np.asarray(y)
+        labels = _column_as_1d(np.asarray(y), n_samples)
         _check_labels(labels, where)
         if labels.ndim != 1 or labels.shape[0] != n_samples:
             raise InvalidArgumentError(
@@ -745,6 +745,28 @@ class SoftmaxClassifier(GDEstimator):
             )
         weights = _score_weights(sample_weight, len(predicted), where)
         return float(np.average(predicted == labels, weights=weights))
+
+
+def _column_as_1d(labels: np.ndarray, n_samples: int) -> np.ndarray:
+    """A column of labels ``(n, 1)`` as 1-D, with scikit-learn's ``DataConversionWarning``.
+
+    What scikit-learn's classifiers do with a column ``y`` (``column_or_1d``
+    with ``warn=True``): the labels are read, and the warning says the
+    shape was changed, so nothing is reshaped silently.
+    """
+    if labels.shape != (n_samples, 1):
+        return labels
+    import warnings
+
+    from sklearn.exceptions import DataConversionWarning
+
+    warnings.warn(
+        "A column-vector y was passed when a 1d array was expected. Please change the shape of y to "
+        "(n_samples, ), for example using ravel().",
+        DataConversionWarning,
+        stacklevel=5,  # fit -> _prepare -> _encode_targets -> here: the caller of fit
+    )
+    return labels[:, 0]
 
 
 def _check_y_given(y: Any, where: str, owner: str) -> None:

@@ -38,7 +38,7 @@ def find_lr(
     total_steps: int | None = None,
     epochs: float | None = None,
     random_state: int | np.random.Generator | None = _FROM_MODEL,
-    progress: bool = False,
+    progress: bool = True,
 ) -> RangeTestResult:
     """Run an LR range test on a copy of a NumPy model's parameters.
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 
 from .._batching import as_generator
-from .._errors import InvalidArgumentError
+from .._errors import InvalidArgumentError, NoiseScaleWarning
 from .._noise import NoiseScaleResult, _check_bootstrap, draw_big_batch, estimate_noise_scale, exact_result
 from .._result import RangeTestResult
 from .._validation import check_int, check_option
@@ -33,7 +34,10 @@ def noise_scale(
     """Gradient noise scale of a NumPy model at its current parameters.
 
     The parameters are the fitted ones when the model is fitted, else zeros
-    (where ``fit`` starts); ``model`` is not changed. Every lrscout.models
+    (where ``fit`` starts), with a :class:`lrscout.NoiseScaleWarning`: at
+    the initial weights ``B_simple`` is typically several times below its
+    value once training is under way, which is why ``lrscout noise-scale``
+    trains 3 epochs before measuring. ``model`` is not changed. Every lrscout.models
     estimator's per-example gradient has the form ``g_i = (r_i x_i^T, r_i)``
     (weights, intercept), with ``r_i`` the residual ``W x_i + b - y_i``
     (least squares) or ``softmax(W x_i + b) - onehot(y_i)`` (cross-entropy), so
@@ -81,8 +85,9 @@ def noise_scale(
         >>> rng = np.random.default_rng(0)
         >>> X = rng.normal(size=(500, 3))
         >>> y = X @ [1.0, -2.0, 0.5] + rng.normal(size=500)
-        >>> exact = noise_scale(LinearRegressor(), X, y)
-        >>> estimate = noise_scale(LinearRegressor(), X, y, method="two-batch", random_state=0)
+        >>> model = LinearRegressor(lr=0.01, epochs=3, random_state=0).fit(X, y)
+        >>> exact = noise_scale(model, X, y)
+        >>> estimate = noise_scale(model, X, y, method="two-batch", random_state=0)
         >>> low, high = estimate.interval
         >>> bool(low <= exact.b_simple <= high)
         True
@@ -94,14 +99,17 @@ def noise_scale(
     n, d = X_.shape
     check_int(n, "the number of samples", where=where, minimum=2)
     W, b = model._initial_params(n_outputs, d)
+    fitted = hasattr(model, "coef_")
     info = {
         "framework": "numpy",
         "model": type(model).__name__,
-        "fitted": hasattr(model, "coef_"),
+        "fitted": fitted,
         "fit_intercept": bool(model.fit_intercept),
         "alpha": float(model.alpha),
     }
     if how == "exact":
+        if not fitted:
+            _warn_unfitted(model, where)
         grad_norm_sq, trace = _exact_stats(model, W, b, X_, T)
         return exact_result(grad_norm_sq, trace, n, info=info)
     small = check_int(small_batch, "small_batch", where=where, minimum=1, maximum=n - 1)
@@ -118,6 +126,8 @@ def noise_scale(
     _check_bootstrap(confidence, n_bootstrap, where)
     seed = model.random_state if random_state is _FROM_MODEL else random_state
     rng = as_generator(seed, where=where)
+    if not fitted:
+        _warn_unfitted(model, where)
     chunks = big // small
     small_norms = np.empty((pairs, chunks))
     big_norms = np.empty(pairs)
@@ -137,6 +147,18 @@ def noise_scale(
         n_bootstrap=n_bootstrap,
         random_state=rng,
         info=info,
+    )
+
+
+def _warn_unfitted(model: GDEstimator, where: str) -> None:
+    warnings.warn(
+        f"{where}: {type(model).__name__} is not fitted, so the noise scale is measured at its initial "
+        "weights (zeros), where B_simple is typically several times below its value once training is "
+        "under way (it grows as the loss falls) and the suggested batch size is too small; "
+        "lrscout noise-scale trains 3 epochs first. Fit the model for a few epochs first "
+        "(model.set_params(epochs=3).fit(X, y)) to measure where the training will be.",
+        NoiseScaleWarning,
+        stacklevel=3,
     )
 
 
@@ -174,7 +196,7 @@ def rerun_find_lr(
     *,
     batch_size: int | None,
     random_state: int | np.random.Generator | None = _FROM_MODEL,
-    progress: bool = False,
+    progress: bool = True,
 ) -> RangeTestResult:
     """Run :func:`find_lr` again at another batch size, with the settings of ``previous``.
 
@@ -192,7 +214,8 @@ def rerun_find_lr(
         previous: The earlier :class:`lrscout.RangeTestResult`.
         batch_size: The new batch size; ``None`` means the whole set.
         random_state: Seed for the batch order; defaults to ``model.random_state``.
-        progress: Show a progress bar.
+        progress: Show a tqdm bar where someone can watch it (see
+            :func:`lrscout.range_test`).
 
     Returns:
         The new :class:`lrscout.RangeTestResult`.

@@ -67,7 +67,7 @@ def find_lr(
     total_steps: int | None = None,
     epochs: float | None = None,
     sync_every: int = 8,
-    progress: bool = False,
+    progress: bool = True,
     info: Mapping[str, Any] | None = None,
 ) -> RangeTestResult:
     """Run an LR range test (Smith 2017) on a JAX model trained by an optax optimizer.
@@ -135,7 +135,8 @@ def find_lr(
         total_steps: Optimizer steps of that training.
         epochs: Its epochs instead, where ``batches`` has a length.
         sync_every: Steps per device-to-host read of the losses, at least 1.
-        progress: Show a tqdm progress bar.
+        progress: Show a tqdm bar where someone can watch it (see
+            :func:`lrscout.range_test`).
         info: JSON-serialisable facts to keep in ``result.info``.
 
     Returns:

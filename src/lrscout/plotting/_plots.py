@@ -20,7 +20,6 @@ import numpy as np
 
 from .._errors import InvalidArgumentError, NoSuggestionError
 from .._jsonio import write_text
-from .._suggest import zero_lag_smooth
 from .._validation import number_text
 
 if TYPE_CHECKING:
@@ -44,6 +43,8 @@ class RangeTestLike(Protocol):
     def losses(self) -> np.ndarray: ...
     @property
     def smoothed_losses(self) -> np.ndarray: ...
+    @property
+    def trend(self) -> np.ndarray: ...
     @property
     def stop_reason(self) -> str: ...
     @property
@@ -125,6 +126,7 @@ def figure_html(
     rows: Sequence[Sequence[str]] = (),
     *,
     header: Sequence[str] | None = None,
+    align: Sequence[str] | None = None,
     figsize: tuple[float, float] = (7.0, 4.5),
     alt: str = "plot",
 ) -> str:
@@ -134,10 +136,18 @@ def figure_html(
     draws on a fresh matplotlib ``Figure`` that belongs to no pyplot state, so
     nothing else is shown or left open; the PNG is embedded as base64.
 
+    Jupyter's stylesheets align every cell to the right and centre every
+    table, by rules on ``td``, ``th`` and ``table`` that an alignment set on
+    the table alone does not reach; so each cell carries its own alignment,
+    and the table its own margins, as ``style`` attributes, which a
+    stylesheet's class rules do not override.
+
     Args:
         draw: Draws the plot on the figure it is given.
         rows: Table rows, one sequence of cell texts each (escaped here).
         header: Column titles, or ``None`` for a table without a header row.
+        align: ``"left"`` or ``"right"`` per column; ``None`` aligns every
+            column left.
         figsize: Figure size in inches.
         alt: The image's alternative text.
 
@@ -148,7 +158,7 @@ def figure_html(
         >>> text = figure_html(lambda figure: figure.subplots().plot([1, 2]), [["suggested lr", "0.1"]])
         >>> text.startswith('<div class="lrscout"><img src="data:image/png;base64,')
         True
-        >>> "<td>suggested lr</td><td>0.1</td>" in text
+        >>> '<td style="text-align:left">suggested lr</td><td style="text-align:left">0.1</td>' in text
         True
     """
     from matplotlib.figure import Figure
@@ -163,11 +173,19 @@ def figure_html(
         f'<img src="data:image/png;base64,{image}" alt="{html.escape(alt)}" style="max-width:100%"/>',
     ]
     if rows or header:
-        parts.append('<table style="text-align:left">')
+        width = max(len(row) for row in [*rows, header or []])
+        sides = list(align or ()) + ["left"] * (width - len(align or ()))
+
+        def cells(tag: str, row: Sequence[str]) -> str:
+            return "".join(
+                f'<{tag} style="text-align:{side}">{html.escape(cell)}</{tag}>'
+                for cell, side in zip(row, sides, strict=False)
+            )
+
+        parts.append('<table style="margin-left:0;margin-right:auto">')
         if header:
-            parts.append("<tr>" + "".join(f"<th>{html.escape(cell)}</th>" for cell in header) + "</tr>")
-        for row in rows:
-            parts.append("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>")
+            parts.append(f"<tr>{cells('th', header)}</tr>")
+        parts.extend(f"<tr>{cells('td', row)}</tr>" for row in rows)
         parts.append("</table>")
     parts.append("</div>")
     return "".join(parts)
@@ -260,10 +278,13 @@ def plot_range_test(
     ema: bool = False,
     title: str | None = None,
 ) -> Axes:
-    """Loss against learning rate on a log axis: raw points, smoothed line, marks.
+    """Loss against learning rate on a log axis: raw points, the trend through them, marks.
 
-    The default suggestion is drawn as a vertical line and the ``lr_range()``
-    as a shaded band, when the curve allows them (a curve too short for a
+    The line is ``result.trend`` (a running median of the losses, see
+    :func:`lrscout.loss_trend`), which follows the points and is saved with
+    the result (JSON and CSV), so a plot from the files is this plot. The
+    default suggestion is drawn as a vertical line and the ``lr_range()`` as
+    a shaded band, when the curve allows them (a curve too short for a
     suggestion is still drawn, with a note in the legend). ``ema=True`` adds
     the stored exponential moving average (``smoothed_losses``), the curve
     the divergence check reads; it lags behind the points, so it is left out
@@ -286,8 +307,8 @@ def plot_range_test(
             linestyle=":",
             label="EMA (divergence check; lags)",
         )
-    curve = zero_lag_smooth(losses[:n]) if n else losses[:0]
-    ax.plot(result.lrs[:n], curve, color="C0", linewidth=2.0, label="smoothed loss")
+    curve = np.asarray(result.trend)[:n]
+    ax.plot(result.lrs[:n], curve, color="C0", linewidth=2.0, label="trend (running median)")
     notes = [f"warning: {message}" for message in result.warnings]
     if suggestion or lr_range:
         try:
@@ -373,35 +394,62 @@ def plot_noise_scale(
 
     The final confidence interval is a band, the suggested batch size a
     dashed line; ``reference`` (e.g. the exact value) a dotted one. For the
-    exact method only the lines are drawn.
+    exact method only the lines are drawn. The axis frames the band, the
+    lines and the estimate after its first tenth: the first few big batches
+    can land orders of magnitude off, and would squeeze everything else into
+    a sliver (the legend says how far off they went). Ticks are plain
+    numbers, one format from 1 to a million.
     """
     ax = _new_axes(ax)
     history = result.history
     x = np.arange(1, len(history) + 1)
     shown = np.isfinite(history) & (history > 0)
+    marks: list[float] = []
+    label = "running estimate"
+    low, high = result.interval
     if len(history):
-        ax.plot(x[shown], history[shown], color="C0", linewidth=1.5, label="running estimate")
-        low, high = result.interval
+        settled = history[len(history) // 10 :]
+        marks += [float(v) for v in settled[np.isfinite(settled) & (settled > 0)]]
         if np.isfinite(low) and np.isfinite(high) and high > 0:
-            interval = f"{result.confidence:.0%} interval {number_text(low)} .. {number_text(high)}"
-            ax.axhspan(max(low, 1e-12), high, color="C0", alpha=0.15, label=interval)
+            marks += [v for v in (low, high) if v > 0]
     if math.isfinite(result.b_simple) and result.b_simple > 0:
-        label = f"B_simple {number_text(result.b_simple)}"
-        ax.axhline(result.b_simple, color="C0", linewidth=0.8, label=label)
+        marks.append(result.b_simple)
     suggested = result.suggested_batch_size
     if suggested is None and result.n_samples is not None:
         suggested = result.n_samples
     if suggested is not None:
+        marks.append(float(suggested))
+    if reference is not None and math.isfinite(reference) and reference > 0:
+        marks.append(float(reference))
+    frame = (min(marks) / 1.5, max(marks) * 1.5) if marks else None
+    if frame is not None and np.any(shown):
+        outside = history[shown][(history[shown] > frame[1]) | (history[shown] < frame[0])]
+        if len(outside):
+            far = float(outside[np.argmax(np.abs(np.log(outside)))])
+            label += f" (first big batches off the scale, up to {number_text(far)})"
+    if len(history):
+        ax.plot(x[shown], history[shown], color="C0", linewidth=1.5, label=label)
+        if np.isfinite(low) and np.isfinite(high) and high > 0:
+            interval = f"{result.confidence:.0%} interval {number_text(low)} .. {number_text(high)}"
+            ax.axhspan(max(low, 1e-12), high, color="C0", alpha=0.15, label=interval)
+    if math.isfinite(result.b_simple) and result.b_simple > 0:
+        ax.axhline(
+            result.b_simple, color="C0", linewidth=0.8, label=f"B_simple {number_text(result.b_simple)}"
+        )
+    if suggested is not None:
         ax.axhline(suggested, color="C3", linestyle="--", label=f"suggested batch size {suggested}")
     if reference is not None:
-        label = f"{reference_label} {number_text(reference)}"
-        ax.axhline(reference, color="k", linestyle=":", label=label)
+        ax.axhline(reference, color="k", linestyle=":", label=f"{reference_label} {number_text(reference)}")
     ax.set_yscale("log")
-    from matplotlib.ticker import LogFormatter
+    if frame is not None:
+        ax.set_ylim(*frame)
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    # Batch sizes as plain numbers (70, 80, 1000), not 7 x 10^1.
-    ax.yaxis.set_major_formatter(LogFormatter())
-    ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.4)))
+    # Batch sizes as plain numbers (70, 800, 300000), never 7 x 10^1 or 1e+05 beside 2000.
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: _count_text(value)))
+    ax.yaxis.set_minor_locator(LogLocator(base=10, subs=(3.0, 4.0, 6.0, 7.0, 8.0, 9.0)))
+    ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("big batches measured")
     ax.set_ylabel("gradient noise scale B_simple (samples)")
     ax.set_title(title or f"Gradient noise scale ({result.method})")
@@ -409,6 +457,16 @@ def plot_noise_scale(
     ax.legend(loc="best", fontsize="small")
     _save(ax, path)
     return ax
+
+
+def _count_text(value: float) -> str:
+    """A tick of a count axis: ``2000``, ``300000``, ``0.5``.
+
+    Example:
+        >>> [_count_text(v) for v in (0.5, 20.0, 2000.0, 300000.0)]
+        ['0.5', '20', '2000', '300000']
+    """
+    return f"{value:.0f}" if value >= 1 else f"{value:.2g}"
 
 
 def plot_variants(

@@ -1,6 +1,6 @@
 """LR range test for PyTorch models: :class:`LRFinder` and :func:`find_lr`.
 
-Needs PyTorch (``pip install torch``); ``import lrscout`` alone
+Needs PyTorch (``pip install "torch==2.13.0"``); ``import lrscout`` alone
 does not import it.
 """
 

@@ -8,6 +8,7 @@ dataclass instances.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 from collections import UserDict
@@ -183,12 +184,20 @@ class BatchStream:
         # The generator holds no reference to the stream: no reference cycle
         # keeps a loader's iterator (and its worker processes) alive after use.
         self._passes = [1]
-        self.next: Callable[[], Batch] = _cycle(loader, self._passes, device, name, where).__next__
+        self._first_size: list[int | None] = [None]
+        self.next: Callable[[], Batch] = _cycle(
+            loader, self._passes, self._first_size, device, name, where
+        ).__next__
 
     @property
     def passes(self) -> int:
         """How many times the loader was started (more than 1: cycled)."""
         return self._passes[0]
+
+    @property
+    def first_batch_size(self) -> int | None:
+        """Examples in the first batch drawn (:func:`batch_len`); ``None`` before one, or without one."""
+        return self._first_size[0]
 
     def __iter__(self) -> Iterator[Batch]:
         return self
@@ -198,11 +207,18 @@ class BatchStream:
 
 
 def _cycle(
-    loader: Iterable[Batch], passes: list[int], device: torch.device | None, name: str, where: str
+    loader: Iterable[Batch],
+    passes: list[int],
+    first_size: list[int | None],
+    device: torch.device | None,
+    name: str,
+    where: str,
 ) -> Iterator[Batch]:
     iterator = iter(loader)
     restartable = iterator is not loader
     batch = _first(iterator, name, where)
+    with contextlib.suppress(InvalidArgumentError):  # a batch without a batch dimension has no size
+        first_size[0] = batch_len(batch, where=where)
     move = None if device is None else batch_mover(batch, device)
     while True:
         if move is None:

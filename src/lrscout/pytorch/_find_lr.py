@@ -8,7 +8,7 @@ import math
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import torch
 from torch import nn
@@ -30,6 +30,19 @@ from ._snapshot import TrainingSnapshot
 DEFAULT_START_LR = 1e-7
 
 _AMP_DTYPES = (torch.float16, torch.bfloat16)
+
+
+#: torch-lr-finder's ``LRFinder`` names that lrscout's has not, and where lrscout keeps the same.
+_TORCH_LR_FINDER = {
+    "plot": "range_test(...) returns a RangeTestResult; draw it with result.plot() "
+    "(and the ramp with result.plot_lr()).",
+    "reset": "range_test puts the model and the optimizer back itself, bitwise, also after an error "
+    "or Ctrl-C: there is nothing to reset.",
+    "history": "range_test(...) returns a RangeTestResult; history['lr'] is result.lrs and "
+    "history['loss'] (an EMA) is result.smoothed_losses; result.losses holds each step's own loss.",
+    "best_loss": "range_test(...) returns a RangeTestResult; its lowest loss is min(result.smoothed_losses), "
+    "and result.suggestion is the suggested learning rate.",
+}
 
 
 class LRFinder:
@@ -156,6 +169,14 @@ class LRFinder:
         self.max_grad_norm = max_grad_norm
         self.cache_dir = cache_dir
         self.copy_frozen = check_bool(copy_frozen, "copy_frozen", where=where)
+
+    if not TYPE_CHECKING:  # for users; lrscout's own code keeps its attribute checks
+
+        def __getattr__(self, name: str) -> NoReturn:
+            hint = _TORCH_LR_FINDER.get(name)
+            if hint is None:
+                raise AttributeError(f"'LRFinder' object has no attribute {name!r}", name=name, obj=self)
+            raise AttributeError(f"LRFinder has no {name} (torch-lr-finder's): {hint}", name=name, obj=self)
 
     def range_test(
         self,
@@ -423,12 +444,14 @@ class LRFinder:
                 read_losses=read_losses,
                 progress=progress and rank == 0,
             )
+            # A DataLoader's own batch_size, else the size of the first batch (a list of
+            # batches, a DataLoader with a batch_sampler).
             batch_size = getattr(train_loader, "batch_size", None)
             facts = {
                 "framework": "pytorch",
                 "torch_version": str(torch.__version__),
                 "device": str(self.device),
-                "batch_size": batch_size if isinstance(batch_size, int) else None,
+                "batch_size": batch_size if isinstance(batch_size, int) else batches.first_batch_size,
                 "accumulation_steps": accumulation_steps,
                 "world_size": world_size,
                 "loss_source": "training" if val_loader is None else "validation",

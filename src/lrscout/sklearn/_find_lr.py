@@ -126,7 +126,7 @@ def find_lr(
     total_steps: int | None = None,
     epochs: float | None = None,
     random_state: int | np.random.Generator | None = None,
-    progress: bool = False,
+    progress: bool = True,
 ) -> RangeTestResult:
     """Run an LR range test on a copy of a scikit-learn estimator; ``estimator`` is not changed.
 

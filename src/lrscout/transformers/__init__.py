@@ -1,6 +1,6 @@
 """LR range test for a Hugging Face ``transformers.Trainer``: :func:`find_lr`.
 
-Needs transformers and accelerate (``pip install transformers accelerate``)
+Needs transformers and accelerate (``pip install "torch==2.13.0" transformers accelerate``)
 and PyTorch; ``import lrscout`` alone does not import them.
 """
 

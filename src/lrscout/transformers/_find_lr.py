@@ -95,7 +95,8 @@ def find_lr(
             on its own training losses. ``result.suggestion`` is then the
             refined rate; twice the test's cost plus the evaluations.
         sync_every: Steps per device-to-host read of the losses, at least 1.
-        progress: Show a tqdm progress bar.
+        progress: Show a tqdm bar where someone can watch it (see
+            :func:`lrscout.range_test`).
         set_learning_rate: Set ``trainer.args.learning_rate`` to the default
             suggestion afterwards. It is the rate of an optimizer that the
             Trainer creates; an optimizer given to the Trainer keeps its own.
