@@ -314,8 +314,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             option for action in parser.commands[args.command]._actions for option in action.option_strings
         }
         _check_outputs(args)
-        if getattr(args, "csv", None) is not None and not os.path.isfile(args.csv):
-            raise UsageError(f"--csv: no such file: {args.csv!r}.")
+        csv_path = getattr(args, "csv", None)
+        if csv_path is not None:
+            # Any file that reads, a pipe (bash's <(...)) included; not a folder.
+            if not os.path.exists(csv_path):
+                raise UsageError(f"--csv: no such file: {csv_path!r}.")
+            if os.path.isdir(csv_path):
+                raise UsageError(f"--csv: {csv_path!r} is a folder; give a CSV file.")
         # With --json -, stdout carries the JSON alone: the report (and
         # anything a framework prints) goes to stderr.
         args.stdout = sys.stdout
