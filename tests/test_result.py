@@ -275,6 +275,8 @@ def test_losses_at_the_ends_of_the_float_range_still_render(name, tmp_path):
     assert (tmp_path / "plot.png").read_bytes().startswith(b"\x89PNG")
     smooth = __import__("lrscout")._suggest.zero_lag_smooth(HUGE[name][np.isfinite(HUGE[name])])
     assert np.all(np.isfinite(smooth))
+    # The trend the plot draws and the files keep: finite wherever the losses are.
+    assert np.all(np.isfinite(result.trend[np.isfinite(HUGE[name])]))
 
 
 def test_a_huge_curve_suggests_what_its_scaled_copy_suggests():

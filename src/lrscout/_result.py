@@ -29,7 +29,7 @@ from ._jsonio import (
 )
 from ._plan import SCHEDULE_OPTIONS, Plan, check_total_steps
 from ._schedules import MAX_STEPS, RAMPS
-from ._suggest import METHODS, REFINE_FACTORS, SMOOTHED_RULES, auto, lr_range, nearest_index
+from ._suggest import METHODS, REFINE_FACTORS, SMOOTHED_RULES, _huge_scale, auto, lr_range, nearest_index
 from ._validation import check_float, check_int, check_option, fail
 from .plotting import plot_lr_schedule, plot_range_test
 
@@ -78,6 +78,12 @@ def loss_trend(losses: npt.ArrayLike) -> np.ndarray:
     finite = np.isfinite(values)
     n = len(values) if finite.all() else int(np.argmin(finite))
     if n == 0:
+        return out
+    scale = _huge_scale(values[:n])
+    if scale != 1.0:
+        # Losses near the largest float: the median's and the Gaussian's sums
+        # are taken in units of the largest, where they cannot overflow.
+        out[:n] = loss_trend(values[:n] / scale) * scale
         return out
     h = int(min(25, max(1, round(_TREND_WIDTH * n))))
     padded = np.concatenate([np.full(h, np.nan), values[:n], np.full(h, np.nan)])

@@ -307,7 +307,7 @@ def plot_range_test(
             linestyle=":",
             label="EMA (divergence check; lags)",
         )
-    curve = np.asarray(result.trend)[:n]
+    curve = np.asarray(result.trend)[:n] / unit
     ax.plot(result.lrs[:n], curve, color="C0", linewidth=2.0, label="trend (running median)")
     notes = [f"warning: {message}" for message in result.warnings]
     if suggestion or lr_range:
