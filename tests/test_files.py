@@ -242,7 +242,7 @@ def test_a_descriptor_path_to_a_file_appends_and_keeps_the_file(tmp_path):
         _range_result().to_csv(f"/dev/fd/{handle.fileno()}")
         inode = os.fstat(handle.fileno()).st_ino
     assert os.stat(path).st_ino == inode  # not replaced behind the descriptor
-    assert path.read_text().startswith("report\nstep,lr,loss,smoothed_loss\n")
+    assert path.read_text().startswith("report\nstep,lr,loss,smoothed_loss,trend\n")
 
 
 def test_a_symlink_stays_a_link_and_its_target_is_written(tmp_path):

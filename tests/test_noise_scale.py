@@ -445,12 +445,13 @@ def test_noise_scale_plot_frames_the_band_not_the_first_estimates_and_ticks_in_o
 
     from lrscout.cli._data import load_dataset
 
-    # What lrscout noise-scale measures on digits: the first big batches' estimates land
+    # What lrscout noise-scale measures on digits after 3 epochs near the rate find-lr
+    # suggests (fixed here: the rule's answer moves when it is refitted, and at some rates
+    # the first estimates are infinite, not drawn): the first big batches' estimates land
     # two orders of magnitude above the rest.
     data = load_dataset("digits")
-    model = SoftmaxClassifier(batch_size=32, random_state=0)
-    found = find_lr(model, data.X, data.y, progress=False)
-    model.set_params(lr=found.suggestion.lr, epochs=3).fit(data.X, data.y)
+    model = SoftmaxClassifier(batch_size=32, random_state=0, lr=0.3, epochs=3)
+    model.fit(data.X, data.y)
     result = noise_scale(
         model, data.X, data.y, method="two-batch", small_batch=16, num_pairs=200, random_state=0
     )
