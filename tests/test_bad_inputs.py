@@ -906,7 +906,85 @@ KERAS = [
         "compiled",
     ),
     ("keras one-cycle", _keras(lambda lk, k, m, x, y: lk.OneCycle(-1.0, 10)), "max_lr must be positive"),
+    (
+        "keras empty pydataset",
+        _keras(lambda lk, k, m, x, y: lk.find_lr(m, _batches(k, 0))),
+        "x must yield at least",
+    ),
+    (
+        "keras x without y",
+        _keras(lambda lk, k, m, x, y: lk.find_lr(m, x)),
+        "y must be given with array inputs",
+    ),
+    ("keras x iterator", _keras(lambda lk, k, m, x, y: lk.find_lr(m, iter([(x, y)]))), "got list_iterator"),
+    (
+        "keras y with dataset",
+        _keras(lambda lk, k, m, x, y: lk.find_lr(m, _batches(k, 2), y)),
+        r"y must be None when x is a keras\.utils\.PyDataset",
+    ),
+    (
+        "keras validation without refine",
+        _keras(lambda lk, k, m, x, y: lk.find_lr(m, x, y, validation_data=(x, y))),
+        "validation_data scores the refinement's probes",
+    ),
+    (
+        "keras validation generator",
+        _keras(
+            lambda lk, k, m, x, y: lk.find_lr(m, x, y, refine=True, validation_data=(b for b in [(x, y)]))
+        ),
+        "validation_data must be re-iterable",
+    ),
+    (
+        "keras validation endless",
+        _keras(lambda lk, k, m, x, y: lk.find_lr(m, x, y, refine=True, validation_data=_batches(k, None))),
+        "validation_data must be finite",
+    ),
+    (
+        "keras validation empty",
+        _keras(lambda lk, k, m, x, y: lk.find_lr(m, x, y, refine=True, validation_data=_batches(k, 0))),
+        "validation_data must yield at least one batch",
+    ),
+    (
+        "keras validation split dataset",
+        _keras(lambda lk, k, m, x, y: lk.find_lr(m, _batches(k, 2), refine=True, validation_split=0.2)),
+        "validation_split needs array inputs",
+    ),
+    (
+        "keras refine generator",
+        _keras(lambda lk, k, m, x, y: lk.find_lr(m, (b for b in [(x, y)]), refine=True)),
+        "x must be re-iterable with refine=True",
+    ),
+    (
+        "keras refine flag",
+        _keras(lambda lk, k, m, x, y: lk.find_lr(m, x, y, refine=1)),
+        "refine must be True or",
+    ),
+    (
+        "keras steps per epoch arrays",
+        _keras(lambda lk, k, m, x, y: lk.find_lr(m, x, y, steps_per_epoch=2)),
+        "steps_per_epoch must be None with array inputs",
+    ),
+    (
+        "keras steps per epoch zero",
+        _keras(lambda lk, k, m, x, y: lk.find_lr(m, _batches(k, 2), steps_per_epoch=0)),
+        "steps_per_epoch must be an integer >= 1",
+    ),
 ]
+
+
+def _batches(keras, count):
+    """A keras.utils.PyDataset of ``count`` batches of 4 (``None``: endless)."""
+
+    class Batches(keras.utils.PyDataset):
+        @property
+        def num_batches(self):
+            return count
+
+        def __getitem__(self, i):
+            x = np.ones((4, 3), dtype="float32")
+            return x, x[:, :1]
+
+    return Batches()
 
 
 def _bad_file(edit):

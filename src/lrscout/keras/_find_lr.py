@@ -1,65 +1,78 @@
 """The LR range test of a Keras 3 model: the ``LRFinder`` callback and ``find_lr``.
 
 ``LRFinder`` runs the test inside the user's own ``model.fit``; ``find_lr``
-runs that ``fit`` itself and leaves the model as it was in every case.
+runs that ``fit`` itself (and, with ``refine=True``, the refinement's probes
+through ``train_on_batch``) and leaves the model as it was in every case.
 """
 
 from __future__ import annotations
 
-import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._engine import RangeTestState, _progress_bar, warn_about
 from .._errors import InvalidArgumentError
 from .._jsonio import json_copy
+from .._refine import refine as refine_stage
 from .._result import RangeTestResult, Suggestion
 from .._validation import check_batch_size, check_bool, check_float, check_int
 from ..plotting._plots import require_matplotlib
-from ._batch_logs import BatchLogs
+from ._batch_logs import StepRecorder
+from ._data import TrainingData, training_data
 from ._keras import keras
-from ._snapshot import LearningRateDriver, TrainingSnapshot
+from ._random_state import GlobalRandomState
+from ._snapshot import LearningRateDriver, LearningRateSwap, RampSchedule, TrainingSnapshot, innermost
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 _FINDER = "LRFinder"
 _FIND_LR = "find_lr"
-# model.history before the test, when the model has none yet (a model never fitted).
-_NO_HISTORY = object()
+# An attribute of the model that was absent before find_lr (model.history of a model never fitted).
+_ABSENT = object()
 
 
 class LRFinder(keras.callbacks.Callback):  # type: ignore[misc]
     """Keras 3 callback that runs an LR range test (Smith 2017) inside ``model.fit``.
 
-    Before each batch the learning rate is set to the next value of a ramp
-    from ``min_lr`` to ``max_lr`` (both exact); after it, the batch's own loss
-    is recorded. The ramp, smoothing and stop rule are lrscout's core
+    Batch ``t`` trains at the ``t``-th value of a ramp from ``min_lr`` to
+    ``max_lr`` (both exact); after it, the batch's own loss is recorded. The
+    ramp, smoothing and stop rule are lrscout's core
     (:class:`lrscout.RangeTestState`), so the numbers equal those of
     :func:`lrscout.range_test` and every other integration. For linear mode
     step ``t`` of ``N`` gets
 
     .. math:: \\eta_t = \\eta_{min} + (\\eta_{max} - \\eta_{min})\\, t / (N - 1)
 
-    Keras logs the running mean of the loss over the epoch, weighted by batch
-    size; the finder recovers each batch's own loss and metrics exactly from
-    the metrics' state (short last batch and sample weights included, see
-    ``lrscout/keras/_batch_logs.py``). Training stops through
-    ``model.stop_training`` once the smoothed loss exceeds
-    ``divergence_factor`` times its best value, a loss is not finite, or the
-    ``N`` steps are done. When training ends, the weights and every optimizer
-    variable (iterations, moments, learning rate) are assigned back bitwise,
-    and a ``LearningRateSchedule`` that the test replaced is put back.
+    For the test the ramp takes the place of the optimizer's learning rate
+    (a float's variable or a ``LearningRateSchedule``) as a schedule that
+    the compiled training step reads from the iteration count, and the
+    training step is wrapped to return each batch's own loss and metrics:
+    Keras logs the running mean over the epoch, weighted by batch size, and
+    the finder recovers each batch's value exactly from the metrics' state
+    (short last batch and sample weights included; a value that a custom
+    ``train_step`` returns without updating a metric is taken as it is; see
+    ``lrscout/keras/_batch_logs.py``). Both run inside the compiled step, so
+    the callback adds no work between steps beyond reading one loss.
+    Training stops through ``model.stop_training`` once the smoothed loss
+    exceeds ``divergence_factor`` times its best value, a loss is not
+    finite, or the ``N`` steps are done.
 
-    Keras calls ``on_train_end`` only when ``fit`` returns normally; after an
-    exception or ``KeyboardInterrupt`` the model is left as the test made it.
-    :func:`lrscout.keras.find_lr` restores it in every case.
+    When training ends, the weights, every optimizer variable (iterations,
+    moments, learning rate) and the metrics' state are assigned back
+    bitwise, also those that the first step created (TensorFlow builds the
+    optimizer and the compiled metrics when it first traces the step; they
+    go back to their fresh values), the learning rate or schedule is put
+    back, and so is the model's own training function, so the next ``fit``
+    trains at the model's own rate. After an exception or
+    ``KeyboardInterrupt`` inside a training step the finder puts the model
+    back as well; one raised elsewhere in ``fit`` (another callback, the
+    data) leaves the model as the test made it, since Keras then calls no
+    hook. :func:`lrscout.keras.find_lr` restores it in every case.
 
-    The state is read and assigned through Keras variables only, so every
-    backend works the same way (the tests run torch and JAX). With JAX, where
-    ``fit`` keeps the state outside the variables during an epoch, every hook
-    goes through ``self.model``, which syncs it.
+    Everything goes through Keras's own API and variables, so the
+    tensorflow, torch and JAX backends behave the same.
 
     Args:
         min_lr: First learning rate, positive.
@@ -82,15 +95,16 @@ class LRFinder(keras.callbacks.Callback):  # type: ignore[misc]
         extend: Keep ramping past ``max_lr`` while the loss has not turned
             up (:func:`lrscout.range_test`); only as far as ``fit`` runs.
         restore: Put the weights and optimizer variables back when training
-            ends. ``False`` leaves them as the test left them (learning rate
-            at its last value), except that a replaced schedule is always
-            put back.
+            ends. ``False`` leaves them as the test left them (a float
+            learning rate at the ramp's last value); the learning rate or
+            schedule object and the training function are put back either way.
         info: JSON-serialisable facts to keep in ``result.info``.
 
     Attributes:
         history: ``{"lr": [...], "iterations": [1, ..., n], "loss": [...],
             <metric>: [...]}``, one entry per batch of the test, every key of
-            Keras's logs recovered per batch. Reset when training begins.
+            Keras's logs recovered per batch; complete at the end of each
+            epoch. Reset when training begins.
 
     Raises:
         TypeError, ValueError: On bad arguments, here or (for values taken
@@ -154,9 +168,12 @@ class LRFinder(keras.callbacks.Callback):  # type: ignore[misc]
         self.history: dict[str, list[Any]] = {}
         self._state: RangeTestState | None = None
         self._snapshot: TrainingSnapshot | None = None
-        self._driver: LearningRateDriver | None = None
-        self._batch_logs = BatchLogs()
+        self._swap: LearningRateSwap | None = None
+        self._recorder: StepRecorder | None = None
+        self._pending: list[Mapping[str, Any]] = []
         self._optimizer_info: dict[str, Any] = {}
+        # The name that errors raised while training begins give: find_lr sets its own.
+        self._where = _FINDER
 
     def _new_state(
         self, num_steps: int, mode: str, smoothing: float, divergence_factor: float, stop: bool
@@ -180,64 +197,127 @@ class LRFinder(keras.callbacks.Callback):  # type: ignore[misc]
         # Checked before anything is changed, so a refusal leaves no trace.
         per_call = getattr(model, "steps_per_execution", 1)
         if per_call != 1:
+            other = (
+                ", or run lrscout.keras.find_lr, which tests one step at a time"
+                if self._where == _FINDER
+                else ""
+            )
             raise InvalidArgumentError(
-                f"{_FINDER}: model.steps_per_execution must be 1; got {per_call!r}. Keras calls the "
+                f"{self._where}: model.steps_per_execution must be 1; got {per_call!r}. Keras calls the "
                 "batch hooks once per execution, so the learning rate could not change at every step: "
-                "compile the model with steps_per_execution=1 for the range test."
+                f"compile the model with steps_per_execution=1 for the range test{other}."
+            )
+        if keras.backend.backend() == "jax" and getattr(keras.config, "is_nnx_enabled", lambda: False)():
+            raise InvalidArgumentError(
+                f"{self._where}: Keras's NNX mode must be off for the range test; got "
+                "keras.config.is_nnx_enabled() == True. Run the test without KERAS_NNX_ENABLED."
             )
         num_steps = self._planned_steps()
-        self._state = self._new_state(
+        state = self._new_state(
             num_steps, self.mode, self.smoothing, self.divergence_factor, self.stop_on_divergence
         )
+        self._state = state
         self.history = {}
-        self._snapshot = TrainingSnapshot(model) if self.restore else None
-        # Swapping a schedule out changes the optimizer, so it comes after the
-        # snapshot, which must hold the optimizer's own variables only.
-        self._driver = LearningRateDriver(model.optimizer, self.min_lr)
+        self._pending = []
+        try:
+            self._snapshot = TrainingSnapshot(model) if self.restore else None
+            start = int(keras.ops.convert_to_tensor(innermost(model.optimizer).iterations.value))
+            rates = RampSchedule([state.lr_at(step) for step in range(state.max_steps)], start)
+            self._swap = LearningRateSwap(model.optimizer, rates)
+            self._recorder = StepRecorder(model, first_call=self._before_first_step, on_error=self._end_test)
+        except BaseException:
+            self._end_test()
+            raise
         self._optimizer_info = _optimizer_facts(model.optimizer)
 
-    def on_train_batch_begin(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
-        state, driver = self._state, self._driver
-        if state is None or driver is None or state.done:
-            return
-        # Under JAX, reading self.model syncs the training state into the
-        # variables and makes fit re-read them, so the assignment takes effect.
-        model = self.model
-        driver.set(state.lr_at(state.step))
-        self._batch_logs.begin(model)
+    def _before_first_step(self, args: tuple[Any, ...]) -> None:
+        """Build what TensorFlow would build when it traces the step, and save it before it trains."""
+        model = self._model
+        spec = getattr(args[0], "element_spec", None) if args else None
+        if keras.backend.backend() == "tensorflow" and spec is not None and _unbuilt(model):
+            # What Keras's TensorFlow trainer does itself under a distribution
+            # strategy, and the other backends' trainers always.
+            try:
+                with model.distribute_strategy.scope():
+                    model._symbolic_build(data_batch=spec)
+            except Exception:
+                pass  # the trace then builds it, and the check after the first step speaks
+        if self._snapshot is not None:
+            self._snapshot.add_new()
 
     def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
-        state = self._state
-        if state is None or state.done:
+        state, recorder = self._state, self._recorder
+        if state is None or recorder is None or state.done:
             return
-        model = self.model
-        values = self._batch_logs.end(logs or {})
-        if "loss" not in values:
+        own = recorder.take()
+        if own is None or "loss" not in own:
+            self._end_test()
             raise InvalidArgumentError(
-                f"{_FINDER}: the training logs must hold a 'loss'; got keys {sorted(values)}. "
-                "A custom train_step must return the loss under that name."
+                f"{self._where}: the training step must return the loss under the name 'loss'; got keys "
+                f"{sorted(own or logs or {})}. A custom train_step must return it under that name."
             )
-        step = state.step
-        stopped = state.record([values["loss"]])
-        self.history.setdefault("lr", []).append(state.lr_at(step))
-        self.history.setdefault("iterations", []).append(step + 1)
-        for key, value in values.items():
-            self.history.setdefault(key, []).append(value)
-        if stopped:
-            model.stop_training = True
+        if state.step == 0 and self._snapshot is not None:
+            created = self._snapshot.unsaved()
+            if created:
+                self._end_test()
+                raise InvalidArgumentError(
+                    f"{self._where}: the model must be built before the test; its first step created "
+                    f"{', '.join(created)}, whose values before that step are lost. Build it first: "
+                    "call it on a batch (model(x[:1])) or model.build(input_shape)."
+                )
+        self._pending.append(own)
+        if state.record([float(own["loss"])]):
+            # self._model, not self.model: under JAX the property syncs the whole training state.
+            self._model.stop_training = True
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        self._flush()
 
     def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
         self._end_test()
         if self._state is not None:
             warn_about(self.result)
 
+    def _flush(self) -> None:
+        """Move the recorded steps' values into :attr:`history` (one conversion per key)."""
+        pending, self._pending = self._pending, []
+        state = self._state
+        if not pending or state is None:
+            return
+        history = self.history
+        first = len(history.get("iterations", []))
+        steps = range(first, first + len(pending))
+        history.setdefault("lr", []).extend(state.lr_at(step) for step in steps)
+        history.setdefault("iterations", []).extend(step + 1 for step in steps)
+        keys = list(dict.fromkeys(key for own in pending for key in own))
+        for key in keys:
+            if key == "loss":
+                history.setdefault(key, []).extend(state.losses[first : first + len(pending)])
+            else:
+                history.setdefault(key, []).extend(_column([own.get(key) for own in pending]))
+
     def _end_test(self) -> None:
         """Put the model back as it was (idempotent; also called by ``find_lr`` on errors)."""
-        driver, snapshot = self._driver, self._snapshot
-        self._driver = None
-        self._snapshot = None
-        if driver is not None:
-            driver.close()
+        self._flush()
+        recorder, swap, snapshot = self._recorder, self._swap, self._snapshot
+        if (snapshot is not None or swap is not None) and hasattr(self._model, "jax_state_sync"):
+            # Under JAX, fit holds the training state outside the variables and
+            # syncs it into them when it ends, also on an error: sync it now,
+            # so that it cannot overwrite the restored values afterwards.
+            self._model.jax_state_sync()
+        self._recorder = self._swap = self._snapshot = None
+        if recorder is not None:
+            recorder.close()
+        if swap is not None:
+            swap.close()
+            state = self._state
+            if (
+                snapshot is None
+                and state is not None
+                and state.step
+                and isinstance(swap.original, keras.Variable)
+            ):
+                swap.original.assign(state.lr_at(state.step - 1))
         if snapshot is not None:
             snapshot.restore()
 
@@ -306,7 +386,9 @@ class LRFinder(keras.callbacks.Callback):  # type: ignore[misc]
         """Plot loss against learning rate (log x), smoothed curve and suggestion marked.
 
         Called with no arguments it also calls ``plt.show()``, as the
-        original callback did (a no-op on non-interactive backends).
+        original callback did: a window where matplotlib has an interactive
+        backend, nothing in a script without a display. Pass ``path`` to
+        save the figure instead.
 
         Args:
             ax: Axes to draw on; a new figure when ``None``.
@@ -320,6 +402,36 @@ class LRFinder(keras.callbacks.Callback):  # type: ignore[misc]
     def plot_lr(self, ax: Axes | None = None, path: str | os.PathLike[str] | None = None) -> Axes:
         """Plot the learning rate against the iteration; like :meth:`plot_loss` for the rest."""
         return _show_if_unsaved(self.result.plot_lr(ax=ax, path=path), ax, path)
+
+
+def _unbuilt(model: Any) -> bool:
+    """Whether part of the model, its compiled loss and metrics or its optimizer awaits its first step."""
+    parts = [model.optimizer, getattr(model, "_compile_metrics", None), getattr(model, "_compile_loss", None)]
+    return not model.built or any(part is not None and not part.built for part in parts)
+
+
+def _column(values: list[Any]) -> list[Any]:
+    """One history column from the steps' backend values: floats, or lists for vector values."""
+    if all(value is not None for value in values):
+        try:
+            rows = _to_list(keras.ops.stack([keras.ops.convert_to_tensor(v) for v in values]))
+        except (TypeError, ValueError):
+            pass
+        else:
+            return [_one(row) for row in rows]
+    return [None if value is None else _one(_to_list(keras.ops.convert_to_tensor(value))) for value in values]
+
+
+def _to_list(tensor: Any) -> Any:
+    # NumPy's __array__ protocol warns on torch tensors under NumPy 2; tolist() does not.
+    return tensor.tolist() if hasattr(tensor, "tolist") else tensor.numpy().tolist()
+
+
+def _one(value: Any) -> Any:
+    """A step's value as the history keeps it: a float, or a list for a vector."""
+    while isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    return float(value) if not isinstance(value, list) else value
 
 
 def _optional_int(value: Any, name: str, *, minimum: int) -> int | None:
@@ -379,27 +491,21 @@ class _ProgressBar(keras.callbacks.Callback):  # type: ignore[misc]
             self._bar = None
 
 
-def _count_samples(x: Any, y: Any) -> int:
-    """Rows of the array data ``x`` (and ``y``), checked to agree."""
-    leaves = [leaf for leaf in keras.tree.flatten(x) if leaf is not None]
-    if not leaves or not all(len(getattr(leaf, "shape", ())) >= 1 for leaf in leaves):
-        raise InvalidArgumentError(
-            f"{_FIND_LR}: x must be an array (or a list or dict of arrays) or a keras.utils.PyDataset; "
-            f"got {type(x).__name__}. For other inputs pass lrscout.keras.LRFinder to model.fit as a "
-            "callback."
-        )
-    n = int(leaves[0].shape[0])
-    for name, data in (("x", x), ("y", y)):
-        for leaf in keras.tree.flatten(data) if data is not None else []:
-            rows = getattr(leaf, "shape", (None,))
-            if leaf is not None and (len(rows) < 1 or rows[0] != n):
-                raise InvalidArgumentError(
-                    f"{_FIND_LR}: every array of {name} must have one row per sample ({n}); "
-                    f"got shape {tuple(rows)}."
-                )
-    if n < 1:
-        raise InvalidArgumentError(f"{_FIND_LR}: x must hold at least one sample; got {n}.")
-    return n
+class _KeptAttributes:
+    """Attributes of the model that ``fit`` (and the test's set-up) change, to put back."""
+
+    _NAMES = ("history", "stop_training", "train_function", "test_function", "steps_per_execution")
+
+    def __init__(self, model: Any) -> None:
+        self._model = model
+        self._values = {name: getattr(model, name, _ABSENT) for name in self._NAMES}
+
+    def restore(self) -> None:
+        for name, value in self._values.items():
+            if value is not _ABSENT:
+                setattr(self._model, name, value)
+            elif hasattr(self._model, name):
+                delattr(self._model, name)
 
 
 def find_lr(
@@ -408,6 +514,9 @@ def find_lr(
     y: Any = None,
     *,
     batch_size: int | None = 32,
+    validation_data: Any = None,
+    validation_split: float = 0.0,
+    steps_per_epoch: int | None = None,
     start_lr: float = 1e-7,
     end_lr: float = 10.0,
     num_steps: int = 100,
@@ -416,30 +525,50 @@ def find_lr(
     divergence_factor: float = 4.0,
     stop_on_divergence: bool = True,
     extend: bool = True,
+    refine: bool = False,
     shuffle: bool = True,
     progress: bool = True,
     info: Mapping[str, Any] | None = None,
 ) -> RangeTestResult:
     """Run an LR range test on a compiled Keras 3 model and leave the model as it was.
 
-    Calls ``model.fit`` with an :class:`LRFinder` for
-    ``ceil(num_steps / steps_per_epoch)`` epochs, so the ramp from
-    ``start_lr`` to ``end_lr`` gets its ``num_steps`` steps (fewer if the
-    loss diverges first). Afterwards, and also after an exception or
-    ``KeyboardInterrupt`` inside ``fit``, the weights and every optimizer
-    variable are bitwise as before, a ``LearningRateSchedule`` is back in
-    place and ``model.history`` is the ``History`` of the last training
-    (absent if there was none), not that of the test.
+    Calls ``model.fit`` with an :class:`LRFinder` for as many epochs as the
+    ramp from ``start_lr`` to ``end_lr`` needs for its ``num_steps`` steps
+    (fewer if the loss diverges first). Afterwards, and also after an
+    exception or ``KeyboardInterrupt`` inside ``fit``, the weights, every
+    optimizer variable and the metrics' state are bitwise as before (those
+    that the test's first step created at their fresh values), the learning
+    rate or ``LearningRateSchedule`` is back in place, and so are the
+    model's ``history`` (the ``History`` of the last training, absent if
+    there was none), its train function and ``steps_per_execution``, and
+    Python's, NumPy's, torch's, TensorFlow's and Keras's global random
+    states.
 
     Args:
         model: A compiled ``keras.Model``; its optimizer is the one tested.
-        x: Inputs: an array (NumPy or backend tensor), a list or dict of
-            arrays, or a ``keras.utils.PyDataset`` that yields ``(x, y)``
-            batches.
-        y: Targets for array inputs; ``None`` with a ``PyDataset``.
+            ``steps_per_execution`` > 1 is set to 1 for the test (the rate
+            changes at every step) and put back.
+        x: What ``fit`` takes: an array (NumPy or backend tensor), a list
+            or dict of arrays, a ``tf.data.Dataset`` (finite or repeated), a
+            ``keras.utils.PyDataset``, a torch ``DataLoader`` or a generator,
+            the last four yielding ``(x, y)`` or ``(x, y, sample_weight)``
+            batches. Data shorter than the test is read again (a generator
+            cannot be: the test then ends with its data).
+        y: Targets for array inputs; ``None`` with the other kinds, and with
+            array inputs only for a model whose loss needs no targets (no
+            compiled loss, or a custom ``train_step``).
         batch_size: Samples per step for array inputs; ``None`` is the whole
-            set (batch gradient descent). A ``PyDataset`` makes its own
-            batches, so it does not use this value.
+            set (batch gradient descent). Datasets make their own batches.
+        validation_data: Held-out data to score the refinement's probes on
+            (``refine=True``): ``(x_val, y_val)``, ``(x_val, y_val,
+            sample_weight_val)``, a ``tf.data.Dataset`` or a ``PyDataset``
+            (re-iterable: it is read several times per probe).
+        validation_split: Instead of ``validation_data``, the fraction of
+            array inputs held out for the probes, the last samples, as
+            ``fit`` takes it; the test trains on the rest.
+        steps_per_epoch: Batches per epoch of a dataset or generator, as in
+            ``fit``; ``None`` takes one pass (or, for endless data, the whole
+            test in one epoch). Not with array inputs.
         start_lr: First learning rate, positive.
         end_lr: Last learning rate, greater than ``start_lr``.
         num_steps: Most steps to run, at least 2.
@@ -453,12 +582,21 @@ def find_lr(
         extend: Keep ramping past ``end_lr`` while the loss has not turned
             up, for at most ``num_steps`` more steps (see
             :func:`lrscout.range_test`); ``fit`` is given the epochs for them.
+        refine: After the test, run lrscout's refinement stage
+            (``lrscout._refine``): short probe runs at candidate rates around
+            the default suggestion, each from the state the test started
+            from, the same batches in each (``train_on_batch``), scored on
+            the mean loss over ``validation_data`` (or ``validation_split``)
+            taken during their last half, else on their own training losses.
+            ``result.suggestion`` is then the refined rate
+            (``result.info["refinement"]``). Costs a few times the test.
         shuffle: Let ``fit`` shuffle the samples (or the batch order of a
             ``PyDataset``) at each epoch.
         progress: Show a tqdm bar over the steps (Keras's own output is off).
         info: JSON-serialisable facts to keep in ``result.info``, next to
             ``framework``, ``backend``, ``batch_size``, ``n_samples`` and
-            ``steps_per_epoch``.
+            ``steps_per_epoch`` (give ``{"batch_size": ...}`` for datasets:
+            the default suggestion reads it).
 
     Returns:
         The :class:`lrscout.RangeTestResult`.
@@ -497,49 +635,111 @@ def find_lr(
     batch = check_batch_size(batch_size, where=_FIND_LR)
     shuffle = check_bool(shuffle, "shuffle", where=_FIND_LR)
     show = check_bool(progress, "progress", where=_FIND_LR)
+    refine = check_bool(refine, "refine", where=_FIND_LR)
     extra = json_copy(info, where=_FIND_LR)
-
-    fit_kwargs: dict[str, Any] = {"verbose": 0, "shuffle": shuffle}
-    if isinstance(x, keras.utils.PyDataset):
-        if y is not None:
-            raise InvalidArgumentError(
-                f"{_FIND_LR}: y must be None when x is a keras.utils.PyDataset; got {type(y).__name__}. "
-                "The dataset yields (x, y) batches itself."
-            )
-        n_samples = None
-        batch = None
-        per_epoch = x.num_batches
-        if per_epoch is None:
-            # An endless dataset: one epoch of exactly the steps of the test.
-            fit_kwargs.update(epochs=1, steps_per_epoch=steps)
-        fit_args: tuple[Any, ...] = (x,)
-    else:
-        n_samples = _count_samples(x, y)
-        batch = n_samples if batch is None else batch
-        per_epoch = math.ceil(n_samples / batch)
-        fit_kwargs["batch_size"] = batch
-        fit_args = (x, y)
-    if per_epoch is not None:
-        fit_kwargs["epochs"] = math.ceil(steps / per_epoch)
-
+    data = training_data(
+        model,
+        x,
+        y,
+        batch_size=batch,
+        steps_per_epoch=steps_per_epoch,
+        validation_data=validation_data,
+        validation_split=validation_split,
+        shuffle=shuffle,
+        refine=refine,
+        steps=steps,
+        where=_FIND_LR,
+    )
     finder = LRFinder(
         start_lr,
         end_lr,
         **ramp,
-        info={"batch_size": batch, "n_samples": n_samples, "steps_per_epoch": per_epoch, **extra},
+        info={
+            "batch_size": data.batch_size,
+            "n_samples": data.n_samples,
+            "steps_per_epoch": data.steps_per_epoch,
+            **extra,
+        },
     )
+    finder._where = _FIND_LR
     bar = _ProgressBar(finder) if show else None
     # fit replaces model.history with the History of its own run; the user's
     # training history from an earlier fit is theirs to keep.
-    history = getattr(model, "history", _NO_HISTORY)
+    kept = _KeptAttributes(model)
+    randomness = GlobalRandomState()
     try:
-        model.fit(*fit_args, callbacks=[finder] if bar is None else [finder, bar], **fit_kwargs)
+        model.steps_per_execution = 1
+        model.fit(*data.fit_args, callbacks=[finder] if bar is None else [finder, bar], **data.fit_kwargs)
+        if bar is not None:
+            bar.close()
+        finder._end_test()
+        state = finder._state
+        if state is None or not state.step:
+            raise InvalidArgumentError(
+                f"{_FIND_LR}: x must yield at least one batch; got a {type(x).__name__} that yielded none."
+            )
+        result = finder.result
+        if refine:
+            result = _refined(model, data, result, randomness, show)
     finally:
         if bar is not None:
             bar.close()
         finder._end_test()
-        if history is not _NO_HISTORY:
-            model.history = history
-        elif hasattr(model, "history"):
-            del model.history
-    return finder.result
+        kept.restore()
+        randomness.restore()
+    return result
+
+
+def _refined(
+    model: Any, data: TrainingData, result: RangeTestResult, randomness: GlobalRandomState, show: bool
+) -> RangeTestResult:
+    """``result`` through the refinement stage, its probes trained with ``train_on_batch``."""
+    batches_of = data.probe_batches
+    if batches_of is None:  # pragma: no cover - training_data refuses one-shot data with refine
+        raise InvalidArgumentError(f"{_FIND_LR}: refine=True needs re-iterable data.")
+    # The model is back where the test started: each probe starts there too.
+    snapshot = TrainingSnapshot(model)
+    driver = LearningRateDriver(model.optimizer, result.start_lr)
+    try:
+        model.make_train_function(force=True)
+
+        def start() -> Callable[[float], float]:
+            snapshot.restore()
+            randomness.restore()
+            batches = batches_of()
+
+            def step_fn(lr: float) -> float:
+                x, y, weights = next(batches)
+                driver.set(lr)
+                return _loss_of(model.train_on_batch(x, y, sample_weight=weights, return_dict=True), "x")
+
+            return step_fn
+
+        held_out = data.validation_batches
+        evaluate: Callable[[], float] | None = None
+        if held_out is not None:
+
+            def evaluate() -> float:
+                # Keras's evaluate, a batch at a time: the loss weighted by
+                # batch size, without building a new data pipeline per call.
+                total = count = 0.0
+                for x, y, weights in held_out():
+                    size = float(keras.tree.flatten(x)[0].shape[0])
+                    logs = model.test_on_batch(x, y, sample_weight=weights, return_dict=True)
+                    total += _loss_of(logs, "validation_data") * size
+                    count += size
+                return total / count
+
+        return refine_stage(result, start, evaluate=evaluate, progress=show, where=_FIND_LR)
+    finally:
+        driver.close()
+        snapshot.restore()
+
+
+def _loss_of(logs: Mapping[str, Any], source: str) -> float:
+    if "loss" not in logs:
+        raise InvalidArgumentError(
+            f"{_FIND_LR}: a step on {source} must give the loss under the name 'loss'; got keys "
+            f"{sorted(logs)}. A custom train_step or test_step must return it under that name."
+        )
+    return float(logs["loss"])
