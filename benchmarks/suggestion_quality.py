@@ -83,9 +83,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import quality_tasks
 from alternatives import ALTERNATIVES, OPTUNA, optuna_search
+from held_out_4 import HELD_OUT_4
 from quality_tasks import ONE_CYCLE_DIV, RECIPES, Task, grid_for
 
-TASKS: list[Task] = list(quality_tasks.TASKS)
+TASKS: list[Task] = [*quality_tasks.TASKS, *HELD_OUT_4]
 SPLITS = ("design", "held-out", "held-out 2", "held-out 3", "held-out 4")
 
 CACHE = Path(__file__).resolve().parent / ".cache" / "quality3"
