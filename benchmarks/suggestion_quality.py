@@ -14,7 +14,7 @@ steps from the same initial weights and batch order, scored by validation
 loss; then every rule's rate trained the same way. Regret = validation loss
 at the rule's rate / the best grid point's, for that recipe. A run that
 diverges scores the untrained model's validation loss; the grid is swept out
-from 1e-2 and stops after four points in a row where the loss has flattened out at
+from 1e-2 and stops a decade past where the loss has flattened out at
 divergence or at no training (``grid_losses``). Rules:
 
 * lrscout ``auto`` (the default): ``result.suggest(schedule=recipe,
@@ -60,7 +60,9 @@ committed before a change to the rule was scored on it); the share of
 task-seeds within 10 % of the grid's best leads, and the targets are printed
 beside each summary. Results are cached in ``benchmarks/.cache/quality3/``
 per task, seed and recipe as each run finishes, so an interrupted run
-resumes; ``--fresh`` recomputes everything.
+resumes; the range tests are rerun when lrscout's source changes (the trained
+losses, keyed by task, seed, recipe and rate, stay); ``--fresh`` recomputes
+everything.
 """
 
 from __future__ import annotations
@@ -151,11 +153,26 @@ class Store:
     def get(self, key: str, compute):
         if key not in self.data:
             self.data[key] = compute()
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = self.path.with_suffix(".tmp")
-            temporary.write_text(json.dumps(self.data))
-            temporary.replace(self.path)
+            self.save()
         return self.data[key]
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(self.data))
+        temporary.replace(self.path)
+
+
+def lrscout_source() -> str:
+    """A digest of the lrscout package being measured: its range tests are rerun when it changes."""
+    import hashlib
+
+    import lrscout
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(lrscout.__file__).parent.rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _takes_plan(task: Task) -> bool:
@@ -281,12 +298,14 @@ def _cost(task: Task, tests: dict[str, Any], rule: str, total: int) -> float | N
 
 
 #: The grid is trained outward from 1e-2, up then down, and each sweep stops after
-#: STOP_AFTER consecutive flat points: a point is flat when it recovers at most
-#: 10 % of the way from the untrained loss to the best so far (the running best
-#: only falls, so a point once flat stays flat). Past a run of them the loss
-#: only climbs to divergence (up) or to no training (down); those points count
-#: at the untrained loss and are not trained.
-GRID_START, STOP_AFTER, FLAT = 1e-2, 4, 0.9
+#: STOP_AFTER (a decade) consecutive flat points: a point is flat when it recovers
+#: at most 10 % of the way from the untrained loss to the best so far (the running
+#: best only falls, so a point once flat stays flat). Up, past such a run the loss
+#: only diverges; down, it only learns less, so the downward sweep counts flat
+#: points once some rate has trained to 90 % of the untrained loss or lower (a
+#: start above the divergence point is flat too). The points left out count at the
+#: untrained loss.
+GRID_START, STOP_AFTER, FLAT = 1e-2, 6, 0.9
 
 
 def grid_losses(grid: np.ndarray, trained, initial: float) -> list[float | None]:
@@ -299,7 +318,8 @@ def grid_losses(grid: np.ndarray, trained, initial: float) -> list[float | None]
         while 0 <= i < len(grid) and run < STOP_AFTER:
             loss = trained(float(grid[i]))
             losses[i], best = loss, min(best, loss)
-            run = run + 1 if loss >= best + FLAT * (initial - best) else 0
+            counting = step == 1 or best <= 0.9 * initial
+            run = run + 1 if counting and loss >= best + FLAT * (initial - best) else 0
             i += step
     return losses
 
@@ -318,6 +338,13 @@ def evaluate(args: tuple[str, int, tuple[str, ...], bool, bool]) -> list[dict]:
 
     warnings.simplefilter("ignore")
     shared = Store(CACHE / f"{task.name}-seed{seed}.json", fresh)
+    source = lrscout_source()
+    if shared.data.get("lrscout source") != source:
+        # The rule or the refinement changed: its range tests (and probes) are rerun; the trained
+        # losses, keyed by rate, recipe and task, stay.
+        shared.data = {k: v for k, v in shared.data.items() if not k.startswith("curve ")}
+        shared.data["lrscout source"] = source
+        shared.save()
     total = shared.get("total_steps", lambda: task.total_steps(seed))
     initial = shared.get("initial loss", lambda: task.initial_loss(seed))
     rows = []
@@ -581,13 +608,16 @@ def main() -> None:
     recipes = tuple(r for r in RECIPES if r in options.recipes)
     with_alternatives = not options.no_alternatives
     jobs = [(name, seed, recipes, with_alternatives, options.fresh) for name in names for seed in seeds]
-    # The longest first: Keras on TensorFlow, then held-out 4 (two workers, one pool, a process per job).
-    jobs.sort(
-        key=lambda job: (
-            find_task(job[0]).env.get("KERAS_BACKEND") != "tensorflow",
-            find_task(job[0]).split != "held-out 4",
-        )
-    )
+
+    # The longest jobs first (Keras on JAX, then on TensorFlow, then held-out 4), so that
+    # neither of the workers (one pool, a fresh process per job) idles at the end.
+    first = {"jax": 0, "tensorflow": 1}
+
+    def order(job):
+        task = find_task(job[0])
+        return first.get(task.env.get("KERAS_BACKEND", ""), 2), task.split != "held-out 4"
+
+    jobs.sort(key=order)
     began = time.perf_counter()
     rows: list[dict] = []
     with multiprocessing.get_context("spawn").Pool(options.workers, maxtasksperchild=1) as pool:
