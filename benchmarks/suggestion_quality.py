@@ -213,7 +213,7 @@ def _lrscout(result, recipe: str, total: int, *, refined: bool) -> Rate | None:
     """lrscout's rate for the recipe: ``suggest(schedule=, total_steps=)``, ``lr_range()`` for one-cycle."""
     from lrscout import NoSuggestionError
 
-    if refined and "refinement" not in result.info:
+    if result is None or (refined and "refinement" not in result.info):
         return None  # no default suggestion, nothing refined
     chosen = result if refined else _without_refinement(result)
     try:
@@ -234,7 +234,12 @@ def _tests(task: Task, seed: int, store: Store, recipe: str, total: int) -> dict
     from lrscout import RangeTestResult
 
     def curve(key, **settings):
-        return RangeTestResult.from_dict(store.get(key, lambda: task.range_test(seed, **settings).to_dict()))
+        record = store.get(key, lambda: _or_error(lambda: task.range_test(seed, **settings).to_dict()))
+        return None if _failed(record, task, key) else RangeTestResult.from_dict(record)
+
+    def peer(key, run):
+        answer = store.get(key, lambda: _or_error(run))
+        return None if _failed(answer, task, key) else answer
 
     plan = {"schedule": recipe, "total_steps": total} if _takes_plan(task) else {}
     suffix = f"/{recipe}" if plan else ""
@@ -246,14 +251,29 @@ def _tests(task: Task, seed: int, store: Store, recipe: str, total: int) -> dict
         tests["refined"] = curve(f"curve refined{suffix}", refine=True, **plan)
     if task.framework == "pytorch":
         tests["holdout"] = curve(f"curve holdout{suffix}", holdout=True, refine="holdout", **plan)
-        tests["Lightning Tuner"] = store.get("Lightning Tuner", lambda: task.lightning_tuner(seed))
-        tests["torch-lr-finder"] = store.get("torch-lr-finder", lambda: task.torch_lr_finder(seed))
+        tests["Lightning Tuner"] = peer("Lightning Tuner", lambda: task.lightning_tuner(seed))
+        tests["torch-lr-finder"] = peer("torch-lr-finder", lambda: task.torch_lr_finder(seed))
     return tests
+
+
+def _or_error(compute):
+    """``compute()``, or what it raised: a tool that fails on a task is a result, not the end of the run."""
+    try:
+        return compute()
+    except Exception as error:
+        return {"error": f"{type(error).__name__}: {error}"}
+
+
+def _failed(record: Any, task: Task, what: str) -> bool:
+    if isinstance(record, dict) and set(record) == {"error"}:
+        print(f"  {task.name}: {what} failed: {record['error'][:300]}", file=sys.stderr)
+        return True
+    return False
 
 
 def _rates(task: Task, tests: dict[str, Any], recipe: str, total: int) -> dict[str, Any]:
     """Every rule's rate for the recipe: a Rate, ``None`` (no suggestion) or ``"n/a"``."""
-    ours = tests["lrscout"]
+    ours = tests["lrscout"]  # None (and every test below) where the integration raised
     rates: dict[str, Any] = {"lrscout auto": _lrscout(ours, recipe, total, refined=False)}
     rates["lrscout refined"] = (
         _lrscout(tests["refined"], recipe, total, refined=True) if "refined" in tests else "n/a"
@@ -269,11 +289,13 @@ def _rates(task: Task, tests: dict[str, Any], recipe: str, total: int) -> dict[s
         ("torch-lr-finder rule", "steepest"),
     ):
         try:
-            rates[rule] = _peer(ours.suggest(method).lr)
+            rates[rule] = None if ours is None else _peer(ours.suggest(method).lr)
         except ValueError:  # NoSuggestionError: the curve cannot support it
             rates[rule] = None
     lightning = tests["lightning"]
-    rates["lightning"] = _peer(lightning_steepest(lightning) if len(lightning) > 12 else None)
+    rates["lightning"] = _peer(
+        lightning_steepest(lightning) if lightning is not None and len(lightning) > 12 else None
+    )
     for rule in ("Lightning Tuner", "torch-lr-finder"):
         rates[rule] = _peer(tests[rule]) if rule in tests else "n/a"
     return rates
@@ -287,9 +309,9 @@ def _cost(task: Task, tests: dict[str, Any], rule: str, total: int) -> float | N
         "lrscout auto, holdout": "holdout",
         "lrscout refined, holdout": "holdout",
     }[rule]
-    if key not in tests:
+    result = tests.get(key)
+    if result is None:
         return None
-    result = tests[key]
     steps = len(result) + (_steps_run(result.info.get("refinement", {})) if "refined" in rule else 0)
     return 1 + steps / total
 
@@ -376,13 +398,14 @@ def evaluate(args: tuple[str, int, tuple[str, ...], bool, bool]) -> list[dict]:
                 if not alternative.runs_on(task):
                     regrets[alternative.name] = "n/a"
                     continue
+                key = f"{alternative.name}/{alternative.schedule(recipe)}"
                 loss = shared.get(
-                    f"{alternative.name}/{alternative.schedule(recipe)}",
-                    lambda alternative=alternative, recipe=recipe: task.train(
-                        1.0, seed, recipe, alternative=alternative
+                    key,
+                    lambda alternative=alternative, recipe=recipe: _or_error(
+                        lambda: task.train(1.0, seed, recipe, alternative=alternative)
                     ),
                 )
-                regrets[alternative.name] = loss / losses[best]
+                regrets[alternative.name] = None if _failed(loss, task, key) else loss / losses[best]
                 costs[alternative.name] = 1.0
             holdout = tests.get("holdout")
             if holdout is None:
