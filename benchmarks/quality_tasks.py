@@ -2,12 +2,17 @@
 
 Every task trains from the same initial weights (fixed by the seed) with the
 same batch order for any learning rate, so its validation loss is a
-deterministic function of the learning rate and the schedule. A task exposes:
+deterministic function of the learning rate and the recipe. A task exposes:
 
-* ``train(lr, seed, schedule=None) -> float``: validation loss after the
-  budget at constant ``lr`` (or with ``schedule=("one_cycle", base, max)``),
-  capped at the untrained model's validation loss (a run that diverges scores
-  as badly as not training at all);
+* ``train(lr, seed, recipe="constant", div_factor=8) -> float``: validation
+  loss after the budget (``total_steps(seed)`` optimizer steps) at constant
+  ``lr``, or under a decaying recipe with peak ``lr`` (:data:`RECIPES`:
+  one-cycle from ``lr / div_factor``, linear decay after a 10 % warm-up),
+  capped at the untrained model's validation loss (a run that diverges, or
+  whose training loss is not finite, scores as badly as not training at
+  all); PyTorch tasks also train with
+  another optimizer (``alternative=``), for fewer steps (``steps=``) and on
+  80 % of the training set scored on the other 20 % (``holdout=True``);
 * ``range_test(seed, **settings) -> RangeTestResult``: lrscout's range test on
   the task's model and data, through the framework's own integration;
 * ``torch_lr_finder(seed) -> float``: torch-lr-finder's suggestion with its
@@ -25,6 +30,64 @@ from typing import Any
 import numpy as np
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
+
+# Recipes ----------------------------------------------------------------------
+
+#: How a rate is used: held constant, or as the peak of a decaying schedule.
+RECIPES = ("constant", "one_cycle", "linear")
+#: One-cycle runs start at ``max_lr / 8``: ``lr_range()``'s ``(max_lr / 8, max_lr)``.
+#: The oracle grid and the peers' rates use this ratio; lrscout's own pair is
+#: trained as ``lr_range()`` gives it.
+ONE_CYCLE_DIV = 8.0
+#: The "linear" recipe: warm-up over the first 10 % of the steps (rounded up,
+#: as Hugging Face's ``warmup_ratio``), then linear decay to 0.
+WARMUP = 0.1
+
+
+def linear_warmup(total: int, ahead: int = 0) -> Callable[[int], float]:
+    """The "linear" recipe's factor per step: ``transformers.get_linear_schedule_with_warmup``'s lambda
+    (with ``ahead=1`` the warm-up starts one step in, above 0)."""
+    warm = math.ceil(WARMUP * total)
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return min(step + ahead, warm) / max(1, warm)
+        return max(0.0, (total - step) / max(1, total - warm))
+
+    return factor
+
+
+def rate_table(recipe: str, peak: float, total: int, div_factor: float = ONE_CYCLE_DIV) -> np.ndarray:
+    """The learning rate of every step of a recipe (for the NumPy and Keras tasks)."""
+    if recipe == "constant":
+        return np.full(total, float(peak))
+    if recipe == "one_cycle":
+        from lrscout import one_cycle
+
+        return np.asarray(one_cycle(peak, total, div_factor=div_factor)(np.arange(total)))
+    if recipe == "linear":
+        factor = linear_warmup(total)
+        return peak * np.array([factor(step) for step in range(total)])
+    raise ValueError(recipe)
+
+
+def torch_scheduler(optimizer: Any, recipe: str, peak: float, total: int, div_factor: float = ONE_CYCLE_DIV):
+    """The recipe as a torch scheduler stepped once per optimizer step (``None`` for constant)."""
+    import torch
+
+    if recipe == "constant":
+        return None
+    if recipe == "one_cycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=peak, total_steps=total, div_factor=div_factor, cycle_momentum=False
+        )
+    if recipe == "linear":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, linear_warmup(total))
+    if recipe == "linear, first step > 0":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, linear_warmup(total, ahead=1))
+    if recipe == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
+    raise ValueError(recipe)
 
 
 # Data -------------------------------------------------------------------------
@@ -123,10 +186,22 @@ class Task:
     env: dict[str, str] = field(default_factory=dict)
 
     # Subclasses implement these.
-    def train(self, lr: float, seed: int, schedule: tuple[str, float, float] | None = None) -> float:
+    def train(
+        self, lr: float, seed: int, recipe: str = "constant", div_factor: float = ONE_CYCLE_DIV, **extra: Any
+    ) -> float:
         raise NotImplementedError
 
+    def total_steps(self, seed: int) -> int:
+        """Optimizer steps of the task's training (epochs x steps per epoch)."""
+        from lrscout import steps_per_epoch
+
+        return self.epochs * steps_per_epoch(len(load(self.dataset, seed)[0]), self.batch_size)
+
     def range_test(self, seed: int, **settings: Any) -> Any:
+        raise NotImplementedError
+
+    def initial_loss(self, seed: int) -> float:
+        """The untrained model's validation loss: what a run that diverges scores."""
         raise NotImplementedError
 
     def torch_lr_finder(self, seed: int) -> float | None:
@@ -169,18 +244,19 @@ class NumpyTask(Task):
             return math.log(len(np.unique(ytr)))
         return float(0.5 * np.mean(yva**2))
 
-    def train(self, lr, seed, schedule=None):
+    def initial_loss(self, seed):
+        return self._initial(seed)
+
+    def train(self, lr, seed, recipe="constant", div_factor=ONE_CYCLE_DIV):
         import warnings
 
         from lrscout.models import DivergenceWarning
 
-        if schedule is not None:
-            from lrscout import one_cycle, steps_per_epoch
-
-            _, base, peak = schedule
-            Xtr = load(self.dataset, seed)[0]
-            total = self.epochs * steps_per_epoch(len(Xtr), self.batch_size)
-            lr = one_cycle(peak, total, div_factor=peak / base)
+        if recipe != "constant":
+            # The models take a schedule step -> lr with every rate positive:
+            # the linear recipe's first step (rate 0, as in torch) is a step of 1e-12 x peak.
+            table = np.maximum(rate_table(recipe, lr, self.total_steps(seed), div_factor), 1e-12 * lr)
+            lr = table.__getitem__
         Xtr, ytr, Xva, yva = load(self.dataset, seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DivergenceWarning)
@@ -263,67 +339,138 @@ class TorchTask(Task):
         import torch
 
         name = self.options["optimizer"]
+        decay = self.options.get("weight_decay", 0.0)
+        params = model.parameters()
         if name == "sgd-nesterov":
-            return torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True)
+            return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=decay)
         if name == "sgd":
-            return torch.optim.SGD(model.parameters(), lr=lr, momentum=self.options.get("momentum", 0.0))
+            return torch.optim.SGD(
+                params, lr=lr, momentum=self.options.get("momentum", 0.0), weight_decay=decay
+            )
         if name == "adam":
-            return torch.optim.Adam(model.parameters(), lr=lr)
+            return torch.optim.Adam(params, lr=lr, weight_decay=decay)
         if name == "adamw":
-            return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+            return torch.optim.AdamW(params, lr=lr, weight_decay=self.options.get("weight_decay", 0.01))
+        if name == "rmsprop":
+            return torch.optim.RMSprop(params, lr=lr, weight_decay=decay)
+        if name == "adagrad":
+            return torch.optim.Adagrad(params, lr=lr, weight_decay=decay)
         raise ValueError(name)
 
-    def _loader(self, X, y, seed):
+    def optimizer_facts(self) -> dict[str, Any]:
+        """What an optimizer that replaces the task's keeps: its family, momentum and weight decay."""
+        name = self.options["optimizer"]
+        family = {"sgd-nesterov": "sgd", "adamw": "adam"}.get(name, name)
+        momentum = 0.9 if name == "sgd-nesterov" else self.options.get("momentum", 0.0)
+        decay = self.options.get("weight_decay", 0.01 if name == "adamw" else 0.0)
+        return {"family": family, "momentum": momentum, "weight_decay": decay, "decoupled": name == "adamw"}
+
+    def _loader(self, X, y, seed, shuffle=True):
         import torch
 
         batch = len(X) if self.batch_size is None else self.batch_size
         generator = torch.Generator().manual_seed(seed)
         dataset = torch.utils.data.TensorDataset(X, y)
-        return torch.utils.data.DataLoader(dataset, batch_size=batch, shuffle=True, generator=generator)
+        return torch.utils.data.DataLoader(dataset, batch_size=batch, shuffle=shuffle, generator=generator)
 
-    def train(self, lr, seed, schedule=None):
+    def _holdout(self, X, y, seed):
+        """80 % of the training set and the other 20 %: a user's own validation split."""
+        import torch
+
+        order = torch.randperm(len(X), generator=torch.Generator().manual_seed(2000 + seed))
+        cut = len(X) // 5
+        return (X[order[cut:]], y[order[cut:]]), (X[order[:cut]], y[order[:cut]])
+
+    def initial_loss(self, seed):
+        import torch
+
+        torch.set_num_threads(1)
+        model, criterion, (_, _, Xva, yva) = self._setup(seed)
+        model.eval()
+        with torch.no_grad():
+            return float(criterion(model(Xva), yva))
+
+    def total_steps(self, seed):
+        Xtr = self._setup(seed)[2][0]
+        batch = len(Xtr) if self.batch_size is None else self.batch_size
+        return self.epochs * math.ceil(len(Xtr) / batch)
+
+    def train(
+        self,
+        lr,
+        seed,
+        recipe="constant",
+        div_factor=ONE_CYCLE_DIV,
+        *,
+        alternative=None,
+        steps=None,
+        holdout=False,
+    ):
+        """Validation loss after training at ``lr`` under ``recipe``.
+
+        ``alternative``: another optimizer in place of the task's (``alternatives.py``),
+        which builds it and says which schedule it runs; ``steps``: stop after
+        that many steps (the recipe then spans them); ``holdout``: train on 80 %
+        of the training set and score on the other 20 % (the benchmark's
+        validation set is not read).
+        """
+        import itertools
+
         import torch
 
         torch.set_num_threads(1)
         model, criterion, (Xtr, ytr, Xva, yva) = self._setup(seed)
+        if holdout:
+            (Xtr, ytr), (Xva, yva) = self._holdout(Xtr, ytr, seed)
         with torch.no_grad():
+            model.eval()
             initial = float(criterion(model(Xva), yva))
-        optimizer = self._optimizer(model, lr)
         loader = self._loader(Xtr, ytr, seed)
-        scheduler = None
+        total = self.epochs * len(loader) if steps is None else steps
+        if alternative is None:
+            optimizer = self._optimizer(model, lr)
+            schedule = recipe
+        else:
+            optimizer = alternative.build(model, self)
+            schedule = alternative.schedule(recipe)
+            lr = optimizer.param_groups[0]["lr"]
+        scheduler = torch_scheduler(optimizer, schedule, lr, total, div_factor) if schedule else None
         warmup = self.options.get("warmup")
-        if warmup and schedule is None:
+        if warmup and scheduler is None and alternative is None:
             # Linear warm-up to lr over the first fraction of the steps, then constant.
-            ramp = max(1, int(warmup * self.epochs * len(loader)))
+            ramp = max(1, int(warmup * total))
             scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / ramp))
-        if schedule is not None:
-            _, base, peak = schedule
-            scheduler = torch.optim.lr_scheduler.OneCycleLR(
-                optimizer,
-                max_lr=peak,
-                total_steps=self.epochs * len(loader),
-                div_factor=peak / base,
-                cycle_momentum=False,
-            )
+        if alternative is not None:
+            alternative.start(model, optimizer)
+
+        def epochs():
+            while True:
+                yield from loader
+
         model.train()
-        for _ in range(self.epochs):
-            for xb, yb in loader:
-                optimizer.zero_grad()
-                loss = criterion(model(xb), yb)
-                loss.backward()
-                optimizer.step()
-                if scheduler is not None:
-                    scheduler.step()
-        model.eval()
+        for xb, yb in itertools.islice(epochs(), total):
+            optimizer.zero_grad()
+            loss = criterion(model(xb), yb)
+            if not torch.isfinite(loss):
+                return initial  # diverged: the rest of the run would only cost time
+            loss.backward()
+            optimizer.step()
+            if alternative is not None:
+                alternative.after_step()
+            if scheduler is not None:
+                scheduler.step()
+        final = model if alternative is None else alternative.for_eval(model, optimizer, loader)
+        final.eval()
         with torch.no_grad():
-            value = float(criterion(model(Xva), yva))
+            value = float(criterion(final(Xva), yva))
         return min(value, initial) if math.isfinite(value) else initial
 
     def range_test(self, seed, holdout=False, **settings):
         """lrscout's range test; ``holdout=True`` runs it on 80 % of the training set
         and, with ``refine="holdout"``, scores the refinement's probes on the other
-        20 %, as a user with a validation split of their training data would: the
-        benchmark's own validation set, which scores every rule, is never read."""
+        20 % (``refine=`` those validation batches), as a user with a validation
+        split of their training data would: the benchmark's own validation set,
+        which scores every rule, is never read."""
         import torch
 
         from lrscout.pytorch import find_lr
@@ -333,11 +480,9 @@ class TorchTask(Task):
         optimizer = self._optimizer(model, 1e-3)
         settings.setdefault("progress", False)
         if holdout:
-            order = torch.randperm(len(Xtr), generator=torch.Generator().manual_seed(2000 + seed))
-            cut = len(Xtr) // 5
+            (Xtr, ytr), (Xho, yho) = self._holdout(Xtr, ytr, seed)
             if settings.get("refine") == "holdout":
-                settings["refine"] = [(Xtr[order[:cut]], ytr[order[:cut]])]
-            Xtr, ytr = Xtr[order[cut:]], ytr[order[cut:]]
+                settings["refine"] = self._loader(Xho, yho, seed, shuffle=False)
         return find_lr(model, optimizer, self._loader(Xtr, ytr, seed), criterion, **settings)
 
     def torch_lr_finder(self, seed):
@@ -543,15 +688,17 @@ class KerasTask(Task):
         model.compile(optimizer=optimizer, loss=loss)
         return model, (Xtr.astype("float32"), ytr, Xva.astype("float32"), yva)
 
-    def train(self, lr, seed, schedule=None):
+    def initial_loss(self, seed):
+        model, (_, _, Xva, yva) = self._setup(seed, 1e-3)
+        value = float(model.evaluate(Xva, yva, verbose=0, batch_size=len(Xva)))
+        return value / 2 if self.kind == "regression" else value
+
+    def train(self, lr, seed, recipe="constant", div_factor=ONE_CYCLE_DIV):
         import keras
 
-        if schedule is not None:
-            from lrscout import one_cycle, steps_per_epoch
-
-            _, base, peak = schedule
-            total = self.epochs * steps_per_epoch(len(load(self.dataset, seed)[0]), self.batch_size)
-            table = one_cycle(peak, total, div_factor=peak / base)(np.arange(total))
+        if recipe != "constant":
+            total = self.total_steps(seed)
+            table = rate_table(recipe, lr, total, div_factor)
 
             class Tabulated(keras.optimizers.schedules.LearningRateSchedule):
                 def __call__(self, step):

@@ -1,71 +1,75 @@
-"""Does training at the suggested learning rate work? lrscout against its peers.
+"""Does training at the suggested learning rate work? lrscout against its peers, under three recipes.
 
-    python benchmarks/suggestion_quality.py             # full suite, ~6.5 min on 2 cores (cached after)
-    python benchmarks/suggestion_quality.py --quick     # 1 seed
-    python benchmarks/suggestion_quality.py --markdown  # writes the tables: docs page and README
+    python benchmarks/suggestion_quality.py                # everything (cached, resumable)
+    python benchmarks/suggestion_quality.py --quick        # 1 seed
+    python benchmarks/suggestion_quality.py --split "held-out 4" --recipes linear
+    python benchmarks/suggestion_quality.py --markdown     # writes the tables: docs page and README
 
-For every task (``quality_tasks.py``) and seed: an oracle grid of constant
-learning rates (6 per decade, 1e-5 to 10) each trained for the task's fixed
-budget from the same initial weights and batch order, scored by validation
-loss; then every rule's suggestion trained the same way. Regret = validation
-loss at the suggestion / the best grid point's. A run that diverges scores
-the untrained model's validation loss. Rules:
+For every task (``quality_tasks.py``, ``held_out_4.py``), seed and recipe
+(``constant`` rate; ``one_cycle``, torch's ``OneCycleLR`` from max_lr / 8 to
+max_lr; ``linear`` decay to 0 after a 10 % warm-up, Hugging Face's default),
+an oracle grid of rates (6 per decade, 1e-5 to 10; the peak rate for the
+decaying recipes) each trained for the task's fixed budget of T optimizer
+steps from the same initial weights and batch order, scored by validation
+loss; then every rule's rate trained the same way. Regret = validation loss
+at the rule's rate / the best grid point's, for that recipe. A run that
+diverges scores the untrained model's validation loss; the grid is swept out
+from 1e-2 and stops a decade past where the loss has flattened out at
+divergence or at no training (``grid_losses``). Rules:
 
-* lrscout ``auto`` (the default), on lrscout's range test as the one-call
-  ``find_lr`` runs it (exponential 1e-7 to 10, 100 steps, EMA 0.98, stop at
-  4x the best smoothed loss, extended past 10 while the loss has not turned up).
-* lrscout ``refined``: ``find_lr(refine=True)`` (NumPy and PyTorch tasks):
-  the same test, then probe runs from the same start at the default
-  suggestion and a third of it, the lower-ending probe kept.
-* lrscout ``auto, holdout`` and ``refined, holdout`` (PyTorch tasks): the
-  test and its probes train on 80 % of the training set, and the probes are
-  scored on the other 20 % (``refine=validation batches``), as a user with a
-  validation split would; the benchmark's validation set, which scores every
-  rule, is never read.
+* lrscout ``auto`` (the default): ``result.suggest(schedule=recipe,
+  total_steps=T)`` on lrscout's range test as ``find_lr`` runs it; for
+  one-cycle, ``OneCycleLR`` over ``result.lr_range(total_steps=T)``.
+* lrscout ``refined``: ``find_lr(refine=True)`` (NumPy and PyTorch tasks), the
+  same calls on its result.
+* lrscout ``auto, holdout`` and ``refined, holdout`` (PyTorch tasks): the test
+  and its probes train on 80 % of the training set and the probes are scored
+  on the other 20 % (``refine=`` a loader of those batches), as a user with a
+  validation split would; ``auto, holdout`` is the same result's ``"auto"``
+  suggestion. The benchmark's validation set, which scores every rule, is
+  never read. Where ``find_lr`` takes the plan (``schedule=``,
+  ``total_steps=``), the refined tests are run once per recipe with it.
 * fastai's ``valley`` and ``minimum/10`` on the same curve: lrscout's
   ``valley`` and ``minimum`` methods, which are checked against the real fastai
-  functions on recorded curves (tests/test_peer_rules.py). fastai's defaults
-  are the same range-test settings.
+  functions on recorded curves (tests/test_peer_rules.py).
 * "tlf rule": torch-lr-finder's steepest-gradient rule (lrscout's
   ``steepest``) on lrscout's curve, for every task.
 * Lightning's rule, re-implemented (every task): steepest slope of the
   smoothed loss against the *linear* learning rate, skipping the first 10 and
-  the last point, on its default test (exponential 1e-8 to 1, 100 steps, EMA
-  0.98, stop at 4x), run by lrscout.
-* Lightning's Tuner, the real library (PyTorch tasks only):
-  ``Tuner(trainer).lr_find(module, train_dataloaders=loader)`` with its
-  defaults on the task's model, optimizer and loader in a LightningModule,
-  suggestion from ``lr_finder.suggestion()``.
-* torch-lr-finder, the real library (PyTorch tasks only) with its defaults:
-  ``range_test(end_lr=10, num_iter=100)`` from the optimizer's LR (1e-7, as in
-  its README), suggestion from ``plot(suggest_lr=True)`` (steepest gradient).
+  the last point, on its default test (exponential 1e-8 to 1, 100 steps).
+* Lightning's Tuner and torch-lr-finder, the real libraries with their
+  defaults (PyTorch tasks only).
 
-The ``lr_range()`` row trains one-cycle over lrscout's ``(base_lr, max_lr)``
-(``OneCycleLR`` / ``lrscout.one_cycle``) and divides by the same oracle.
+The peers' rates, which know no plan, are used as the constant rate or as the
+peak of the decaying schedule (one-cycle from an eighth of it, as the grid).
 
-Two measures of the benchmark's own noise floor, which no rule can be
-expected to beat: ``best x1.05`` and ``best /1.05`` train at the grid's best
-rate moved by 5 % (validation loss is a jagged function of the rate, and the
-grid's best is the luckiest of 37 draws); ``hindsight`` is the one grid rate
-per task that is best over all its seeds, chosen after seeing every seed's
-validation losses.
+The tools users pick instead (``alternatives.py``, PyTorch tasks): Prodigy,
+schedule-free AdamW and SGD, D-Adaptation and DoG at their documented
+defaults in place of the task's optimizer, and an Optuna search over the rate
+given the optimizer steps lrscout's validated run took (its test and probes),
+scored against the same oracle; their cost is in training-run equivalents
+(steps, the final training included, / T).
+
+Two measures of the benchmark's own noise floor, per recipe: ``best x1.05``
+and ``best /1.05`` train at the grid's best rate moved by 5 %; ``hindsight``
+is the one grid rate per task that is best over all its seeds.
 
 Tasks are split into "design" (used while choosing the default rule),
-"held-out" (not looked at until the rule was fixed), "held-out 2" (written
-after the Adam margin was chosen, to check it) and "held-out 3" (architectures
-people train — a ResNet with BatchNorm, a transformer LM with AdamW and
-warm-up, an embedding model, a Keras CNN on JAX, a convex full-batch model
-whose loss never turns up by end_lr, momentum SGD on the NumPy models —
-written and committed before any change to the rule was scored on it); all
-are reported, and the share of task-seeds within 10 % of the grid's best
-leads.
-Results are cached in ``benchmarks/.cache/`` per task and seed; ``--fresh``
-recomputes everything.
+"held-out", "held-out 2", "held-out 3" and "held-out 4" (each written and
+committed before a change to the rule was scored on it); the share of
+task-seeds within 10 % of the grid's best leads, and the targets are printed
+beside each summary. Results are cached in ``benchmarks/.cache/quality3/``
+per task, seed and recipe as each run finishes, so an interrupted run
+resumes; the range tests are rerun when lrscout's source changes (the trained
+losses, keyed by task, seed, recipe and rate, stay); ``--fresh`` recomputes
+everything.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import inspect
 import json
 import math
 import multiprocessing
@@ -73,28 +77,58 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from quality_tasks import TASKS, Task, find_task, grid_for
+import quality_tasks
+from alternatives import ALTERNATIVES, OPTUNA, optuna_search
+from held_out_4 import HELD_OUT_4
+from quality_tasks import ONE_CYCLE_DIV, RECIPES, Task, grid_for
 
-CACHE = Path(__file__).resolve().parent / ".cache" / "quality"
-CACHE_VERSION = 2  # 2: range tests extend past end_lr; peer rules are the real ones
-OURS = ("auto", "valley", "steepest", "minimum")  # the last three are the peers' rules
+TASKS: list[Task] = [*quality_tasks.TASKS, *HELD_OUT_4]
+SPLITS = ("design", "held-out", "held-out 2", "held-out 3", "held-out 4")
+
+CACHE = Path(__file__).resolve().parent / ".cache" / "quality3"
+CACHE_VERSION = 3  # 3: per task-seed-recipe files; recipes; alternatives
 FLOOR_SHIFTS = {"grid best x1.05": 1.05, "grid best /1.05": 1 / 1.05}
 HINDSIGHT = "hindsight task lr"
-# The integrations with the refinement stage (find_lr(refine=True)).
+# The integrations with the refinement stage (find_lr(refine=...)).
 REFINED_FRAMEWORKS = ("numpy", "pytorch")
+
+RULES = [
+    "lrscout auto",
+    "lrscout refined",
+    "lrscout auto, holdout",
+    "lrscout refined, holdout",
+    "fastai valley",
+    "fastai minimum/10",
+    "lightning",
+    "Lightning Tuner",
+    "torch-lr-finder",
+    "torch-lr-finder rule",
+]
+FLOORS = [*FLOOR_SHIFTS, HINDSIGHT]
+ALTERNATIVE_COLUMNS = [
+    "lrscout auto",
+    "lrscout refined, holdout",
+    *(alternative.name for alternative in ALTERNATIVES),
+    OPTUNA,
+]
+#: The targets (issue 18), per split and recipe.
+TARGETS = {"within 10%": ">= 80%", "geo-mean": "<= 1.05", "worst": "<= 1.5"}
+
+
+def find_task(name: str) -> Task:
+    for task in TASKS:
+        if task.name == name:
+            return task
+    raise KeyError(name)
 
 
 # Peers' rules -------------------------------------------------------------------------
-# fastai's valley and minimum/10 are lrscout's "valley" and "minimum" methods,
-# checked against the real fastai functions in tests/test_peer_rules.py; the
-# torch-lr-finder column runs the real library. Lightning's rule is written
-# from its source: steepest slope against the *linear* learning rate, first
-# 10 and last point skipped, on its own default range.
 
 
 def lightning_steepest(result) -> float:
@@ -105,148 +139,323 @@ def lightning_steepest(result) -> float:
     return float(lrs[int(np.argmin(np.gradient(losses, lrs)))])
 
 
+# The cache ------------------------------------------------------------------------
+
+
+class Store:
+    """A JSON file of results, written after every new entry (an interrupted run resumes)."""
+
+    def __init__(self, path: Path, fresh: bool) -> None:
+        self.path = path
+        data = json.loads(path.read_text()) if path.exists() and not fresh else {}
+        self.data = data if data.get("version") == CACHE_VERSION else {"version": CACHE_VERSION}
+
+    def get(self, key: str, compute):
+        if key not in self.data:
+            self.data[key] = compute()
+            self.save()
+        return self.data[key]
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(self.data))
+        temporary.replace(self.path)
+
+
+def lrscout_source() -> str:
+    """A digest of the lrscout package being measured: its range tests are rerun when it changes."""
+    import hashlib
+
+    import lrscout
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(lrscout.__file__).parent.rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _takes_plan(task: Task) -> bool:
+    """Whether the task's ``find_lr`` takes the training plan (``schedule=``, ``total_steps=``)."""
+    if task.framework == "numpy":
+        from lrscout.models import find_lr
+    elif task.framework == "pytorch":
+        from lrscout.pytorch import LRFinder
+
+        find_lr = LRFinder.range_test
+    else:
+        from lrscout.keras import find_lr
+    return "schedule" in inspect.signature(find_lr).parameters
+
+
+def _steps_run(record: Any) -> int:
+    """Every probe's ``steps_run`` in a refinement record, however it nests them."""
+    if isinstance(record, dict):
+        own = record.get("steps_run", 0)
+        return (own if isinstance(own, int) else 0) + sum(
+            _steps_run(v) for k, v in record.items() if k != "steps_run"
+        )
+    if isinstance(record, list):
+        return sum(_steps_run(v) for v in record)
+    return 0
+
+
+# Rates --------------------------------------------------------------------------------
+
+Rate = tuple[float, float]  # (peak or constant rate, one-cycle div_factor)
+
+
+def _without_refinement(result):
+    return dataclasses.replace(result, info={k: v for k, v in result.info.items() if k != "refinement"})
+
+
+def _lrscout(result, recipe: str, total: int, *, refined: bool) -> Rate | None:
+    """lrscout's rate for the recipe: ``suggest(schedule=, total_steps=)``, ``lr_range()`` for one-cycle."""
+    from lrscout import NoSuggestionError
+
+    if result is None or (refined and "refinement" not in result.info):
+        return None  # no default suggestion, nothing refined
+    chosen = result if refined else _without_refinement(result)
+    try:
+        if recipe == "one_cycle":
+            base, peak = chosen.lr_range(total_steps=total)
+            return peak, peak / base
+        return chosen.suggest(schedule=recipe, total_steps=total).lr, ONE_CYCLE_DIV
+    except NoSuggestionError:
+        return None
+
+
+def _peer(lr: float | None) -> Rate | None:
+    return None if lr is None else (float(lr), ONE_CYCLE_DIV)
+
+
+def _tests(task: Task, seed: int, store: Store, recipe: str, total: int) -> dict[str, Any]:
+    """The range tests (and the real peers' answers) the rules read, for one recipe."""
+    from lrscout import RangeTestResult
+
+    def curve(key, **settings):
+        record = store.get(key, lambda: _or_error(lambda: task.range_test(seed, **settings).to_dict()))
+        return None if _failed(record, task, key) else RangeTestResult.from_dict(record)
+
+    def peer(key, run):
+        answer = store.get(key, lambda: _or_error(run))
+        return None if _failed(answer, task, key) else answer
+
+    plan = {"schedule": recipe, "total_steps": total} if _takes_plan(task) else {}
+    suffix = f"/{recipe}" if plan else ""
+    tests: dict[str, Any] = {
+        "lrscout": curve("curve lrscout"),
+        "lightning": curve("curve lightning", start_lr=1e-8, end_lr=1.0),
+    }
+    if task.framework in REFINED_FRAMEWORKS:
+        tests["refined"] = curve(f"curve refined{suffix}", refine=True, **plan)
+    if task.framework == "pytorch":
+        tests["holdout"] = curve(f"curve holdout{suffix}", holdout=True, refine="holdout", **plan)
+        tests["Lightning Tuner"] = peer("Lightning Tuner", lambda: task.lightning_tuner(seed))
+        tests["torch-lr-finder"] = peer("torch-lr-finder", lambda: task.torch_lr_finder(seed))
+    return tests
+
+
+def _or_error(compute):
+    """``compute()``, or what it raised: a tool that fails on a task is a result, not the end of the run."""
+    try:
+        return compute()
+    except Exception as error:
+        return {"error": f"{type(error).__name__}: {error}"}
+
+
+def _failed(record: Any, task: Task, what: str) -> bool:
+    if isinstance(record, dict) and set(record) == {"error"}:
+        print(f"  {task.name}: {what} failed: {record['error'][:300]}", file=sys.stderr)
+        return True
+    return False
+
+
+def _rates(task: Task, tests: dict[str, Any], recipe: str, total: int) -> dict[str, Any]:
+    """Every rule's rate for the recipe: a Rate, ``None`` (no suggestion) or ``"n/a"``."""
+    ours = tests["lrscout"]  # None (and every test below) where the integration raised
+    rates: dict[str, Any] = {"lrscout auto": _lrscout(ours, recipe, total, refined=False)}
+    rates["lrscout refined"] = (
+        _lrscout(tests["refined"], recipe, total, refined=True) if "refined" in tests else "n/a"
+    )
+    if "holdout" in tests:
+        rates["lrscout auto, holdout"] = _lrscout(tests["holdout"], recipe, total, refined=False)
+        rates["lrscout refined, holdout"] = _lrscout(tests["holdout"], recipe, total, refined=True)
+    else:
+        rates["lrscout auto, holdout"] = rates["lrscout refined, holdout"] = "n/a"
+    for rule, method in (
+        ("fastai valley", "valley"),
+        ("fastai minimum/10", "minimum"),
+        ("torch-lr-finder rule", "steepest"),
+    ):
+        try:
+            rates[rule] = None if ours is None else _peer(ours.suggest(method).lr)
+        except ValueError:  # NoSuggestionError: the curve cannot support it
+            rates[rule] = None
+    lightning = tests["lightning"]
+    rates["lightning"] = _peer(
+        lightning_steepest(lightning) if lightning is not None and len(lightning) > 12 else None
+    )
+    for rule in ("Lightning Tuner", "torch-lr-finder"):
+        rates[rule] = _peer(tests[rule]) if rule in tests else "n/a"
+    return rates
+
+
+def _cost(task: Task, tests: dict[str, Any], rule: str, total: int) -> float | None:
+    """Optimizer steps a lrscout rate took, the final training included, in training runs."""
+    key = {
+        "lrscout auto": "lrscout",
+        "lrscout refined": "refined",
+        "lrscout auto, holdout": "holdout",
+        "lrscout refined, holdout": "holdout",
+    }[rule]
+    result = tests.get(key)
+    if result is None:
+        return None
+    steps = len(result) + (_steps_run(result.info.get("refinement", {})) if "refined" in rule else 0)
+    return 1 + steps / total
+
+
 # Evaluation ---------------------------------------------------------------------
 
 
-def _cache_path(task: Task, seed: int) -> Path:
-    return CACHE / f"{task.name}-seed{seed}.json"
+#: The grid is trained outward from 1e-2, up then down, and each sweep stops after
+#: STOP_AFTER (a decade) consecutive flat points: a point is flat when it recovers
+#: at most 10 % of the way from the untrained loss to the best so far (the running
+#: best only falls, so a point once flat stays flat). Up, past such a run the loss
+#: only diverges; down, it only learns less, so the downward sweep counts flat
+#: points once some rate has trained to 90 % of the untrained loss or lower (a
+#: start above the divergence point is flat too). The points left out count at the
+#: untrained loss.
+GRID_START, STOP_AFTER, FLAT = 1e-2, 6, 0.9
 
 
-def _load(task: Task, seed: int, fresh: bool) -> dict:
-    path = _cache_path(task, seed)
-    if not fresh and path.exists():
-        data = json.loads(path.read_text())
-        if data.get("version") == CACHE_VERSION:
-            return data
-    return {"version": CACHE_VERSION, "trained": {}, "one_cycle": {}, "curves": {}}
+def grid_losses(grid: np.ndarray, trained, initial: float) -> list[float | None]:
+    """The grid's validation losses (``None`` where the sweep stopped before the point)."""
+    losses: list[float | None] = [None] * len(grid)
+    start = int(np.argmin(np.abs(np.log(grid / GRID_START))))
+    best = math.inf
+    for step in (1, -1):
+        run, i = 0, start if step == 1 else start - 1
+        while 0 <= i < len(grid) and run < STOP_AFTER:
+            loss = trained(float(grid[i]))
+            losses[i], best = loss, min(best, loss)
+            counting = step == 1 or best <= 0.9 * initial
+            run = run + 1 if counting and loss >= best + FLAT * (initial - best) else 0
+            i += step
+    return losses
 
 
-def _save(task: Task, seed: int, data: dict) -> None:
-    CACHE.mkdir(parents=True, exist_ok=True)
-    _cache_path(task, seed).write_text(json.dumps(data))
+def _key(rate: Rate, recipe: str) -> str:
+    return f"{rate[0]!r}/{rate[1]!r}" if recipe == "one_cycle" else repr(rate[0])
 
 
-def _trained(task: Task, seed: int, data: dict, lr: float) -> float:
-    key = repr(float(lr))
-    if key not in data["trained"]:
-        data["trained"][key] = task.train(float(lr), seed)
-    return data["trained"][key]
-
-
-def _suggestions(task: Task, seed: int, data: dict, rules_module) -> dict[str, float | None]:
-    from lrscout import RangeTestResult
-
-    curves = data["curves"]
-    if "lrscout" not in curves:
-        curves["lrscout"] = task.range_test(seed).to_dict()
-    if "lightning" not in curves:
-        curves["lightning"] = task.range_test(seed, start_lr=1e-8, end_lr=1.0).to_dict()
-    if task.framework in REFINED_FRAMEWORKS and "refined" not in curves:
-        curves["refined"] = task.range_test(seed, refine=True).to_dict()
-    if task.framework == "pytorch" and "refined_holdout" not in curves:
-        curves["refined_holdout"] = task.range_test(seed, holdout=True, refine="holdout").to_dict()
-    if task.framework == "pytorch" and "lightning_tuner" not in data:
-        data["lightning_tuner"] = task.lightning_tuner(seed)
-    if task.framework == "pytorch" and "torch_lr_finder" not in data:
-        data["torch_lr_finder"] = task.torch_lr_finder(seed)
-    ours = RangeTestResult.from_dict(curves["lrscout"])
-    lightning = RangeTestResult.from_dict(curves["lightning"])
-    out: dict[str, float | None] = {}
-    for method in OURS:
-        try:
-            out[f"lrscout {method}"] = ours.suggest(method).lr
-        except ValueError:  # NoSuggestionError: the curve cannot support it
-            out[f"lrscout {method}"] = None
-    if task.framework in REFINED_FRAMEWORKS:
-        refined = RangeTestResult.from_dict(curves["refined"])
-        out["lrscout refined"] = refined.suggestion.lr if "refinement" in refined.info else None
-    else:
-        out["lrscout refined"] = "n/a"
-    if task.framework == "pytorch":
-        # The test on 80 % of the training data, the probes scored on the other 20 % (TorchTask.range_test).
-        holdout = RangeTestResult.from_dict(curves["refined_holdout"])
-        refinement = holdout.info.get("refinement")
-        out["lrscout auto, holdout"] = None if refinement is None else refinement["suggested"]
-        out["lrscout refined, holdout"] = None if refinement is None else refinement["lr"]
-    else:
-        out["lrscout auto, holdout"] = out["lrscout refined, holdout"] = "n/a"
-    out["fastai valley"] = out.pop("lrscout valley")
-    out["fastai minimum/10"] = out.pop("lrscout minimum")
-    out["torch-lr-finder rule"] = out.pop("lrscout steepest")
-    out["lightning"] = lightning_steepest(lightning) if len(lightning) > 12 else None
-    out["torch-lr-finder"] = data.get("torch_lr_finder") if task.framework == "pytorch" else "n/a"
-    out["Lightning Tuner"] = data.get("lightning_tuner") if task.framework == "pytorch" else "n/a"
-    try:
-        out["lr_range"] = ours.lr_range()
-    except ValueError:
-        out["lr_range"] = None
-    return out
-
-
-def evaluate(args: tuple[str, int, bool]) -> dict:
-    """Everything for one task and seed (run in a worker process)."""
-    name, seed, fresh = args
+def evaluate(args: tuple[str, int, tuple[str, ...], bool, bool]) -> list[dict]:
+    """Every recipe for one task and seed (run in a worker process): one row per recipe."""
+    name, seed, recipes, with_alternatives, fresh = args
+    task = find_task(name)
+    # A fresh process per job (maxtasksperchild=1): Keras's backend is chosen before it is imported.
+    os.environ.update({"KERAS_BACKEND": "torch", **task.env})
     import warnings
 
     warnings.simplefilter("ignore")
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    task = find_task(name)
-    data = _load(task, seed, fresh)
-    began = time.perf_counter()
-    grid = grid_for(task)
-    losses = [_trained(task, seed, data, lr) for lr in grid]
-    best = int(np.argmin(losses))
-    if not losses[best] > 0:
-        raise ValueError(f"{name} seed {seed}: the validation loss reached 0; regret is undefined")
-    suggestions = _suggestions(task, seed, data, None)
-    regrets: dict[str, float | str | None] = {}
-    # The benchmark's noise floor: the oracle's own best rate, moved by 5 %.
-    for label, factor in FLOOR_SHIFTS.items():
-        regrets[label] = _trained(task, seed, data, float(grid[best]) * factor) / losses[best]
-    for rule, lr in suggestions.items():
-        if rule == "lr_range":
-            continue
-        if lr is None or lr == "n/a":
-            regrets[rule] = lr
-            continue
-        regrets[rule] = _trained(task, seed, data, lr) / losses[best]
-    span = suggestions["lr_range"]
-    if span is not None:
-        key = f"{span[0]!r},{span[1]!r}"
-        if key not in data["one_cycle"]:
-            data["one_cycle"][key] = task.train(span[1], seed, schedule=("one_cycle", span[0], span[1]))
-        regrets["lrscout lr_range one-cycle"] = data["one_cycle"][key] / losses[best]
-    _save(task, seed, data)
-    return {
-        "task": name,
-        "seed": seed,
-        "best_lr": float(grid[best]),
-        "best_loss": float(losses[best]),
-        "grid_losses": [float(v) for v in losses],
-        "suggestions": {k: v for k, v in suggestions.items()},
-        "regrets": regrets,
-        "seconds": time.perf_counter() - began,
-    }
+    shared = Store(CACHE / f"{task.name}-seed{seed}.json", fresh)
+    source = lrscout_source()
+    if shared.data.get("lrscout source") != source:
+        # The rule or the refinement changed: its range tests (and probes) are rerun; the trained
+        # losses, keyed by rate, recipe and task, stay.
+        shared.data = {k: v for k, v in shared.data.items() if not k.startswith("curve ")}
+        shared.data["lrscout source"] = source
+        shared.save()
+    total = shared.get("total_steps", lambda: task.total_steps(seed))
+    initial = shared.get("initial loss", lambda: task.initial_loss(seed))
+    rows = []
+    for recipe in recipes:
+        began = time.perf_counter()
+        store = Store(CACHE / f"{task.name}-seed{seed}-{recipe}.json", fresh)
+
+        def trained(rate: Rate, recipe=recipe, store=store) -> float:
+            return store.get(
+                _key(rate, recipe), lambda: task.train(rate[0], seed, recipe, div_factor=rate[1])
+            )
+
+        grid = grid_for(task)
+        swept = grid_losses(grid, lambda lr, trained=trained: trained((lr, ONE_CYCLE_DIV)), initial)
+        losses = [initial if v is None else v for v in swept]
+        best = int(np.argmin(losses))
+        if not losses[best] > 0:
+            raise ValueError(f"{name} seed {seed} {recipe}: the validation loss reached 0; no regret")
+        tests = _tests(task, seed, shared, recipe, total)
+        rates = _rates(task, tests, recipe, total)
+        regrets: dict[str, Any] = {}
+        for label, factor in FLOOR_SHIFTS.items():
+            regrets[label] = trained((float(grid[best]) * factor, ONE_CYCLE_DIV)) / losses[best]
+        for rule, rate in rates.items():
+            regrets[rule] = rate if rate is None or rate == "n/a" else trained(rate) / losses[best]
+        costs = {rule: _cost(task, tests, rule, total) for rule in RULES[:4]}
+        if with_alternatives:
+            for alternative in ALTERNATIVES:
+                if not alternative.runs_on(task):
+                    regrets[alternative.name] = "n/a"
+                    continue
+                key = f"{alternative.name}/{alternative.schedule(recipe)}"
+                loss = shared.get(
+                    key,
+                    lambda alternative=alternative, recipe=recipe: _or_error(
+                        lambda: task.train(1.0, seed, recipe, alternative=alternative)
+                    ),
+                )
+                regrets[alternative.name] = None if _failed(loss, task, key) else loss / losses[best]
+                costs[alternative.name] = 1.0
+            holdout = tests.get("holdout")
+            if holdout is None:
+                regrets[OPTUNA] = "n/a"
+            else:
+                budget = len(holdout) + _steps_run(holdout.info.get("refinement", {}))
+                search = store.get(
+                    f"optuna {budget}",
+                    lambda recipe=recipe, budget=budget: optuna_search(task, seed, recipe, budget),
+                )
+                rates[OPTUNA] = (search["lr"], ONE_CYCLE_DIV)
+                regrets[OPTUNA] = trained(rates[OPTUNA]) / losses[best]
+                costs[OPTUNA] = 1 + search["steps"] / total
+        rows.append(
+            {
+                "task": name,
+                "seed": seed,
+                "recipe": recipe,
+                "total_steps": total,
+                "best_lr": float(grid[best]),
+                "best_loss": float(losses[best]),
+                "grid_losses": [float(v) for v in losses],
+                "grid_trained": sum(v is not None for v in swept),
+                "rates": rates,
+                "regrets": regrets,
+                "costs": costs,
+                "seconds": time.perf_counter() - began,
+            }
+        )
+    return rows
 
 
 # Report ---------------------------------------------------------------------------
 
 
-def _by_task(rows: list[dict]) -> dict[str, list[dict]]:
-    groups: dict[str, list[dict]] = {}
+def _groups(rows: list[dict]) -> dict[tuple[str, str], list[dict]]:
+    groups: dict[tuple[str, str], list[dict]] = {}
     for row in rows:
-        groups.setdefault(row["task"], []).append(row)
+        groups.setdefault((row["task"], row["recipe"]), []).append(row)
     return groups
 
 
 def add_hindsight(rows: list[dict]) -> None:
-    """Regret of the one grid rate per task that is best over all its seeds.
+    """Regret of the one grid rate per task and recipe that is best over all its seeds.
 
     Chosen after seeing every seed's validation losses: no rule that reads a
     range-test curve knows as much. What it still misses is how far each
     seed's best rate strays from the task's.
     """
-    for group in _by_task(rows).values():
+    for group in _groups(rows).values():
         log_regret = sum(np.log(np.asarray(row["grid_losses"]) / row["best_loss"]) for row in group)
         chosen = int(np.argmin(log_regret))
         for row in group:
@@ -274,11 +483,17 @@ SHORT = {
     "Lightning Tuner": "Ltng tuner",
     "torch-lr-finder": "tlf",
     "torch-lr-finder rule": "tlf rule",
-    "lrscout lr_range one-cycle": "one-cycle",
     "grid best x1.05": "best x1.05",
     "grid best /1.05": "best /1.05",
     HINDSIGHT: "hindsight",
+    "Prodigy": "Prodigy",
+    "schedule-free AdamW": "SF AdamW",
+    "schedule-free SGD": "SF SGD",
+    "D-Adaptation": "D-Adapt",
+    "DoG": "DoG",
+    OPTUNA: "Optuna",
 }
+MEASURES = (("within 10%", _share_within), ("geo-mean", _gmean), ("worst", max))
 
 
 def _cell(values: list, reduce) -> str:
@@ -293,38 +508,64 @@ def _cell(values: list, reduce) -> str:
     return f"{reduce(values):.3f}"
 
 
-def tables(rows: list[dict], rules: list[str]) -> tuple[list[list[str]], list[list[str]]]:
-    """The per-task table and the summary table, as rows of cells (headers first)."""
-    by_task = _by_task(rows)
-    per_task = [["task", "split", "best lr", *(SHORT.get(r, r) for r in rules)]]
+def _selections(rows: list[dict], pytorch_only: bool) -> list[tuple[str, list[dict]]]:
+    """Each split, then all of them (the split's PyTorch tasks alone with ``pytorch_only``)."""
+    out = []
+    present = [s for s in SPLITS if any(find_task(row["task"]).split == s for row in rows)]
+    for split in [*present, "all"]:
+        chosen = [
+            row
+            for row in rows
+            if (split == "all" or find_task(row["task"]).split == split)
+            and (not pytorch_only or find_task(row["task"]).framework == "pytorch")
+        ]
+        if chosen:
+            out.append((f"{split}, PyTorch" if pytorch_only else split, chosen))
+    return out
+
+
+def per_task_table(rows: list[dict], recipe: str, columns: list[str]) -> list[list[str]]:
+    groups = _groups(rows)
+    table = [["task", "split", "steps", "best lr", *(SHORT.get(c, c) for c in columns)]]
     for task in TASKS:
-        if task.name in by_task:
-            group = by_task[task.name]
-            cells = [
-                _cell([row["regrets"].get(rule) for row in group], _gmean) for rule in rules
-            ]  # n/a per task
+        group = groups.get((task.name, recipe))
+        if group:
+            cells = [_cell([row["regrets"].get(c) for row in group], _gmean) for c in columns]
             best = _gmean([row["best_lr"] for row in group])
-            per_task.append([task.name, task.split, f"{best:.2g}", *cells])
-    summary = [["split", "measure", *(SHORT.get(r, r) for r in rules)]]
-    splits = list(dict.fromkeys(task.split for task in TASKS if task.name in by_task))
-    # Each split, then each split's PyTorch tasks alone: where the PyTorch-only
-    # peers (torch-lr-finder, Lightning's Tuner) and the holdout runs are
-    # scored, on the same task-seeds as every other rule.
-    for pytorch_only in (False, True):
-        for split in [*splits, "all"]:
-            chosen = [
-                row
-                for row in rows
-                if (split == "all" or find_task(row["task"]).split == split)
-                and (not pytorch_only or find_task(row["task"]).framework == "pytorch")
-            ]
-            if not chosen:
-                continue
-            name = f"{split}, PyTorch" if pytorch_only else split
-            for label, reduce in (("within 10%", _share_within), ("geo-mean", _gmean), ("worst", max)):
-                cells = [_cell([row["regrets"].get(rule) for row in chosen], reduce) for rule in rules]
-                summary.append([name, label, *cells])
-    return per_task, summary
+            table.append([task.name, task.split, str(group[0]["total_steps"]), f"{best:.2g}", *cells])
+    return table
+
+
+def summary_table(rows: list[dict], recipe: str, columns: list[str], *, pytorch_only=False, cost=False):
+    """Split x measure for one recipe, the targets beside (and the mean cost with ``cost``)."""
+    chosen_rows = [row for row in rows if row["recipe"] == recipe]
+    table = [["split", "measure", *(SHORT.get(c, c) for c in columns), "target"]]
+    selections = _selections(chosen_rows, False) if not pytorch_only else []
+    selections += _selections(chosen_rows, True) if pytorch_only or not cost else []
+    for name, chosen in selections:
+        for label, reduce in MEASURES:
+            cells = [_cell([row["regrets"].get(c) for row in chosen], reduce) for c in columns]
+            table.append([name, label, *cells, TARGETS[label]])
+        if cost:
+            means = []
+            for c in columns:
+                values = [row["costs"].get(c) for row in chosen if row["costs"].get(c) is not None]
+                means.append(f"{np.mean(values):.2f}" if values else "n/a")
+            table.append([name, "cost (runs)", *means, ""])
+    return table
+
+
+def short_table(rows: list[dict], columns: list[str]) -> list[list[str]]:
+    """One line per recipe and measure, over every task-seed (the first table of the docs page)."""
+    table = [["recipe", "measure", *(SHORT.get(c, c) for c in columns), "target"]]
+    for recipe in RECIPES:
+        chosen = [row for row in rows if row["recipe"] == recipe]
+        if not chosen:
+            continue
+        for label, reduce in MEASURES:
+            cells = [_cell([row["regrets"].get(c) for row in chosen], reduce) for c in columns]
+            table.append([recipe, label, *cells, TARGETS[label]])
+    return table
 
 
 def as_text(table: list[list[str]]) -> str:
@@ -347,7 +588,7 @@ def as_markdown(table: list[list[str]]) -> str:
 ROOT = Path(__file__).resolve().parents[1]
 #: Where ``--markdown`` writes: the docs site's page gets the wide tables, the README a short one.
 PAGE, README = ROOT / "docs" / "benchmarks.md", ROOT / "README.md"
-#: The README's rows: lrscout's rules, the peers', one-cycle and the noise floor.
+#: The README's rows: lrscout's rules, the peers' and the noise floor (one-cycle is a recipe).
 README_RULES = [
     "lrscout auto",
     "lrscout refined",
@@ -357,13 +598,12 @@ README_RULES = [
     "lightning",
     "Lightning Tuner",
     "torch-lr-finder",
-    "lrscout lr_range one-cycle",
     HINDSIGHT,
 ]
 
 
 def readme_table(summary: list[list[str]]) -> list[list[str]]:
-    """The README's summary: the "all" and "all, PyTorch" rows of ``summary``, one row per rule."""
+    """The README's summary: the "all" and "all, PyTorch" rows of a recipe's ``summary_table``, by rule."""
     header, rows = summary[0], {(row[0], row[1]): row for row in summary[1:]}
     measures = ("within 10%", "geo-mean", "worst")
     table = [["rule", *measures, *(f"{measure}, PyTorch" for measure in measures)]]
@@ -387,22 +627,44 @@ def write_block(path: Path, name: str, text: str) -> None:
     path.write_text(f"{head}{begin}\n{text.strip()}\n{end}{tail}", encoding="utf-8")
 
 
-def write_markdown(per_task: list[list[str]], summary: list[list[str]], seeds: int) -> None:
-    """The tables as Markdown: all of them on the docs page, the short one in the README."""
-    write_block(
-        PAGE,
-        "quality tables",
-        "Summary — share of task-seeds trained within 10 % of the grid's best, the geometric mean "
-        f"and the worst regret:\n\n{as_markdown(summary)}\n\n"
-        f"Per task (geometric mean over {seeds} seed(s)):\n\n{as_markdown(per_task)}",
-    )
-    write_block(README, "quality summary", as_markdown(readme_table(summary)))
+def write_markdown(rows: list[dict], with_alternatives: bool) -> None:
+    """The tables as Markdown: all of them on the docs page, the constant recipe's summary in the README."""
+    write_block(PAGE, "quality tables", report(rows, True, with_alternatives))
+    try:
+        summary = readme_table(summary_table(rows, "constant", [*RULES, *FLOORS]))
+    except KeyError:  # a run without the constant recipe, or without a PyTorch task
+        print(f"wrote the tables to {PAGE.relative_to(ROOT)}; the README's summary needs the constant recipe")
+        return
+    write_block(README, "quality summary", as_markdown(summary))
     print(f"wrote the tables to {PAGE.relative_to(ROOT)} and {README.relative_to(ROOT)}")
 
 
-def _set_env(env: dict[str, str]) -> None:
-    """Worker initializer: the task's environment, before any framework is imported."""
-    os.environ.update(env)
+def report(rows: list[dict], markdown: bool, with_alternatives: bool) -> str:
+    render = as_markdown if markdown else as_text
+    columns = [*RULES, *FLOORS]
+    recipes = [r for r in RECIPES if any(row["recipe"] == r for row in rows)]
+    heading = "### " if markdown else "== "
+    parts = [
+        "Regret = validation loss at the rule's rate / best of a 6-per-decade grid for the same recipe "
+        "(1.000 = as good as the grid's best); cells over the task-seeds where a rule runs.",
+        f"{heading}Summary: every task-seed",
+        render(short_table(rows, ["lrscout auto", "lrscout refined, holdout", *RULES[4:], HINDSIGHT])),
+    ]
+    for recipe in recipes:
+        parts += [f"{heading}Recipe {recipe}: summary", render(summary_table(rows, recipe, columns))]
+        if with_alternatives:
+            parts += [
+                f"{heading}Recipe {recipe}: the tools users pick instead "
+                "(PyTorch tasks; cost in training runs)",
+                render(summary_table(rows, recipe, ALTERNATIVE_COLUMNS, pytorch_only=True, cost=True)),
+            ]
+    for recipe in recipes:
+        extra = ALTERNATIVE_COLUMNS[2:] if with_alternatives else []
+        parts += [
+            f"{heading}Recipe {recipe}: per task (geometric mean over seeds)",
+            render(per_task_table(rows, recipe, [*columns, *extra])),
+        ]
+    return "\n\n".join(parts)
 
 
 def main() -> None:
@@ -410,6 +672,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one seed")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--tasks", nargs="*", help="run only these tasks")
+    parser.add_argument("--split", nargs="*", choices=SPLITS, help="run only these splits")
+    parser.add_argument("--recipes", nargs="*", choices=RECIPES, default=list(RECIPES))
+    parser.add_argument("--no-alternatives", action="store_true", help="leave out Prodigy, ..., Optuna")
     parser.add_argument("--fresh", action="store_true", help="ignore the cache")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--json", help="write all rows to this file")
@@ -420,47 +685,33 @@ def main() -> None:
     )
     options = parser.parse_args()
     seeds = [0] if options.quick else list(range(options.seeds))
-    names = options.tasks or [t.name for t in TASKS]
-    jobs = [(name, seed, options.fresh) for name in names for seed in seeds]
+    names = options.tasks or [t.name for t in TASKS if not options.split or t.split in options.split]
+    recipes = tuple(r for r in RECIPES if r in options.recipes)
+    with_alternatives = not options.no_alternatives
+    jobs = [(name, seed, recipes, with_alternatives, options.fresh) for name in names for seed in seeds]
+
+    # The longest jobs first (Keras on JAX, then on TensorFlow, then held-out 4), so that
+    # neither of the workers (one pool, a fresh process per job) idles at the end.
+    first = {"jax": 0, "tensorflow": 1}
+
+    def order(job):
+        task = find_task(job[0])
+        return first.get(task.env.get("KERAS_BACKEND", ""), 2), task.split != "held-out 4"
+
+    jobs.sort(key=order)
     began = time.perf_counter()
-    context = multiprocessing.get_context("spawn")
-    # Tasks that need their own process environment (Keras on JAX) get a pool of their own.
-    groups: dict[tuple[tuple[str, str], ...], list[tuple[str, int, bool]]] = {}
-    for job in jobs:
-        groups.setdefault(tuple(sorted(find_task(job[0]).env.items())), []).append(job)
-    rows = []
-    for env, group in groups.items():
-        with context.Pool(options.workers, _set_env, (dict(env),), maxtasksperchild=4) as pool:
-            for row in pool.imap_unordered(evaluate, group):
-                rows.append(row)
-                print(f"  {row['task']} seed {row['seed']}: {row['seconds']:.1f} s", file=sys.stderr)
-    rules = [
-        "lrscout auto",
-        "lrscout refined",
-        "lrscout auto, holdout",
-        "lrscout refined, holdout",
-        "fastai valley",
-        "fastai minimum/10",
-        "lightning",
-        "Lightning Tuner",
-        "torch-lr-finder",
-        "torch-lr-finder rule",
-        "lrscout lr_range one-cycle",
-        *FLOOR_SHIFTS,
-        HINDSIGHT,
-    ]
+    rows: list[dict] = []
+    with multiprocessing.get_context("spawn").Pool(options.workers, maxtasksperchild=1) as pool:
+        for done in pool.imap_unordered(evaluate, jobs):
+            rows += done
+            seconds = sum(row["seconds"] for row in done)
+            print(f"  {done[0]['task']} seed {done[0]['seed']}: {seconds:.1f} s", file=sys.stderr)
     add_hindsight(rows)
-    print(
-        f"Regret = validation loss at the suggestion / best of a 6-per-decade grid "
-        f"(geometric mean over {len(seeds)} seed(s)); lower is better, 1.000 = as good as the grid's best."
-    )
-    per_task, summary = tables(rows, rules)
     if options.markdown:
-        write_markdown(per_task, summary, len(seeds))
+        write_markdown(rows, with_alternatives)
     else:
-        for table in (per_task, summary):
-            print(as_text(table), end="\n\n")
-    print(f"\n{len(jobs)} task-seeds in {time.perf_counter() - began:.0f} s")
+        print(report(rows, False, with_alternatives))
+    print(f"\n{len(jobs)} task-seeds x {len(recipes)} recipes in {time.perf_counter() - began:.0f} s")
     if options.json:
         Path(options.json).write_text(json.dumps(rows, indent=1))
 
