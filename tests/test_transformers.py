@@ -293,7 +293,9 @@ def test_the_suggestion_is_for_the_plan_train_will_run(tmp_path, tokenizer, args
 
 def test_explicit_plan_arguments_win_over_the_trainers(tmp_path, tokenizer):
     trainer = _trainer(tmp_path, tokenizer, lr_scheduler_type="cosine")
-    result = find_lr(trainer, start_lr=1e-5, num_steps=30, schedule="one_cycle", total_steps=500, progress=False)
+    result = find_lr(
+        trainer, start_lr=1e-5, num_steps=30, schedule="one_cycle", total_steps=500, progress=False
+    )
     assert (result.suggestion.schedule, result.suggestion.total_steps) == ("one_cycle", 500)
     given = _trainer(tmp_path, tokenizer)
     optimizer = torch.optim.AdamW(given.model.parameters(), lr=1e-3)
