@@ -422,7 +422,9 @@ def test_by_default_the_fit_trains_on_at_the_suggestion_and_says_so(tmp_path, ca
         [lr / 2, lr * RATIO / 2]
     )
     assert model.hparams.lr == lr
-    assert f"LRFinder: learning rate set to {lr:.3g} (lrscout's auto suggestion)" in caplog.text
+    # StepLR is none of lrscout's schedules: the plan is constant, over the fit's 12 steps.
+    said = f"LRFinder: learning rate set to {lr:.3g} (lrscout's auto suggestion for a constant schedule"
+    assert f"{said} of 12 steps)" in caplog.text
     assert "model.lr" in caplog.text
 
 
@@ -431,7 +433,11 @@ def test_find_lr_says_what_update_attr_set(caplog):
     model = Net()
     with caplog.at_level("INFO"):
         result = find_lr(_trainer(), model, train_dataloaders=_loader(), update_attr=True, progress=False)
-    assert f"find_lr: model.lr set to {result.suggestion.lr:.3g} (lrscout's auto suggestion)" in caplog.text
+    lr = result.suggestion.lr
+    assert (
+        f"find_lr: model.lr set to {lr:.3g} (lrscout's auto suggestion for a constant schedule of 6 steps)"
+        in caplog.text
+    )
 
 
 class Interrupted(Net):
@@ -542,7 +548,9 @@ def test_find_lr_equals_the_callback_in_a_fit_of_its_own():
     np.testing.assert_array_equal(result.losses, finder.result.losses)
     np.testing.assert_array_equal(result.lrs, finder.result.lrs)
     assert result.stop_reason == finder.result.stop_reason
-    assert result.suggestion.lr == finder.result.suggestion.lr
+    # The same rate for the same plan: find_lr's is the trainer's 6 steps, the callback's fit has none.
+    assert finder.result.info["plan"]["total_steps"] is None
+    assert result.suggestion == finder.result.suggest(total_steps=6)
 
 
 def test_find_lr_leaves_trainer_model_and_callbacks_as_they_were(assert_same, tmp_path):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import os
 import shutil
 import signal
@@ -43,10 +44,12 @@ from .._engine import RangeTestState, _progress_bar, warn_about
 from .._errors import CurveWarning, InvalidArgumentError, NoSuggestionError
 from .._global_rng import GlobalRNG
 from .._jsonio import json_copy
+from .._plan import Plan, resolve_plan
 from .._result import RangeTestResult
 from .._validation import check_bool, check_float, check_int, fail
 from ..pytorch._distributed import loss_reader, rank_and_world_size
 from ..pytorch._find_lr import DEFAULT_START_LR, _optimizer_facts, loader_generators
+from ..pytorch._plan import configured_momenta, scheduler_plan
 from ..pytorch._snapshot import TrainingSnapshot
 
 _FINDER = "LRFinder"
@@ -74,6 +77,14 @@ class LRFinder(pl.Callback):
     progress bar, model summary, tuner callbacks); the other callbacks run,
     and their ``state_dict()`` is put back afterwards. To run the test alone,
     use :func:`find_lr`, or a fit with ``max_steps=0``.
+
+    The suggestion is for the training the fit will run (the plan): the
+    first scheduler ``configure_optimizers`` returns says its schedule and
+    length, else the trainer's ``max_steps`` and ``max_epochs`` say its
+    length (see ``schedule`` and ``total_steps``); ``result.info["plan"]``
+    keeps it. The test runs with the momentum (or Adam's ``betas[0]``) the
+    optimizer was given, not the first value of a ``OneCycleLR`` or
+    ``CyclicLR`` that cycles it.
 
     Before each training batch the learning rate of every param group of
     every optimizer is set from the ramp: the first group of the first
@@ -125,16 +136,37 @@ class LRFinder(pl.Callback):
         sync_every: Steps per device-to-host read of the losses, at least 1.
             The result does not depend on it.
         progress: Show a tqdm bar over the steps (global rank 0 only).
-        update_attr: After the test, train at the default suggestion: every
-            param group of every optimizer gets it (times its ratio to the
-            first group), with its ``initial_lr`` and the schedulers'
-            ``base_lrs``, and so does the model's learning-rate attribute
-            (``attr_name``), when it has one; a log line says what was set.
-            With no suggestion the rates stay and a ``CurveWarning`` says
-            why. ``False`` trains at the rates ``configure_optimizers`` set.
+        update_attr: After the test, train at the default suggestion, the
+            rate for the plan (see ``schedule``): it becomes the peak of
+            every param group of every optimizer (times the group's ratio
+            to the first group), which is its ``initial_lr`` and the
+            schedulers' ``base_lrs``, or a ``OneCycleLR``'s ``max_lr`` (its
+            start and end rates scaled with it); the rate a scheduler has
+            set for step 0 is scaled likewise (a warm-up at 0 stays at 0).
+            The model's learning-rate attribute (``attr_name``) gets it
+            too, when it has one; a log line says what was set and for
+            which plan. With no suggestion the rates stay and a
+            ``CurveWarning`` says why. ``False`` trains at the rates
+            ``configure_optimizers`` set.
         attr_name: The attribute ``update_attr`` sets (on the model, its
             ``hparams`` or its datamodule, as Lightning's tuner looks for
             it); ``None`` looks for ``lr``, then ``learning_rate``.
+        schedule: The schedule the fit trains with, which the suggestion is
+            for (``"constant"``, ``"one_cycle"``, ``"cosine"``,
+            ``"linear"``). ``"auto"`` reads it from the first scheduler
+            ``configure_optimizers`` returns (in any of its return forms):
+            ``OneCycleLR``, ``CosineAnnealingLR``, a ``LambdaLR`` such as
+            Hugging Face's linear or cosine warm-up schedules, ...; with no
+            scheduler, or one that is none of these (``StepLR``), constant.
+        total_steps: Optimizer steps of the fit's training. By default the
+            scheduler's length (a scheduler stepped per epoch counts epochs:
+            times the optimizer steps per epoch), else what
+            ``trainer.estimated_stepping_batches`` counts for the fit's
+            ``max_steps`` and ``max_epochs``; unknown for a fit that neither
+            bounds, or that runs the test alone (``max_steps=0``).
+        epochs: The training's epochs instead of ``total_steps`` (times the
+            optimizer steps per epoch of the fit's train dataloader, which
+            must have a length).
         info: JSON-serialisable facts to keep in ``result.info``.
 
     Raises:
@@ -191,6 +223,9 @@ class LRFinder(pl.Callback):
         progress: bool = True,
         update_attr: bool = True,
         attr_name: str | None = None,
+        schedule: str = "auto",
+        total_steps: int | None = None,
+        epochs: float | None = None,
         info: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
@@ -218,6 +253,7 @@ class LRFinder(pl.Callback):
         if attr_name is not None and (not isinstance(attr_name, str) or not attr_name):
             fail(_FINDER, "attr_name", "a non-empty string or None", attr_name)
         self.attr_name = attr_name
+        self._plan_arguments = _check_plan(schedule, total_steps, epochs, where=_FINDER)
         self._info = json_copy(info, where=_FINDER)
         # find_lr's own fit is the test itself; in anyone else's fit the test runs
         # in on_fit_start, before the fit's training, as Lightning's LearningRateFinder does.
@@ -227,6 +263,10 @@ class LRFinder(pl.Callback):
         self._interrupted: KeyboardInterrupt | None = None
         self._snapshots: list[TrainingSnapshot] = []
         self._schedulers: list[tuple[Any, dict[str, Any]]] = []
+        self._scheduler_configs: list[Any] = []
+        # The fit to come's max_steps and max_epochs, for its length: the user's fit's
+        # (on_fit_start), or the trainer's that find_lr was given.
+        self._limits: tuple[int, int | None] | None = None
         self._configs: tuple[Any, list[Any]] | None = None
         self._bar: Any = None
         self._rng: GlobalRNG | None = None
@@ -278,10 +318,13 @@ class LRFinder(pl.Callback):
         self._schedulers = [
             (config.scheduler, copy.deepcopy(config.scheduler.state_dict())) for config in configs
         ]
+        self._scheduler_configs = list(configs)
         if pl_module.automatic_optimization:
             self._configs = (trainer.strategy, configs)
             trainer.strategy.lr_scheduler_configs = []
         if not self._fit_is_the_test:
+            # Before the test's loop changes them: the fit that trains after it.
+            self._limits = (trainer.max_steps, trainer.max_epochs)
             self._test_before_training(trainer, pl_module)
 
     def _test_before_training(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -365,11 +408,16 @@ class LRFinder(pl.Callback):
             return
         ratios = self._facts["param_group_lr_ratios"]
         groups = [group for optimizer in trainer.optimizers for group in optimizer.param_groups]
-        _lr_setter(groups, ratios)(chosen.lr)
+        configs = trainer.strategy.lr_scheduler_configs
+        cycled = {
+            id(group)
+            for config in configs
+            if isinstance(config.scheduler, torch.optim.lr_scheduler.OneCycleLR)
+            for group in config.scheduler.optimizer.param_groups
+        }
         for group, ratio in zip(groups, ratios, strict=True):
-            if "initial_lr" in group:  # what schedulers scale from
-                group["initial_lr"] = chosen.lr * ratio
-        for config in trainer.strategy.lr_scheduler_configs:
+            _set_peak(group, chosen.lr * ratio, cycled=id(group) in cycled)
+        for config in configs:
             scheduler = config.scheduler
             if isinstance(getattr(scheduler, "base_lrs", None), list):
                 scheduler.base_lrs = [_base_lr(group) for group in scheduler.optimizer.param_groups]
@@ -384,8 +432,8 @@ class LRFinder(pl.Callback):
             lightning_setattr(pl_module, attr, chosen.lr)
         where = "the optimizers' param groups" + ("" if attr is None else f" and model.{attr}")
         rank_zero_info(
-            f"{_FINDER}: learning rate set to {chosen.lr:.3g} (lrscout's {chosen.method} suggestion) on "
-            f"{where}; update_attr=False keeps the rate configure_optimizers set."
+            f"{_FINDER}: learning rate set to {chosen.lr:.3g} (lrscout's {chosen.method} suggestion "
+            f"{_for_plan(chosen)}) on {where}; update_attr=False keeps the rate configure_optimizers set."
         )
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -402,6 +450,12 @@ class LRFinder(pl.Callback):
         )
         ratios = [_base_lr(group) / first for group in groups]
         state = RangeTestState(**self._ramp, where=_FINDER)
+        plan, steps_per_epoch = self._plan(trainer)
+        # The test runs with the momentum the optimizer was given, not a cycle's first value
+        # (the snapshots taken in on_fit_start put the scheduler's back).
+        for optimizer in optimizers:
+            for group, key, value in configured_momenta(optimizer):
+                group[key] = value
         self._set_lr = _lr_setter(groups, ratios)
         _, world_size = rank_and_world_size()
         self._read = loss_reader(world_size)
@@ -429,6 +483,8 @@ class LRFinder(pl.Callback):
             "num_optimizers": len(optimizers),
             "param_group_lr_ratios": ratios,
             "sync_every": self.sync_every,
+            "steps_per_epoch": steps_per_epoch,
+            "plan": plan.to_dict(),
             **_optimizer_facts(optimizers[0]),
             "rerun_hint": (
                 "lrscout.lightning.find_lr(trainer, model) with a train dataloader of batch_size={batch_size}"
@@ -436,6 +492,45 @@ class LRFinder(pl.Callback):
         }
         self._state = state
         self._testing = True
+
+    def _plan(self, trainer: pl.Trainer) -> tuple[Plan, int | None]:
+        """The plan of the fit to come, and its optimizer steps per epoch (``None`` if unknown).
+
+        The first scheduler ``configure_optimizers`` returned holds the
+        schedule (read by :func:`lrscout.pytorch._plan.scheduler_plan`) and,
+        where it says, the length, in the scheduler's own steps: one stepped
+        every ``frequency`` optimizer steps (``"interval": "step"``) runs
+        ``frequency`` times as many optimizer steps, one stepped per epoch
+        (``"interval": "epoch"``) ``frequency`` times the optimizer steps per
+        epoch (for data without a length, the trainer's length is taken
+        instead). Otherwise the length is the trainer's: the optimizer steps
+        ``trainer.estimated_stepping_batches`` counts for the fit's
+        ``max_steps`` and ``max_epochs`` (unknown when neither bounds it, or
+        for ``max_steps=0``). Explicit arguments win, field by field.
+        """
+        batches = float(trainer.num_training_batches)
+        accumulation = int(trainer.accumulate_grad_batches)
+        steps_per_epoch = math.ceil(batches / accumulation) if 0 < batches < math.inf else None
+        length = None
+        if self._limits is not None:
+            estimate = _stepping_batches(*self._limits, batches=batches, accumulation=accumulation)
+            length = int(estimate) if 0 < estimate < math.inf else None
+        held = Plan("constant", length, "lightning")
+        if self._scheduler_configs:
+            config = self._scheduler_configs[0]
+            read = scheduler_plan(config.scheduler, source="lightning")
+            if read is not None:
+                steps = read.total_steps
+                if steps is not None:
+                    every = int(config.frequency) * (1 if config.interval == "step" else steps_per_epoch or 0)
+                    steps = steps * every or None
+                held = Plan(read.schedule, length if steps is None else steps, "lightning")
+        schedule, total_steps, epochs = self._plan_arguments
+        where = _FIND_LR if self._fit_is_the_test else _FINDER
+        plan = resolve_plan(
+            schedule, total_steps, epochs, steps_per_epoch=steps_per_epoch, held=held, where=where
+        )
+        return plan, steps_per_epoch
 
     def on_train_batch_start(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
@@ -546,8 +641,10 @@ class LRFinder(pl.Callback):
         ``info`` holds the framework (``"lightning"``), the first optimizer's
         class and momentum, the batch size when the train dataloader has
         one, the accumulation steps, world size, precision, strategy, the
-        param groups' learning-rate ratios and whether the dataloader was
-        started again (``loader_cycled``).
+        param groups' learning-rate ratios, whether the dataloader was
+        started again (``loader_cycled``), the optimizer steps per epoch
+        (``steps_per_epoch``, ``None`` for data without a length) and the
+        ``plan`` the suggestion is for.
 
         Raises:
             RuntimeError: If no training has begun with this callback (in
@@ -581,6 +678,38 @@ def _base_lr(group: Mapping[str, Any]) -> float:
     return float(group.get("initial_lr", group["lr"]))
 
 
+def _set_peak(group: dict[str, Any], lr: float, *, cycled: bool) -> None:
+    """Make ``lr`` the peak of the schedule ``group`` is on, keeping where the schedule is.
+
+    The peak is the group's base rate (``initial_lr``, which ``LambdaLR``,
+    ``CosineAnnealingLR``, ... scale), or ``max_lr`` for a ``OneCycleLR``
+    (whose ``initial_lr`` and ``min_lr`` are fractions of it). The current
+    rate and those fractions are scaled with it, so a warm-up at 0 stays at 0
+    and the cycle keeps its shape; a rate equal to the old peak becomes
+    ``lr`` exactly.
+    """
+    peak = "max_lr" if cycled and "max_lr" in group else "initial_lr" if "initial_lr" in group else "lr"
+    old = float(group[peak])
+    scale = lr / old if old else 0.0
+    for key in ("lr", "initial_lr", "max_lr", "min_lr") if peak == "max_lr" else ("lr", "initial_lr"):
+        if key not in group:
+            continue
+        value = group[key]
+        new = lr if float(value) == old else float(value) * scale
+        if isinstance(value, torch.Tensor):
+            value.fill_(new)  # a tensor lr (capturable optimizers) keeps its device and type
+        else:
+            group[key] = new
+
+
+def _for_plan(chosen: Any) -> str:
+    """``"for a one_cycle schedule of 1,000 steps"``: the plan a suggestion is for."""
+    if chosen.schedule is None:
+        return "for any schedule"
+    length = "of unknown length" if chosen.total_steps is None else f"of {chosen.total_steps:,} steps"
+    return f"for a {chosen.schedule} schedule {length}"
+
+
 def _lr_setter(groups: list[dict[str, Any]], ratios: list[float]) -> Callable[[float], None]:
     """``set_lr(lr)``: every group's rate to ``lr`` times its ratio; tensor rates filled in place."""
     float_lrs: list[tuple[dict[str, Any], float]] = []
@@ -600,6 +729,29 @@ def _lr_setter(groups: list[dict[str, Any]], ratios: list[float]) -> Callable[[f
             tensor.fill_(lr * ratio)
 
     return set_lr
+
+
+def _check_plan(schedule: Any, total_steps: Any, epochs: Any, *, where: str) -> tuple[str, int | None, Any]:
+    """Check the plan's arguments now, before any fit: the steps per epoch are only known in one."""
+    # Any count of steps per epoch will do for the check; the fit's own is used in on_train_start.
+    resolve_plan(schedule, total_steps, epochs, steps_per_epoch=1, where=where)
+    return schedule, total_steps, epochs
+
+
+def _stepping_batches(max_steps: int, max_epochs: int | None, *, batches: float, accumulation: int) -> float:
+    """The optimizer steps of a fit with these limits, as ``Trainer.estimated_stepping_batches`` counts them.
+
+    ``batches`` is the trainer's ``num_training_batches`` (``inf`` for data
+    without a length); the answer is ``inf`` for a fit that no limit ends.
+    The trainer's own property reads the limits of the fit it is in, which
+    for the test's loop are the test's.
+    """
+    if max_epochs == -1 or max_epochs is None:
+        return math.inf if max_steps == -1 else max_steps
+    if batches == math.inf:
+        return math.inf if max_steps == -1 else max_steps
+    steps = math.ceil(batches / accumulation) * max(max_epochs, 1)
+    return steps if max_steps == -1 else min(steps, max_steps)
 
 
 # find_lr -----------------------------------------------------------------------
@@ -623,6 +775,9 @@ def find_lr(
     progress: bool = True,
     update_attr: bool = False,
     attr_name: str = "lr",
+    schedule: str = "auto",
+    total_steps: int | None = None,
+    epochs: float | None = None,
     info: Mapping[str, Any] | None = None,
 ) -> RangeTestResult:
     """Run an LR range test on a LightningModule with a trainer's settings; leave everything as it was.
@@ -679,6 +834,16 @@ def find_lr(
             inside the fit that trains, applies it by default.
         attr_name: The attribute ``update_attr`` sets; the model (or its
             ``hparams``, or the datamodule) must have it.
+        schedule: The schedule ``trainer.fit`` will train with (see
+            :class:`LRFinder`); ``"auto"`` reads the scheduler
+            ``configure_optimizers`` returns in the test's fit, where
+            ``self.trainer.estimated_stepping_batches`` is the length of
+            ``trainer``'s fit, not the test's.
+        total_steps: Optimizer steps of that training; by default the
+            scheduler's length, else what ``trainer``'s ``max_steps`` and
+            ``max_epochs`` give on this data (as
+            ``trainer.estimated_stepping_batches`` counts them).
+        epochs: Its epochs instead of ``total_steps``.
         info: JSON-serialisable facts to keep in ``result.info``.
 
     Returns:
@@ -726,6 +891,7 @@ def find_lr(
         # As trainer.fit(model, datamodule) takes it.
         train_dataloaders, datamodule = None, train_dataloaders
     _check_train_batches(trainer, train_dataloaders)
+    _check_plan(schedule, total_steps, epochs, where=_FIND_LR)
     update_attr = check_bool(update_attr, "update_attr", where=_FIND_LR)
     if update_attr:
         if not isinstance(attr_name, str) or not attr_name:
@@ -750,9 +916,14 @@ def find_lr(
         sync_every=sync_every,
         progress=progress,
         update_attr=False,
+        schedule=schedule,
+        total_steps=total_steps,
+        epochs=epochs,
         info=info,
     )
     finder._fit_is_the_test = True
+    # The plan is the training trainer will run: its limits, not the test's fit's.
+    finder._limits = (trainer.max_steps, trainer.max_epochs)
     strategy = _fresh_strategy(trainer.strategy)
     # Attributes the Trainer sets in __init__ through its connectors (not typed).
     settings: Any = trainer
@@ -773,7 +944,8 @@ def find_lr(
             warnings.filterwarnings(
                 "ignore", message=r"You defined a `validation_step` but have no `val_dataloader`"
             )
-            test_trainer = pl.Trainer(
+            test_trainer = _PlanningTrainer(
+                finder._limits,
                 accelerator=trainer.accelerator,
                 strategy=strategy,
                 devices=(
@@ -844,9 +1016,34 @@ def find_lr(
             raise NoSuggestionError(f"{error} (update_attr: model.{attr_name} was not changed.)") from None
         lightning_setattr(model, attr_name, chosen.lr)
         rank_zero_info(
-            f"{_FIND_LR}: model.{attr_name} set to {chosen.lr:.3g} (lrscout's {chosen.method} suggestion)"
+            f"{_FIND_LR}: model.{attr_name} set to {chosen.lr:.3g} (lrscout's {chosen.method} suggestion "
+            f"{_for_plan(chosen)})"
         )
     return result
+
+
+class _PlanningTrainer(pl.Trainer):
+    """The test's trainer, whose ``estimated_stepping_batches`` counts the user's trainer's fit.
+
+    ``configure_optimizers`` often sizes its scheduler with it
+    (``OneCycleLR(total_steps=self.trainer.estimated_stepping_batches)``):
+    in the test's fit it must be the length of the training to come, so
+    that the scheduler it makes holds that training's plan.
+    """
+
+    def __init__(self, limits: tuple[int, int | None], **settings: Any) -> None:
+        super().__init__(**settings)
+        self._planned_limits = limits
+
+    @property
+    def estimated_stepping_batches(self) -> int | float:
+        if self.train_dataloader is None:
+            self.fit_loop.setup_data()  # as Lightning's own property does
+        return _stepping_batches(
+            *self._planned_limits,
+            batches=float(self.num_training_batches),
+            accumulation=int(self.accumulate_grad_batches),
+        )
 
 
 def _check_train_batches(trainer: pl.Trainer, train_dataloaders: Any) -> None:
