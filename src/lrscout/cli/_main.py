@@ -579,7 +579,7 @@ def _find_lr(args: argparse.Namespace) -> Callable[[Dataset], int]:
             # The report prints the curve's warnings itself, next to the suggestion.
             warnings.simplefilter("ignore", CurveWarning)
             result = _in_cli_words(run_find_lr(data, settings), rerun)
-        _report(result, args.options)
+        suggested = _report(result, args.options)
         # In the file, the batch size to try is the flag's own placeholder.
         _write_json(args, _in_cli_words(result, rerun.replace("{batch_size}", "N")).to_json)
         title = (
@@ -587,7 +587,9 @@ def _find_lr(args: argparse.Namespace) -> Callable[[Dataset], int]:
             f"batch {'full' if batch is None else batch}"
         )
         _write_plot(args.plot, lambda path, figure: result.plot(ax=figure.subplots(), path=path, title=title))
-        return 0
+        # The result and the plot are written either way; the exit status says whether the
+        # curve supports a rate (2: it does not, as for any other answer the command cannot give).
+        return 0 if suggested else 2
 
     return run
 
@@ -611,12 +613,20 @@ def _check_work(flag: str, value: int, batch_size: int | None, unit: str, usual:
     raise UsageError(f"{flag} must be at most {most}; got {value}. {usual} {unit}; {cost}")
 
 
-def _report(result: RangeTestResult, options: set[str]) -> None:
+def _report(result: RangeTestResult, options: set[str]) -> bool:
+    """Print the find-lr report; whether the curve gave a suggestion."""
     print(
         f"tested lr {result.lrs[0]:.3g} .. {result.lrs[-1]:.3g} ({result.mode} ramp, "
-        f"{len(result)} of {result.num_steps} steps)\n"
-        f"stopped: {result.stop_reason} ({in_flags(STOP_REASONS[result.stop_reason], options)})"
+        f"{len(result)} of {result.num_steps} steps)"
     )
+    extension = result.info.get("extension")
+    if isinstance(extension, dict):
+        print(
+            f"extended: the loss had not turned up at --end-lr {extension['planned_end_lr']:.3g} "
+            f"(step {extension['planned_num_steps']}), so the ramp went on for "
+            f"{extension['extra_steps']} more steps at the same ratio (--no-extend stops at --end-lr)"
+        )
+    print(f"stopped: {result.stop_reason} ({in_flags(STOP_REASONS[result.stop_reason], options)})")
     for message in result.warnings:
         print(f"warning: {in_flags(message, options)}")
     try:
@@ -624,7 +634,7 @@ def _report(result: RangeTestResult, options: set[str]) -> None:
         base, peak = result.lr_range()
     except NoSuggestionError as error:
         print(f"no suggestion: {in_flags(str(error), options)}")
-        return
+        return False
     print(
         f"suggested lr: {chosen.lr:.3g}\nlr range (base_lr, max_lr) for cyclic / one-cycle schedules: "
         f"{base:.3g} .. {peak:.3g}"
@@ -636,6 +646,7 @@ def _report(result: RangeTestResult, options: set[str]) -> None:
         except NoSuggestionError:
             others.append(f"{method} n/a")
     print(f"other rules: {', '.join(others)}")
+    return True
 
 
 @contextlib.contextmanager
