@@ -76,6 +76,19 @@ def test_a_curve_without_an_answer_prints_none_and_exits_2(tmp_path, capsys):
     assert saved.info["extension"]["planned_end_lr"] == 1e-6
 
 
+def test_schedule_and_epochs_give_the_rate_for_that_plan(tmp_path, capsys):
+    plain, planned = tmp_path / "plain.json", tmp_path / "planned.json"
+    base = ["find-lr", "--plot", "none", "--quiet", "--json"]
+    assert main([*base, str(plain)]) == 0
+    assert main([*base, str(planned), "--schedule", "one_cycle", "--epochs", "30"]) == 0
+    out = capsys.readouterr().out
+    assert "for: peak of a one-cycle schedule, 1710 steps" in out  # 30 epochs of 57 batches of 32
+    default, chosen = RangeTestResult.from_json(plain), RangeTestResult.from_json(planned)
+    np.testing.assert_array_equal(default.losses, chosen.losses)  # the same test, read for another plan
+    assert chosen.suggestion == default.suggest(schedule="one_cycle", total_steps=1710)
+    assert chosen.info["plan"]["source"] == "command line"
+
+
 def test_the_report_says_when_the_range_was_extended(tmp_path, capsys):
     assert main(["find-lr", "--end-lr", "1", "--num-steps", "200", "--plot", "none", "--quiet"]) == 0
     out = capsys.readouterr().out
