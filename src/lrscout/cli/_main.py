@@ -187,6 +187,17 @@ def _build_parser() -> _Parser:
         "--num-steps more steps (default: on)",
     )
     find.add_argument(
+        "--schedule",
+        choices=("constant", "one_cycle", "cosine", "linear"),
+        help="the schedule you will train with; the suggestion is its peak rate "
+        "(default: the model's own, a constant rate)",
+    )
+    find.add_argument(
+        "--epochs",
+        type=int,
+        help="epochs you will train for; the suggestion is for that length (default: the model's own)",
+    )
+    find.add_argument(
         "--plot",
         metavar="PATH",
         default="lrscout-find-lr.png",
@@ -513,6 +524,28 @@ def _in_cli_words(result: RangeTestResult, rerun: str) -> RangeTestResult:
     return dataclasses.replace(result, info={**result.info, "rerun_hint": rerun})
 
 
+def _for_the_plan(result: RangeTestResult, args: argparse.Namespace, n: int) -> RangeTestResult:
+    """``result`` whose suggestion is for ``--schedule`` and ``--epochs``, where they were given.
+
+    Field by field, as everywhere: a flag wins, the rest is the plan the run held.
+    """
+    if args.schedule is None and args.epochs is None:
+        return result
+    held = result.info.get("plan")
+    held = held if isinstance(held, dict) else {}
+    total = (
+        args.epochs * steps_per_epoch(n, args.batch_size)
+        if args.epochs is not None
+        else held.get("total_steps")
+    )
+    plan = {
+        "schedule": args.schedule or held.get("schedule", "constant"),
+        "total_steps": total,
+        "source": "command line",
+    }
+    return dataclasses.replace(result, info={**result.info, "plan": plan})
+
+
 def _find_lr(args: argparse.Namespace) -> Callable[[Dataset], int]:
     model = args.model or ("linear" if args.framework == "numpy" else "mlp")
     if args.framework == "numpy" and model != "linear":
@@ -521,6 +554,10 @@ def _find_lr(args: argparse.Namespace) -> Callable[[Dataset], int]:
         )
     if args.num_steps < 2:
         raise UsageError(f"--num-steps must be at least 2; got {args.num_steps}")
+    if args.epochs is not None:
+        if args.epochs < 1:
+            raise UsageError(f"--epochs must be at least 1; got {args.epochs}")
+        _check_work("--epochs", args.epochs, None, "epochs", "Training runs for 1 to 1000")
     _check_work(
         "--num-steps", args.num_steps, args.batch_size, "steps", "A range test reads its curve in 100 to 1000"
     )
@@ -578,8 +615,8 @@ def _find_lr(args: argparse.Namespace) -> Callable[[Dataset], int]:
         with warnings.catch_warnings():
             # The report prints the curve's warnings itself, next to the suggestion.
             warnings.simplefilter("ignore", CurveWarning)
-            result = _in_cli_words(run_find_lr(data, settings), rerun)
-        _report(result, args.options)
+            result = _for_the_plan(_in_cli_words(run_find_lr(data, settings), rerun), args, n)
+        suggested = _report(result, args.options)
         # In the file, the batch size to try is the flag's own placeholder.
         _write_json(args, _in_cli_words(result, rerun.replace("{batch_size}", "N")).to_json)
         title = (
@@ -587,7 +624,9 @@ def _find_lr(args: argparse.Namespace) -> Callable[[Dataset], int]:
             f"batch {'full' if batch is None else batch}"
         )
         _write_plot(args.plot, lambda path, figure: result.plot(ax=figure.subplots(), path=path, title=title))
-        return 0
+        # The result and the plot are written either way; the exit status says whether the
+        # curve supports a rate (2: it does not, as for any other answer the command cannot give).
+        return 0 if suggested else 2
 
     return run
 
@@ -611,12 +650,20 @@ def _check_work(flag: str, value: int, batch_size: int | None, unit: str, usual:
     raise UsageError(f"{flag} must be at most {most}; got {value}. {usual} {unit}; {cost}")
 
 
-def _report(result: RangeTestResult, options: set[str]) -> None:
+def _report(result: RangeTestResult, options: set[str]) -> bool:
+    """Print the find-lr report; whether the curve gave a suggestion."""
     print(
         f"tested lr {result.lrs[0]:.3g} .. {result.lrs[-1]:.3g} ({result.mode} ramp, "
-        f"{len(result)} of {result.num_steps} steps)\n"
-        f"stopped: {result.stop_reason} ({in_flags(STOP_REASONS[result.stop_reason], options)})"
+        f"{len(result)} of {result.num_steps} steps)"
     )
+    extension = result.info.get("extension")
+    if isinstance(extension, dict):
+        print(
+            f"extended: the loss had not turned up at --end-lr {extension['planned_end_lr']:.3g} "
+            f"(step {extension['planned_num_steps']}), so the ramp went on for "
+            f"{extension['extra_steps']} more steps at the same ratio (--no-extend stops at --end-lr)"
+        )
+    print(f"stopped: {result.stop_reason} ({in_flags(STOP_REASONS[result.stop_reason], options)})")
     for message in result.warnings:
         print(f"warning: {in_flags(message, options)}")
     try:
@@ -624,9 +671,14 @@ def _report(result: RangeTestResult, options: set[str]) -> None:
         base, peak = result.lr_range()
     except NoSuggestionError as error:
         print(f"no suggestion: {in_flags(str(error), options)}")
-        return
+        return False
+    schedule = chosen.schedule or "constant"
+    plan = "constant rate" if schedule == "constant" else f"peak of a {schedule.replace('_', '-')} schedule"
+    if chosen.total_steps:
+        plan += f", {chosen.total_steps} steps"
     print(
-        f"suggested lr: {chosen.lr:.3g}\nlr range (base_lr, max_lr) for cyclic / one-cycle schedules: "
+        f"suggested lr: {chosen.lr:.3g}\nfor: {plan} (--schedule, --epochs)\n"
+        "lr range (base_lr, max_lr) for cyclic / one-cycle schedules: "
         f"{base:.3g} .. {peak:.3g}"
     )
     others = []
@@ -636,6 +688,7 @@ def _report(result: RangeTestResult, options: set[str]) -> None:
         except NoSuggestionError:
             others.append(f"{method} n/a")
     print(f"other rules: {', '.join(others)}")
+    return True
 
 
 @contextlib.contextmanager

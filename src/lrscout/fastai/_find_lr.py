@@ -17,9 +17,10 @@ from .._engine import RangeTestState, _progress_bar, warn_about
 from .._errors import InvalidArgumentError, missing_dependency
 from .._global_rng import GlobalRNG
 from .._jsonio import json_copy
+from .._plan import Plan, resolve_plan
 from .._result import RangeTestResult
 from .._validation import check_bool, check_int
-from ._suggest import learner_facts
+from ._suggest import LEARNER_SCHEDULE, learner_facts
 
 _FIND_LR = "find_lr"
 
@@ -37,6 +38,9 @@ def find_lr(
     extend: bool = True,
     sync_every: int = 8,
     progress: bool = True,
+    schedule: str = "auto",
+    total_steps: int | None = None,
+    epochs: float | None = None,
     info: Mapping[str, Any] | None = None,
 ) -> RangeTestResult:
     """Run lrscout's LR range test in a ``learn.fit`` of a fastai ``Learner``; leave the Learner as it was.
@@ -112,6 +116,18 @@ def find_lr(
     )
     sync_every = check_int(sync_every, "sync_every", where=_FIND_LR, minimum=1)
     progress = check_bool(progress, "progress", where=_FIND_LR)
+    try:
+        per_epoch: int | None = len(learn.dls.train)
+    except TypeError:
+        per_epoch = None
+    plan = resolve_plan(
+        schedule,
+        total_steps,
+        epochs,
+        steps_per_epoch=per_epoch,
+        held=Plan(LEARNER_SCHEDULE, None, "fastai"),
+        where=_FIND_LR,
+    )
     extra = json_copy(info, where=_FIND_LR)
     _, world_size = rank_and_world_size()
 
@@ -166,6 +182,8 @@ def find_lr(
             "sync_every": sync_every,
             "loader_cycled": test.epochs > 1,
             "loader_passes": test.epochs,
+            "steps_per_epoch": per_epoch,
+            "plan": plan.to_dict(),
             "rerun_hint": "lrscout.fastai.find_lr(learn) with DataLoaders of bs={batch_size}",
             **extra,
         },

@@ -170,7 +170,10 @@ def auto(lrs: Any, losses: Any, num_it: int) -> tuple[float, tuple[float, Any]]:
     :func:`auto_for` ``(learn)`` does: the optimizer, its heavy-ball momentum,
     the batch size, the recorder's ``beta`` and the whole recorded test (see
     the module docstring). So ``auto``, ``auto_for(learn)`` and
-    :func:`lrscout.fastai.find_lr` give one answer on one test. Called with
+    :func:`lrscout.fastai.find_lr` give one answer on one test: the peak
+    rate of ``fit_one_cycle`` (``fine_tune`` runs it too), the training fastai
+    teaches; for ``learn.fit`` at a constant rate read the test with
+    ``lrscout.fastai.find_lr(learn, schedule="constant")``. Called with
     a window only (no ``lr_find`` above it), it reads the raw losses back from
     the window (``beta = 0.98``) and, knowing nothing of the optimizer or the
     batch size, takes the SGD margin: use :func:`auto_for` there.
@@ -202,7 +205,7 @@ def auto(lrs: Any, losses: Any, num_it: int) -> tuple[float, tuple[float, Any]]:
     learn = _calling_learner()
     if learn is None:
         return _suggest(lrs, losses, num_it, smoothing=FASTAI_SMOOTHING, facts={})
-    return _suggest(lrs, losses, num_it, smoothing=_smoothing(learn), facts=learner_facts(learn), learn=learn)
+    return _suggest(lrs, losses, num_it, smoothing=_smoothing(learn), facts=_rule_facts(learn), learn=learn)
 
 
 def auto_for(learn: Any) -> SuggestionFunction:
@@ -246,10 +249,19 @@ def auto_for(learn: Any) -> SuggestionFunction:
 
     def auto_for(lrs: Any, losses: Any, num_it: int) -> tuple[float, tuple[float, Any]]:
         return _suggest(
-            lrs, losses, num_it, smoothing=_smoothing(learn), facts=learner_facts(learn), learn=learn
+            lrs, losses, num_it, smoothing=_smoothing(learn), facts=_rule_facts(learn), learn=learn
         )
 
     return auto_for
+
+
+#: The plan of a Learner's training: ``fit_one_cycle``, what fastai teaches and ``fine_tune`` runs.
+LEARNER_SCHEDULE = "one_cycle"
+
+
+def _rule_facts(learn: Any) -> dict[str, Any]:
+    """What the rule is told of a Learner: its facts and the one-cycle plan it will train with."""
+    return {**learner_facts(learn), "schedule": LEARNER_SCHEDULE}
 
 
 def learner_facts(learn: Any) -> dict[str, Any]:
