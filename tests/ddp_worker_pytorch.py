@@ -372,14 +372,24 @@ def _lightning_fsdp2(rank: int) -> dict[str, Any]:
         def on_fit_start(self, trainer: Any, module: Any) -> None:
             seen["before"] = _local_state(module, trainer.optimizers[0])
 
-    finder = LRFinder(**{k: v for k, v in FSDP_RAMP.items() if k != "sync_every"}, sync_every=4)
+    class After(pl.Callback):
+        # Right after the finder's on_fit_start, where its test ran: what it restored (the fit's
+        # own start draws from the global RNG afterwards, as a fit without the finder does).
+        def on_fit_start(self, trainer: Any, module: Any) -> None:
+            seen["after"] = _local_state(module, trainer.optimizers[0])
+
+    # The test runs in on_fit_start; update_attr=False keeps the rate it would set, and the fit
+    # after it trains no step.
+    finder = LRFinder(
+        **{k: v for k, v in FSDP_RAMP.items() if k != "sync_every"}, sync_every=4, update_attr=False
+    )
     module = Sharded()
     trainer = pl.Trainer(
         accelerator="cpu",
         devices=2,
         strategy=ModelParallelStrategy(data_parallel_size=2, tensor_parallel_size=1),
-        max_steps=FSDP_RAMP["num_steps"],
-        callbacks=[Before(), finder],
+        max_steps=0,
+        callbacks=[Before(), finder, After()],
         use_distributed_sampler=False,  # the batches are this rank's already
         logger=False,
         enable_checkpointing=False,
@@ -389,7 +399,7 @@ def _lightning_fsdp2(rank: int) -> dict[str, Any]:
     trainer.fit(module, torch.utils.data.DataLoader(batches, batch_size=None))
     out = {
         "result": finder.result.to_dict(),
-        "restored": _restored(seen["before"], _local_state(module, trainer.optimizers[0])),
+        "restored": _restored(seen["before"], seen["after"]),
         "sharded": [type(p).__name__ for p in module.parameters()],
     }
     try:  # Lightning's FSDP1 strategy, for the record: it asks for a GPU.
