@@ -99,7 +99,8 @@ def test_auto_gives_lrscouts_rule_on_the_raw_losses_of_fastais_window(curve):
     lrs, losses, num_it = _fastai_window(curve)
     lr, (at, loss) = auto(lrs, losses, num_it)
     rates, raw = _raw_window(curve, len(lrs))
-    # The raw losses are recovered from fastai's float32 EMA: equal to float32 precision.
+    # The raw losses are recovered from fastai's float32 EMA: equal to float32 precision. No
+    # Learner called it, so no plan is known: a constant rate.
     assert lr == pytest.approx(auto_rule(rates, raw, num_steps=num_it), rel=1e-6)
     # The point fastai marks: the suggestion, on the smoothed loss of the nearest recorded step.
     nearest = int(np.argmin(np.abs(np.log(lrs.double().numpy()) - np.log(lr))))
@@ -180,7 +181,9 @@ def test_auto_for_tells_the_rule_the_learners_optimizer_and_batch(learn, facts):
     lrs, losses, num_it = _fastai_window(curve)
     rates, raw = _raw_window(curve, len(lrs))
     lr, _ = auto_for(learn)(lrs, losses, num_it)
-    assert lr == pytest.approx(auto_rule(rates, raw, num_steps=num_it, **facts), rel=1e-6)
+    # ... and that it will train with fit_one_cycle: the rate is that schedule's peak.
+    expected = auto_rule(rates, raw, num_steps=num_it, schedule="one_cycle", **facts)
+    assert lr == pytest.approx(expected, rel=1e-6)
 
 
 def test_auto_for_reads_the_recorders_beta():
@@ -190,7 +193,7 @@ def test_auto_for_reads_the_recorders_beta():
     rates, raw = _raw_window(curve, len(lrs))
     lr, _ = auto_for(_learner_like(beta=0.9))(lrs, losses, num_it)
     # The raw losses are recovered from fastai's float32 EMA: equal to float32 precision.
-    assert lr == pytest.approx(auto_rule(rates, raw, num_steps=num_it), rel=1e-6)
+    assert lr == pytest.approx(auto_rule(rates, raw, num_steps=num_it, schedule="one_cycle"), rel=1e-6)
 
 
 def test_find_lr_without_fastai_names_the_package_to_install():
@@ -299,7 +302,7 @@ def test_lr_find_takes_auto_and_auto_for_and_both_are_the_rule_on_the_whole_raw_
     # The oracle: lrscout's rule on every step's own loss, told what the Learner trains with.
     rates = np.asarray(learn.recorder.lrs)
     raw = np.float32(spy.raw[: len(rates)])
-    expected = auto_rule(rates, raw, num_steps=100, batch_size=16, **facts)
+    expected = auto_rule(rates, raw, num_steps=100, batch_size=16, schedule="one_cycle", **facts)
     assert suggested.auto == pytest.approx(expected, rel=1e-5)
     assert suggested.auto_for == suggested.auto
 

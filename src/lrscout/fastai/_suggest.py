@@ -176,7 +176,8 @@ def auto(lrs: Any, losses: Any, num_it: int) -> tuple[float, tuple[float, Any]]:
     ``lrscout.fastai.find_lr(learn, schedule="constant")``. Called with
     a window only (no ``lr_find`` above it), it reads the raw losses back from
     the window (``beta = 0.98``) and, knowing nothing of the optimizer or the
-    batch size, takes the SGD margin: use :func:`auto_for` there.
+    plan, takes the margin for an optimizer of unknown kind and a constant
+    rate: use :func:`auto_for` there.
 
     Args:
         lrs: The learning rates of the window (a float32 tensor from fastai).
@@ -243,8 +244,8 @@ def auto_for(learn: Any) -> SuggestionFunction:
         ...     m = 0.98 * m + 0.02 * loss
         ...     smooth.append(m / (1 - 0.98 ** (t + 1)))
         >>> lr, _ = auto_for(learn)(lrs[10:-5], np.array(smooth[10:-5]), 100)
-        >>> round(lr, 3)  # Adam's margin, read from the Learner (auto alone: optimizer unknown)
-        0.046
+        >>> round(lr, 3)  # Adam's margin for the peak of fit_one_cycle, read from the Learner
+        0.079
     """
 
     def auto_for(lrs: Any, losses: Any, num_it: int) -> tuple[float, tuple[float, Any]]:
