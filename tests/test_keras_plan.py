@@ -16,7 +16,7 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from lrscout import InvalidArgumentError  # noqa: E402
-from lrscout.keras import LRFinder, find_lr  # noqa: E402
+from lrscout.keras import LRFinder, OneCycle, find_lr  # noqa: E402
 from lrscout.keras._plan import optimizer_plan  # noqa: E402
 
 schedules = keras.optimizers.schedules
@@ -107,6 +107,7 @@ HELD = [
         ("one_cycle", 1000),
     ),
     ("polynomial, power 1", lambda: schedules.PolynomialDecay(0.1, 300, power=1.0), ("linear", 300)),
+    ("lrscout's one-cycle", lambda: OneCycle(0.1, 600), ("one_cycle", 600)),
     ("a schedule of the user's", lambda: _LinearToZero(400), ("linear", 400)),
     ("a float", lambda: 0.05, ("constant", None)),
 ]

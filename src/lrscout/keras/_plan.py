@@ -14,6 +14,7 @@ from typing import Any
 
 from .._plan import Plan, sampled_plan
 from ._keras import keras
+from ._one_cycle import OneCycle
 
 #: The :attr:`Plan.source` of a plan read from a Keras optimizer.
 SOURCE = "keras"
@@ -26,7 +27,8 @@ def optimizer_plan(rate: Any) -> Plan | None:
     length. A ``LearningRateSchedule`` is sampled at whole steps:
     ``CosineDecay`` (``warmup_steps + decay_steps`` long; a warm-up of 15 %
     of the run or more makes it one-cycle), ``PolynomialDecay`` with
-    ``power=1`` (linear over ``decay_steps``), any schedule of the user's
+    ``power=1`` (linear over ``decay_steps``), lrscout's :class:`OneCycle`
+    (over its ``total_steps``), any schedule of the user's
     (its length where it reaches zero). A staircase
     (``PiecewiseConstantDecay``), an ``ExponentialDecay`` or
     ``InverseTimeDecay`` follow none of lrscout's schedules: ``None``, as
@@ -48,8 +50,8 @@ def optimizer_plan(rate: Any) -> Plan | None:
     total: int | None = None
     if isinstance(rate, schedules.CosineDecay):
         total = int(rate.decay_steps) + (int(rate.warmup_steps) if rate.warmup_target is not None else 0)
-    elif isinstance(rate, schedules.PolynomialDecay):
-        total = int(rate.decay_steps)
+    elif isinstance(rate, (schedules.PolynomialDecay, OneCycle)):
+        total = int(rate.decay_steps if isinstance(rate, schedules.PolynomialDecay) else rate.total_steps)
 
     at = _sampler(rate)
     return sampled_plan(at, source=SOURCE, total_steps=total if total is not None and total >= 1 else None)
