@@ -969,6 +969,43 @@ KERAS = [
         _keras(lambda lk, k, m, x, y: lk.find_lr(m, _batches(k, 2), steps_per_epoch=0)),
         "steps_per_epoch must be an integer >= 1",
     ),
+    (
+        "keras schedule",
+        _keras(lambda lk, k, m, x, y: lk.find_lr(m, x, y, schedule="step")),
+        "schedule must be",
+    ),
+    (
+        "keras total steps",
+        _keras(lambda lk, k, m, x, y: lk.find_lr(m, x, y, total_steps=0)),
+        "total_steps must",
+    ),
+    (
+        "keras epochs plan",
+        _keras(lambda lk, k, m, x, y: lk.find_lr(m, x, y, epochs=-2)),
+        "epochs must be positive",
+    ),
+    (
+        "keras epochs and total steps",
+        _keras(lambda lk, k, m, x, y: lk.find_lr(m, x, y, epochs=2, total_steps=10)),
+        "epochs must be None when total_steps is given",
+    ),
+    (
+        "keras epochs of endless data",
+        _keras(lambda lk, k, m, x, y: lk.find_lr(m, _batches(k, None), epochs=2)),
+        "epochs must be given with data whose steps per epoch are known",
+    ),
+    ("keras finder schedule", _keras(lambda lk, k, m, x, y: lk.LRFinder(schedule=None)), "schedule must be"),
+    ("keras finder total", _keras(lambda lk, k, m, x, y: lk.LRFinder(total_steps=1.5)), "total_steps must"),
+    (
+        "keras finder epochs",
+        _keras(lambda lk, k, m, x, y: lk.LRFinder(train_epochs="3")),
+        "train_epochs must",
+    ),
+    (
+        "keras finder epochs and total",
+        _keras(lambda lk, k, m, x, y: lk.LRFinder(train_epochs=3, total_steps=9)),
+        "train_epochs must be None when total_steps",
+    ),
 ]
 
 

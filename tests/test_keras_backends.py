@@ -2,9 +2,9 @@
 
 Keras fixes its backend when it is first imported, so this session's tests
 run on one (``KERAS_BACKEND``, torch by default: see conftest.py). Each test
-here runs every Keras test of the suite (tests/test_keras.py and the Keras
-cases of the one-cycle, bad-input, curve-warning and command-line tests)
-under another backend in a fresh process and reports the ones that fail
+here runs every Keras test of the suite (tests/test_keras.py,
+tests/test_keras_plan.py and the Keras cases of the one-cycle, bad-input,
+curve-warning and command-line tests) under another backend in a fresh process and reports the ones that fail
 there. tests/test_readme.py runs the README's Keras snippet on each backend.
 """
 
@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = ("tensorflow", "torch", "jax")
 KERAS_TESTS = [
     "tests/test_keras.py",
+    "tests/test_keras_plan.py",
     "tests/test_one_cycle.py",
     "tests/test_bad_inputs.py",
     "tests/test_diagnostics.py",

@@ -10,7 +10,7 @@ import pytest
 
 import lrscout
 from lrscout import RangeTestResult
-from lrscout._plan import SCHEDULES, Plan, classify, multipliers, resolve_plan
+from lrscout._plan import SCHEDULES, Plan, classify, multipliers, resolve_plan, sampled_plan
 from lrscout._suggest import auto
 
 
@@ -100,6 +100,20 @@ def test_warm_ups_of_any_length_and_scaled_rates_are_recognised():
 )
 def test_other_shapes_are_none_of_ours(curve):
     assert classify(curve) is None
+
+
+@pytest.mark.parametrize(
+    ("function", "expected"),
+    [
+        (lambda step: min(1.0, (step + 1) / 100), Plan("constant", None, "test")),  # a warm-up
+        (lambda step: 0.5, Plan("constant", None, "test")),
+        (lambda step: 1.0 if step < 100 else 0.1, None),  # a staircase that settles below its peak
+        (lambda step: [1.0, 0.1, 0.01][min(2, step // 100)], None),
+        (lambda step: 1.0 / (1.0 + step), None),  # decays for ever, never to zero
+    ],
+)
+def test_a_rate_that_never_reaches_zero_is_constant_only_if_it_settles_at_its_peak(function, expected):
+    assert sampled_plan(function, source="test") == expected
 
 
 # Suggestions for a plan ---------------------------------------------------------------------

@@ -261,10 +261,17 @@ def sampled_plan(function: Any, *, source: str, total_steps: int | None = None) 
 
     end = total_steps if total_steps is not None else _first_zero(factor)
     if end is None:
-        # Never reaches zero: constant if it settles at its peak (a warm-up), else not ours.
+        # Never reaches zero: constant if it settles at its peak (a warm-up), else not ours
+        # (a staircase that settles lower is a decay, not a constant rate).
+        head = [factor(step) for step in range(0, 2**8, 4)]
         tail = [factor(2**k) for k in range(8, 30, 3)]
-        top = max(tail) if tail else math.nan
-        if math.isfinite(top) and top > 0 and all(abs(value - top) <= 1e-9 * top for value in tail):
+        top = max(tail)
+        if (
+            math.isfinite(top)
+            and top > 0
+            and all(abs(value - top) <= 1e-9 * top for value in tail)
+            and all(value <= top * (1 + 1e-9) for value in head)
+        ):
             return Plan("constant", None, source)
         return None
     grid = np.unique(np.linspace(0, end, min(_SAMPLES, end + 1)).round().astype(np.int64))

@@ -7,6 +7,7 @@ through ``train_on_batch``) and leaves the model as it was in every case.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -14,13 +15,15 @@ from typing import TYPE_CHECKING, Any
 from .._engine import RangeTestState, _progress_bar, warn_about
 from .._errors import InvalidArgumentError
 from .._jsonio import json_copy
+from .._plan import SCHEDULE_OPTIONS, Plan, check_total_steps, resolve_plan
 from .._refine import refine as refine_stage
 from .._result import RangeTestResult, Suggestion
-from .._validation import check_batch_size, check_bool, check_float, check_int
+from .._validation import check_batch_size, check_bool, check_float, check_int, check_option, fail
 from ..plotting._plots import require_matplotlib
 from ._batch_logs import StepRecorder
 from ._data import TrainingData, training_data
 from ._keras import keras
+from ._plan import optimizer_plan
 from ._random_state import GlobalRandomState
 from ._snapshot import LearningRateDriver, LearningRateSwap, RampSchedule, TrainingSnapshot, innermost
 
@@ -71,6 +74,13 @@ class LRFinder(keras.callbacks.Callback):  # type: ignore[misc]
     data) leaves the model as the test made it, since Keras then calls no
     hook. :func:`lrscout.keras.find_lr` restores it in every case.
 
+    The suggestion is for the training to come (its plan, in
+    ``result.info["plan"]``): the schedule and length given, else the
+    optimizer's own learning rate as it stands when training begins, read
+    before the test replaces it (a ``CosineDecay`` is a cosine over its
+    ``decay_steps``, a ``PolynomialDecay`` with ``power=1`` is linear, a
+    float is constant; see :func:`lrscout.keras.find_lr`).
+
     Everything goes through Keras's own API and variables, so the
     tensorflow, torch and JAX backends behave the same.
 
@@ -98,6 +108,15 @@ class LRFinder(keras.callbacks.Callback):  # type: ignore[misc]
             ends. ``False`` leaves them as the test left them (a float
             learning rate at the ramp's last value); the learning rate or
             schedule object and the training function are put back either way.
+        schedule: The schedule you will train with, which the suggestion is
+            for (``"constant"``, ``"one_cycle"``, ``"cosine"``,
+            ``"linear"``); ``"auto"`` reads it from the optimizer's learning
+            rate, else constant. See :meth:`lrscout.RangeTestResult.suggest`.
+        total_steps: Optimizer steps of that training; ``None`` takes the
+            schedule's own length where it has one (``decay_steps``).
+        train_epochs: The training's epochs instead of ``total_steps``,
+            counted in the steps per epoch of the ``fit`` the finder runs in
+            (else ``steps_per_epoch``). Not ``epochs``, which are the test's.
         info: JSON-serialisable facts to keep in ``result.info``.
 
     Attributes:
@@ -138,6 +157,9 @@ class LRFinder(keras.callbacks.Callback):  # type: ignore[misc]
         stop_on_divergence: bool = True,
         extend: bool = False,
         restore: bool = True,
+        schedule: str = "auto",
+        total_steps: int | None = None,
+        train_epochs: float | None = None,
         info: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
@@ -164,6 +186,21 @@ class LRFinder(keras.callbacks.Callback):  # type: ignore[misc]
         self.stop_on_divergence = probe.stop_on_divergence
         self.extend = check_bool(extend, "extend", where=_FINDER)
         self.restore = check_bool(restore, "restore", where=_FINDER)
+        self.schedule = check_option(schedule, "schedule", SCHEDULE_OPTIONS, where=_FINDER)
+        self.total_steps = check_total_steps(total_steps, where=_FINDER)
+        self.train_epochs = (
+            None
+            if train_epochs is None
+            else check_float(train_epochs, "train_epochs", where=_FINDER, positive=True)
+        )
+        if self.train_epochs is not None and self.total_steps is not None:
+            fail(
+                _FINDER,
+                "train_epochs",
+                "None when total_steps is given (they say the same thing)",
+                train_epochs,
+                "Pass one of total_steps and train_epochs.",
+            )
         self._info = json_copy(info, where=_FINDER)
         self.history: dict[str, list[Any]] = {}
         self._state: RangeTestState | None = None
@@ -172,6 +209,10 @@ class LRFinder(keras.callbacks.Callback):  # type: ignore[misc]
         self._recorder: StepRecorder | None = None
         self._pending: list[Mapping[str, Any]] = []
         self._optimizer_info: dict[str, Any] = {}
+        self._plan = Plan()
+        self._steps_per_epoch: int | None = None
+        # find_lr's plan, resolved before fit from its own data (fit then runs the test's epochs).
+        self._fixed_plan: Plan | None = None
         # The name that errors raised while training begins give: find_lr sets its own.
         self._where = _FINDER
 
@@ -213,6 +254,7 @@ class LRFinder(keras.callbacks.Callback):  # type: ignore[misc]
                 "keras.config.is_nnx_enabled() == True. Run the test without KERAS_NNX_ENABLED."
             )
         num_steps = self._planned_steps()
+        self._plan = self._fixed_plan if self._fixed_plan is not None else self._training_plan(model)
         state = self._new_state(
             num_steps, self.mode, self.smoothing, self.divergence_factor, self.stop_on_divergence
         )
@@ -339,6 +381,28 @@ class LRFinder(keras.callbacks.Callback):  # type: ignore[misc]
             )
         return total
 
+    def _training_plan(self, model: Any) -> Plan:
+        """The plan of the training to come: the arguments, then the optimizer's rate (before the swap)."""
+        fit_steps = (self.params or {}).get("steps")
+        per_epoch = int(fit_steps) if fit_steps is not None else self.steps_per_epoch
+        self._steps_per_epoch = per_epoch
+        total = self.total_steps
+        if self.train_epochs is not None:
+            if per_epoch is None:
+                fail(
+                    self._where,
+                    "train_epochs",
+                    "given with data whose steps per epoch are known",
+                    self.train_epochs,
+                    "fit cannot tell the steps per epoch here: pass total_steps (the training's "
+                    "optimizer steps) or steps_per_epoch instead.",
+                )
+            total = max(1, math.ceil(self.train_epochs * per_epoch))
+        held = None
+        if self.schedule == "auto" or total is None:
+            held = optimizer_plan(innermost(model.optimizer)._learning_rate)
+        return resolve_plan(self.schedule, total, held=held, where=self._where)
+
     # Results -----------------------------------------------------------------
 
     @property
@@ -357,6 +421,8 @@ class LRFinder(keras.callbacks.Callback):  # type: ignore[misc]
             "framework": "keras",
             "backend": keras.backend.backend(),
             **self._optimizer_info,
+            "steps_per_epoch": self._steps_per_epoch,
+            "plan": self._plan.to_dict(),
             **self._info,
         }
         return self._state.result(info, short_fix=self._short_fix())
@@ -526,6 +592,9 @@ def find_lr(
     stop_on_divergence: bool = True,
     extend: bool = True,
     refine: bool = False,
+    schedule: str = "auto",
+    total_steps: int | None = None,
+    epochs: float | None = None,
     shuffle: bool = True,
     progress: bool = True,
     info: Mapping[str, Any] | None = None,
@@ -543,6 +612,19 @@ def find_lr(
     there was none), its train function and ``steps_per_execution``, and
     Python's, NumPy's, torch's, TensorFlow's and Keras's global random
     states.
+
+    The suggestion is for the training you will run (``result.info["plan"]``,
+    see :meth:`lrscout.RangeTestResult.suggest`): the ``schedule`` and
+    ``total_steps`` (or ``epochs``) given, and for what is not given the
+    plan the optimizer holds. A ``LearningRateSchedule`` is recognised by
+    sampling it at whole steps: ``CosineDecay`` is a cosine over
+    ``warmup_steps + decay_steps`` (one-cycle after a warm-up of 15 % of the
+    run or more), ``PolynomialDecay`` with ``power=1`` is linear over
+    ``decay_steps``, a schedule of your own is recognised by its shape and
+    ends where it reaches zero; a float rate is constant, of the length
+    ``epochs`` gives. A staircase (``PiecewiseConstantDecay``) or an
+    ``ExponentialDecay`` is none of lrscout's schedules: the suggestion is
+    then for a constant rate unless ``schedule`` says otherwise.
 
     Args:
         model: A compiled ``keras.Model``; its optimizer is the one tested.
@@ -590,13 +672,24 @@ def find_lr(
             taken during their last half, else on their own training losses.
             ``result.suggestion`` is then the refined rate
             (``result.info["refinement"]``). Costs a few times the test.
+        schedule: The schedule you will train with, which the suggestion
+            is for (``"constant"``, ``"one_cycle"``, ``"cosine"``,
+            ``"linear"``); ``"auto"`` reads it from the optimizer's learning
+            rate, else constant.
+        total_steps: Optimizer steps of that training; ``None`` takes the
+            schedule's own length where it has one.
+        epochs: The training's epochs instead of ``total_steps``, in steps
+            per epoch of ``x`` (``ceil(n_samples / batch_size)`` for arrays,
+            after ``validation_split``; a dataset's length, or
+            ``steps_per_epoch``). Data of unknown length needs
+            ``total_steps``.
         shuffle: Let ``fit`` shuffle the samples (or the batch order of a
             ``PyDataset``) at each epoch.
         progress: Show a tqdm bar over the steps (Keras's own output is off).
         info: JSON-serialisable facts to keep in ``result.info``, next to
-            ``framework``, ``backend``, ``batch_size``, ``n_samples`` and
-            ``steps_per_epoch`` (give ``{"batch_size": ...}`` for datasets:
-            the default suggestion reads it).
+            ``framework``, ``backend``, ``batch_size``, ``n_samples``,
+            ``steps_per_epoch`` and ``plan`` (give ``{"batch_size": ...}``
+            for datasets: the default suggestion reads it).
 
     Returns:
         The :class:`lrscout.RangeTestResult`.
@@ -613,6 +706,11 @@ def find_lr(
         >>> result = find_lr(model, x, y, batch_size=16, start_lr=1e-3, end_lr=1.0, num_steps=6, extend=False)
         >>> len(result), float(result.lrs[-1]), result.info["steps_per_epoch"]
         (6, 1.0, 4)
+        >>> schedule = keras.optimizers.schedules.CosineDecay(0.1, decay_steps=400)
+        >>> model.compile(optimizer=keras.optimizers.SGD(schedule), loss="mse")
+        >>> result = find_lr(model, x, y, batch_size=16, num_steps=6, extend=False, progress=False)
+        >>> result.info["plan"]
+        {'schedule': 'cosine', 'total_steps': 400, 'source': 'keras'}
     """
     ramp: dict[str, Any] = {
         "num_steps": num_steps,
@@ -650,6 +748,13 @@ def find_lr(
         steps=steps,
         where=_FIND_LR,
     )
+    # The training's plan, from its own data (fit runs the test's epochs, not the training's).
+    plan = resolve_plan(schedule, total_steps, epochs, steps_per_epoch=data.steps_per_epoch, where=_FIND_LR)
+    if schedule == "auto" or plan.total_steps is None:
+        held = optimizer_plan(innermost(model.optimizer)._learning_rate)
+        plan = resolve_plan(
+            schedule, total_steps, epochs, steps_per_epoch=data.steps_per_epoch, held=held, where=_FIND_LR
+        )
     finder = LRFinder(
         start_lr,
         end_lr,
@@ -662,6 +767,7 @@ def find_lr(
         },
     )
     finder._where = _FIND_LR
+    finder._fixed_plan = plan
     bar = _ProgressBar(finder) if show else None
     # fit replaces model.history with the History of its own run; the user's
     # training history from an earlier fit is theirs to keep.
