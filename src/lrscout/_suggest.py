@@ -28,11 +28,9 @@ _MIN_FALL = 1e-6
 _MIN_LEARNING = 0.01
 # The fall of the smoothed curve is measured against its own standard error
 # (:func:`_fall_and_noise`): the rules refuse a fall under two standard errors
-# (noise alone makes one about 2 % of the time at a given point), more on a
-# curve, whose minimum is the lowest of many (:func:`_fall_threshold`: 2.5,
-# the smoothing being 4 % of the steps wide), and warn under three times two.
-# At the default 100 steps this is about one step-to-step noise width (and
-# three for the warning); a longer test smooths over more steps and
+# (noise alone makes one about 2 % of the time) and warn under three times
+# that. At the default 100 steps this is about one step-to-step noise width
+# (and three for the warning); a longer test smooths over more steps and
 # resolves a smaller fall, so "raise num_steps" is advice that works.
 _FALL_SE = 2.0
 _NOISY_FALL = 3.0
@@ -152,20 +150,8 @@ def _kernel_rows(n: int, sigma: float, rows: list[int]) -> np.ndarray:
     return weights
 
 
-def _fall_threshold(points: int, sigma: float) -> float:
-    """Standard errors a fall must exceed: the minimum is the lowest of many smoothed points.
-
-    Noise alone puts the lowest of ``k`` independent windows about
-    ``sqrt(2 ln k)`` standard errors below its mean; the minimum of a curve
-    of ``points`` smoothed over ``sigma`` is sought among ``points / sigma``
-    kernel widths. Never under ``_FALL_SE``.
-    """
-    windows = points / max(sigma, 1.0)
-    return max(_FALL_SE, math.sqrt(2.0 * math.log(windows))) if windows > 1.0 else _FALL_SE
-
-
 def _require_fall(raw: np.ndarray, smooth: np.ndarray, minimum: int, method: str, sigma: float) -> None:
-    """Refuse a curve whose fall to ``minimum`` is within its noise (see :func:`_fall_threshold`).
+    """Refuse a curve whose fall to ``minimum`` is under two standard errors (see ``_FALL_SE``).
 
     Also one that never turned up and fell by under 1 % of its start: the
     ramp never reached rates at which the model learns, so the curve has no
@@ -182,7 +168,7 @@ def _require_fall(raw: np.ndarray, smooth: np.ndarray, minimum: int, method: str
         )
     # The floor keeps floating-point rounding on a flat, noiseless curve from
     # counting as a fall: a millionth on the log scale is no signal to act on.
-    if fall <= max(_fall_threshold(len(smooth), sigma) * error, _MIN_FALL):
+    if fall <= max(_FALL_SE * error, _MIN_FALL):
         raise NoSuggestionError(
             f"suggest: method {method!r} found no clear decrease of the loss: it fell by {fall:.3g} "
             f"({_fall_scale(raw)}), within the noise (standard error {error:.3g}). The batches may be too "
