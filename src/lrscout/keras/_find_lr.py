@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 _FINDER = "LRFinder"
 _FIND_LR = "find_lr"
+# Steps per host read of the losses (the PyTorch finder's default sync_every).
+_SYNC_EVERY = 8
 # An attribute of the model that was absent before find_lr (model.history of a model never fitted).
 _ABSENT = object()
 
@@ -208,6 +210,9 @@ class LRFinder(keras.callbacks.Callback):  # type: ignore[misc]
         self._swap: LearningRateSwap | None = None
         self._recorder: StepRecorder | None = None
         self._pending: list[Mapping[str, Any]] = []
+        # Losses not yet read to the host: one read per chunk of _SYNC_EVERY steps, as the
+        # PyTorch finder reads them (a read per step stalls JAX's asynchronous dispatch).
+        self._unread: list[Any] = []
         self._optimizer_info: dict[str, Any] = {}
         self._plan = Plan()
         self._steps_per_epoch: int | None = None
@@ -261,6 +266,7 @@ class LRFinder(keras.callbacks.Callback):  # type: ignore[misc]
         self._state = state
         self.history = {}
         self._pending = []
+        self._unread = []
         try:
             self._snapshot = TrainingSnapshot(model) if self.restore else None
             start = int(keras.ops.convert_to_tensor(innermost(model.optimizer).iterations.value))
@@ -308,14 +314,26 @@ class LRFinder(keras.callbacks.Callback):  # type: ignore[misc]
                     "call it on a batch (model(x[:1])) or model.build(input_shape)."
                 )
         self._pending.append(own)
-        if state.record([float(own["loss"])]):
+        self._unread.append(own["loss"])
+        ahead = state.step + len(self._unread)
+        if len(self._unread) >= _SYNC_EVERY or ahead in (state.num_steps, state.max_steps):
+            self._read()
+
+    def _read(self) -> None:
+        """Record the unread losses (one host read for the chunk); stop the fit where the test ends."""
+        state, chunk, self._unread = self._state, self._unread, []
+        if state is None or not chunk or state.done:
+            return
+        if state.record([float(loss) for loss in chunk]):
             # self._model, not self.model: under JAX the property syncs the whole training state.
             self._model.stop_training = True
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        self._read()
         self._flush()
 
     def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
+        self._read()
         self._end_test()
         if self._state is not None:
             warn_about(self.result)
@@ -328,6 +346,10 @@ class LRFinder(keras.callbacks.Callback):  # type: ignore[misc]
             return
         history = self.history
         first = len(history.get("iterations", []))
+        # Steps run past the test's end within the last chunk are not part of it.
+        pending = pending[: max(0, state.step - first)]
+        if not pending:
+            return
         steps = range(first, first + len(pending))
         history.setdefault("lr", []).extend(state.lr_at(step) for step in steps)
         history.setdefault("iterations", []).extend(step + 1 for step in steps)
