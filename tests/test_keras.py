@@ -355,7 +355,8 @@ def test_forced_divergence_stops_early_and_restores(digits):
     result = finder.result
     assert result.stop_reason in ("diverged", "non-finite")
     assert 2 < len(result) < 200
-    assert len(probe.logs) == len(result)  # fit stopped at the stopping step
+    # The losses are read 8 steps at a time: fit stops within that chunk of the stopping step.
+    assert len(result) <= len(probe.logs) < len(result) + 8
     assert all(len(values) == len(result) for values in finder.history.values())
     assert result.lrs[-1] > 1.0
     _assert_same_state(before, _state_of(model))

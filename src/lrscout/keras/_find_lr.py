@@ -59,10 +59,12 @@ class LRFinder(keras.callbacks.Callback):  # type: ignore[misc]
     (short last batch and sample weights included; a value that a custom
     ``train_step`` returns without updating a metric is taken as it is; see
     ``lrscout/keras/_batch_logs.py``). Both run inside the compiled step, so
-    the callback adds no work between steps beyond reading one loss.
-    Training stops through ``model.stop_training`` once the smoothed loss
-    exceeds ``divergence_factor`` times its best value, a loss is not
-    finite, or the ``N`` steps are done.
+    the callback adds no work between steps beyond reading the losses, 8
+    steps at a time. Training stops through ``model.stop_training`` once the
+    smoothed loss exceeds ``divergence_factor`` times its best value, a loss
+    is not finite, or the ``N`` steps are done; after a stop inside a chunk,
+    ``fit`` may run the rest of that chunk (under 8 steps), which the result
+    and :attr:`history` leave out and the restore undoes.
 
     When training ends, the weights, every optimizer variable (iterations,
     moments, learning rate) and the metrics' state are assigned back
